@@ -1,0 +1,83 @@
+// The batched inference engine: sequences, KV caches and one Step() for many sequences.
+#ifndef STOCHA_ENGINE_ENGINE_H_
+#define STOCHA_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/activation.h"
+#include "engine/model.h"
+#include "engine/step_stats.h"
+
+namespace stocha {
+
+using SequenceId = int64_t;
+
+struct EngineOptions {
+  // Logits of a sequence never depend on what else is in the batch (fixed reduction
+  // order per row). The default mode may differ in the last bits between batchings.
+  bool deterministic = false;
+  int num_threads = 0;        // 0: all hardware threads
+  int max_context = 0;        // 0: the model's max_position_embeddings
+};
+
+struct SequenceOptions {
+  std::optional<ActivationSpec> activation;  // default: the model's DefaultActivation()
+  uint64_t seed = 0;                         // keys StochA draws (with sample_index)
+  uint32_t sample_index = 0;                 // prompt positions always use index 0
+};
+
+// One sequence's share of a step: `tokens` are appended at the sequence's current
+// position (several tokens = a prefill chunk). Logits are returned for the last token.
+struct StepInput {
+  SequenceId seq = 0;
+  std::vector<int> tokens;
+  bool is_prompt = false;   // counts these tokens as prompt (vs generated) in the stats
+  bool want_logits = true;
+};
+
+struct StepOutput {
+  std::vector<std::vector<float>> logits;  // [inputs][V] (empty where !want_logits)
+  StepStats stats;                         // the whole step, with per-layer seconds
+  std::vector<StepStats> per_input;        // token and zero counts of each input (no seconds)
+};
+
+// Thread-safety: not thread-safe; one thread (the scheduler's inference thread) owns it.
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(std::shared_ptr<const Model> model,
+                                                        const EngineOptions& options = {});
+  ~Engine();
+
+  absl::StatusOr<SequenceId> AddSequence(const SequenceOptions& options = {});
+  // A new sequence sharing `parent`'s KV cache and position (no recomputation); later
+  // positions draw StochA randomness with `sample_index`. Activation may differ.
+  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index,
+                                  std::optional<ActivationSpec> activation = std::nullopt);
+  absl::Status RemoveSequence(SequenceId seq);
+  absl::StatusOr<int> Position(SequenceId seq) const;  // tokens in the KV cache
+
+  // Advances every listed sequence; each sequence at most once per step.
+  absl::StatusOr<StepOutput> Step(absl::Span<const StepInput> inputs);
+
+  // KV-cache bytes one position of one sequence takes (for admission budgets).
+  int64_t KvBytesPerPosition() const;
+  int num_sequences() const;
+
+  const Model& model() const;
+  const EngineOptions& options() const;
+  int max_context() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stocha
+
+#endif  // STOCHA_ENGINE_ENGINE_H_

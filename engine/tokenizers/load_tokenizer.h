@@ -1,0 +1,28 @@
+// Factories for every supported vocabulary format.
+#ifndef STOCHA_ENGINE_TOKENIZERS_LOAD_TOKENIZER_H_
+#define STOCHA_ENGINE_TOKENIZERS_LOAD_TOKENIZER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/tokenizer.h"
+#include "engine/tokenizers/gguf_vocab.h"
+
+namespace stocha {
+
+// llama2.c tokenizer.bin; vocab_size comes from the model header (the file lacks it).
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadLlama2cTokenizer(const std::string& path,
+                                                                 int vocab_size);
+// SentencePiece tokenizer.model, through libsentencepiece.
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadSentencePieceTokenizer(const std::string& path);
+// Hugging Face tokenizer.json (byte-level BPE as Llama 3 / Qwen2.5 / GPT-2 ship it).
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadHfTokenizer(const std::string& path);
+// A GGUF-embedded vocabulary ("llama" SPM-style with byte fallback, or "gpt2" BPE).
+// `source` names the file in error messages.
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(const GgufVocab& vocab,
+                                                             const std::string& source);
+
+}  // namespace stocha
+
+#endif  // STOCHA_ENGINE_TOKENIZERS_LOAD_TOKENIZER_H_

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test: normal build, ASan+UBSan build,
+# the training smoke tests and brief fuzzing of every parser. Exit code 0 = all green.
+# Usage: scripts/test.sh            (everything)
+#        STOCHA_SKIP_SANITIZERS=1 scripts/test.sh   (quick local loop)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+
+bash scripts/install-deps.sh
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "format check"
+bash scripts/check-format.sh
+
+step "build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+
+step "tests"
+ctest --test-dir build -j"$JOBS" --output-on-failure --timeout 600
+
+if [ -x scripts/test-training.sh ]; then
+  step "training smoke tests"
+  bash scripts/test-training.sh
+fi
+
+if [ "${STOCHA_SKIP_SANITIZERS:-0}" != 1 ]; then
+  step "ASan+UBSan build and tests"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTOCHA_SANITIZE=address \
+    -DCMAKE_CXX_FLAGS="-O1" >/dev/null
+  cmake --build build-asan -j"$JOBS"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -j"$JOBS" --output-on-failure --timeout 900 -LE no_sanitizer
+
+  if [ -x scripts/test-tsan.sh ]; then
+    step "TSan (scheduler)"
+    bash scripts/test-tsan.sh
+  fi
+
+  if [ -x scripts/run-fuzzers.sh ]; then
+    step "fuzzers (brief)"
+    FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/run-fuzzers.sh
+  fi
+fi
+step "all tests passed"

@@ -1,0 +1,213 @@
+// Engine behaviour on a random model: batching, chunking, forking, StochA, stats, errors.
+#include "engine/engine.h"
+
+#include <cstring>
+#include <vector>
+
+#include "engine/generate.h"
+#include "gtest/gtest.h"
+#include "tests/engine/random_model.h"
+
+namespace stocha {
+namespace {
+
+using testing::RandomModel;
+using testing::SmallConfig;
+
+const ActivationSpec kRelu{ActivationKind::kRelu, 0};
+const ActivationSpec kSilu{ActivationKind::kSilu, 0};
+
+std::unique_ptr<Engine> MakeEngine(std::shared_ptr<const Model> m, int threads = 2) {
+  EngineOptions o;
+  o.num_threads = threads;
+  o.deterministic = true;
+  auto e = Engine::Create(std::move(m), o);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return std::move(*e);
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+// Logits after each token when fed one token per step.
+std::vector<std::vector<float>> OneByOne(Engine& e, SequenceId s, const std::vector<int>& toks) {
+  std::vector<std::vector<float>> out;
+  for (int t : toks) out.push_back(std::move(e.Step({StepInput{s, {t}, true, true}})->logits[0]));
+  return out;
+}
+
+const std::vector<int> kPrompt = {1, 5, 17, 42, 8, 96, 3, 3, 60, 11, 23};
+
+TEST(EngineTest, ChunkedPrefillEqualsTokenByTokenBitwise) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  SequenceId a = *e->AddSequence({kRelu});
+  SequenceId b = *e->AddSequence({kRelu});
+  auto rows = OneByOne(*e, a, kPrompt);
+  auto whole = e->Step({StepInput{b, kPrompt, true, true}});
+  ASSERT_TRUE(whole.ok());
+  EXPECT_TRUE(SameBits(whole->logits[0], rows.back()));
+}
+
+TEST(EngineTest, ASequenceIsBatchInvariant) {
+  for (int threads : {1, 3, 8}) {  // 8 > cores on purpose
+    auto m = RandomModel(SmallConfig());
+    auto e = MakeEngine(m, threads);
+    SequenceId alone = *e->AddSequence({kRelu, 7});
+    auto ref = OneByOne(*e, alone, kPrompt);
+    // The same sequence inside a batch with a SiLU prefill and a StochA decode.
+    SequenceId a = *e->AddSequence({kRelu, 7});
+    SequenceId other1 = *e->AddSequence({kSilu, 1});
+    SequenceId other2 = *e->AddSequence({ActivationSpec{ActivationKind::kStochA, 0.5f}, 2});
+    for (size_t i = 0; i < kPrompt.size(); ++i) {
+      std::vector<StepInput> in = {StepInput{other1, {4, 5, 6}, true, true},
+                                   StepInput{a, {kPrompt[i]}, true, true},
+                                   StepInput{other2, {9}, false, true}};
+      auto out = e->Step(in);
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_TRUE(SameBits(out->logits[1], ref[i])) << "position " << i << " threads " << threads;
+    }
+  }
+}
+
+TEST(EngineTest, ForkContinuesLikeAFreshSequence) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  const ActivationSpec stocha{ActivationKind::kStochA, 0.5f};
+  SequenceId root = *e->AddSequence({stocha, 11, 0});
+  ASSERT_TRUE(e->Step({StepInput{root, kPrompt, true, true}}).ok());
+  SequenceId child = *e->Fork(root, 3);
+  EXPECT_EQ(*e->Position(child), static_cast<int>(kPrompt.size()));
+  SequenceId fresh = *e->AddSequence({stocha, 11, 3});
+  ASSERT_TRUE(e->Step({StepInput{fresh, kPrompt, true, true}}).ok());
+  for (int t : {7, 8, 9}) {
+    auto out = e->Step({StepInput{child, {t}, false, true}, StepInput{fresh, {t}, false, true}});
+    ASSERT_TRUE(out.ok());
+    EXPECT_TRUE(SameBits(out->logits[0], out->logits[1]));
+  }
+}
+
+TEST(EngineTest, StochAPZeroIsReluAndSeedsMatter) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  auto run = [&](ActivationSpec a, uint64_t seed, uint32_t sample) {
+    SequenceId s = *e->AddSequence({a, seed, sample});
+    e->Step({StepInput{s, kPrompt, true, false}}).IgnoreError();
+    return std::move(e->Step({StepInput{s, {5, 6, 7}, false, true}})->logits[0]);
+  };
+  const ActivationSpec p0{ActivationKind::kStochA, 0.0f}, p5{ActivationKind::kStochA, 0.5f};
+  EXPECT_TRUE(SameBits(run(p0, 1, 0), run(kRelu, 9, 0)));
+  EXPECT_TRUE(SameBits(run(p5, 1, 1), run(p5, 1, 1)));
+  EXPECT_FALSE(SameBits(run(p5, 1, 1), run(p5, 1, 2)));
+  EXPECT_FALSE(SameBits(run(p5, 1, 1), run(p5, 2, 1)));
+}
+
+TEST(EngineTest, StatsCountTokensAndZeros) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  SequenceId r = *e->AddSequence({kRelu});
+  SequenceId s = *e->AddSequence({kSilu});
+  auto out = e->Step({StepInput{r, kPrompt, true, true}, StepInput{s, {4}, false, true}});
+  ASSERT_TRUE(out.ok());
+  const int F = m->config().intermediate_size;
+  ASSERT_EQ(out->stats.layers.size(), 3u);
+  for (const LayerStats& l : out->stats.layers) {
+    EXPECT_EQ(l.prompt_tokens, static_cast<int64_t>(kPrompt.size()));
+    EXPECT_EQ(l.generated_tokens, 1);
+    // ReLU on random pre-activations: roughly half zeros.
+    const double sp = StepStats::Sparsity(l.prompt_zeros, l.prompt_tokens, F);
+    EXPECT_GT(sp, 0.3);
+    EXPECT_LT(sp, 0.7);
+    EXPECT_EQ(l.generated_zeros, 0);  // SiLU is never exactly zero here
+    EXPECT_GT(l.ffn_seconds, 0.0);
+  }
+  EXPECT_EQ(out->per_input[0].layers[0].prompt_zeros, out->stats.layers[0].prompt_zeros);
+  EXPECT_EQ(out->per_input[1].layers[0].generated_tokens, 1);
+}
+
+TEST(EngineTest, RejectsBadSteps) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  SequenceId s = *e->AddSequence();
+  EXPECT_EQ(e->Step({StepInput{999, {1}}}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(e->Step({StepInput{s, {1}}, StepInput{s, {2}}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(e->Step({StepInput{s, {}}}).status().code(), absl::StatusCode::kInvalidArgument);
+  auto bad = e->Step({StepInput{s, {97}}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("vocabulary"), std::string::npos);
+  EXPECT_EQ(e->Step({StepInput{s, std::vector<int>(129, 1)}}).status().code(),
+            absl::StatusCode::kOutOfRange);
+  // Nothing was consumed by the failed steps.
+  EXPECT_EQ(*e->Position(s), 0);
+  EXPECT_TRUE(e->Step({StepInput{s, {1, 2}}}).ok());
+  EXPECT_TRUE(e->RemoveSequence(s).ok());
+  EXPECT_FALSE(e->RemoveSequence(s).ok());
+}
+
+TEST(EngineTest, VariantsRun) {
+  ModelConfig c = SmallConfig();
+  c.mlp_gated = false;
+  c.attention_bias = true;
+  c.tie_word_embeddings = true;
+  c.rope_style = RopeStyle::kInterleaved;
+  c.rope_scaling.llama3 = true;
+  c.rope_scaling.factor = 8;
+  c.rope_scaling.original_max_position_embeddings = 32;
+  auto m = RandomModel(c);
+  ASSERT_NE(m, nullptr);
+  auto e = MakeEngine(m);
+  SequenceId a = *e->AddSequence({kRelu});
+  SequenceId b = *e->AddSequence({kRelu});
+  auto rows = OneByOne(*e, a, kPrompt);
+  auto whole = e->Step({StepInput{b, kPrompt, true, true}});
+  EXPECT_TRUE(SameBits(whole->logits[0], rows.back()));
+}
+
+TEST(GenerateTest, SamplesShareOnePrefillAndAreReproducible) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  GenerateRequest r;
+  r.prompt = kPrompt;
+  r.num_samples = 4;
+  r.max_new_tokens = 12;
+  r.ignore_eos = true;
+  r.sampling.seed = 5;
+  r.activation = ActivationSpec{ActivationKind::kStochA, 0.5f};
+  auto a = Generate(*e, nullptr, r);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->prompt_tokens_computed, static_cast<int>(kPrompt.size()));
+  EXPECT_EQ(a->stats.layers[0].prompt_tokens, static_cast<int64_t>(kPrompt.size()));
+  EXPECT_EQ(a->stats.layers[0].generated_tokens, 4 * 11);
+  ASSERT_EQ(a->samples.size(), 4u);
+  EXPECT_NE(a->samples[0].tokens, a->samples[1].tokens);
+  auto b = Generate(*e, nullptr, r);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(a->samples[i].tokens, b->samples[i].tokens);
+  EXPECT_EQ(e->num_sequences(), 0);
+  // Sample 2 of the batch equals a lone request's sample 2 (sample keyed by (seed, 2)).
+  r.num_samples = 3;
+  auto c = Generate(*e, nullptr, r);
+  EXPECT_EQ(c->samples[2].tokens, a->samples[2].tokens);
+}
+
+TEST(GenerateTest, StopTokensAndLength) {
+  auto m = RandomModel(SmallConfig());
+  auto e = MakeEngine(m);
+  GenerateRequest r;
+  r.prompt = kPrompt;
+  r.max_new_tokens = 5;
+  r.sampling.temperature = 0;
+  r.ignore_eos = true;
+  auto a = Generate(*e, nullptr, r);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->samples[0].tokens.size(), 5u);
+  EXPECT_EQ(a->samples[0].finish, FinishReason::kLength);
+  r.stop_token_ids = {a->samples[0].tokens[2]};
+  auto b = Generate(*e, nullptr, r);
+  EXPECT_EQ(b->samples[0].finish, FinishReason::kStop);
+  EXPECT_LE(b->samples[0].tokens.size(), 2u);
+}
+
+}  // namespace
+}  // namespace stocha

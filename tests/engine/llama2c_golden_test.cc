@@ -1,0 +1,118 @@
+// Golden tests on real pretrained models: upstream llama2.c outputs and logits.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/format/load_model.h"
+#include "engine/generate.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/engine/test_data.h"
+
+namespace stocha {
+namespace {
+
+using testing::ReadF32;
+using testing::ReadFile;
+using testing::SharedData;
+
+struct Case {
+  std::string model;      // relative to shared/data
+  std::string tokenizer;  // "" for GGUF
+};
+
+std::shared_ptr<const Model> Load(const Case& c) {
+  LoadOptions o;
+  if (!c.tokenizer.empty()) o.tokenizer_path = SharedData(c.tokenizer);
+  auto m = LoadModel(SharedData(c.model), o);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? *m : nullptr;
+}
+
+// Runs run.c's loop (-t 0 -n steps -i prompt) and returns what run.c prints, minus the
+// final newline.
+std::string RunC(const Model& m, const std::string& prompt, int steps) {
+  auto engine = Engine::Create(std::shared_ptr<const Model>(&m, [](const Model*) {}));
+  EXPECT_TRUE(engine.ok());
+  GenerateRequest r;
+  r.prompt = *m.tokenizer()->Encode(prompt, true);
+  r.max_new_tokens = steps - (static_cast<int>(r.prompt.size()) - 1);
+  r.sampling.temperature = 0;
+  r.activation = ActivationSpec{ActivationKind::kSilu, 0};
+  auto out = Generate(**engine, m.tokenizer(), r);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return m.tokenizer()->Decode(r.prompt) + out->samples[0].text;
+}
+
+std::string Expected(const std::string& rel) {
+  std::string s = ReadFile(SharedData(rel));
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+class Stories260K : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override { STOCHA_REQUIRE_SHARED_DATA(); }
+};
+
+TEST_P(Stories260K, GreedyTextEqualsUpstream) {
+  auto m = Load(GetParam());
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(RunC(*m, "", 200), Expected("stories260K/expected/upstream_llama2c_test_all_expected_t0_n200.txt"));
+  EXPECT_EQ(RunC(*m, "", 256), Expected("stories260K/expected/upstream_doc_stories260K_t0_n256.txt"));
+  EXPECT_EQ(RunC(*m, "Once upon a time", 64), Expected("stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt"));
+  EXPECT_EQ(RunC(*m, "Tom and his dog", 256), Expected("stories260K/expected/runc_t0_n256_tom_and_his_dog.stdout.txt"));
+}
+
+// Feeds the recorded input ids one position at a time and compares every logits row.
+void CheckLogits(const Model& m, const std::string& tokens_json, const std::string& logits_f32) {
+  const nlohmann::json j = nlohmann::json::parse(ReadFile(SharedData(tokens_json)));
+  const std::vector<float> want = ReadF32(SharedData(logits_f32));
+  std::vector<int> inputs;
+  for (const auto& step : j["steps"]) inputs.push_back(step["input_id"].get<int>());
+  const int positions = j["n_positions"].get<int>();
+  const int V = m.config().vocab_size;
+  ASSERT_EQ(inputs.size(), static_cast<size_t>(positions));
+  ASSERT_EQ(want.size(), static_cast<size_t>(positions) * V);
+  auto engine = Engine::Create(std::shared_ptr<const Model>(&m, [](const Model*) {}));
+  ASSERT_TRUE(engine.ok());
+  SequenceId seq = *(*engine)->AddSequence({ActivationSpec{ActivationKind::kSilu, 0}});
+  float max_diff = 0;
+  for (int p = 0; p < positions; ++p) {
+    auto out = (*engine)->Step({StepInput{seq, {inputs[p]}, true, true}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    for (int v = 0; v < V; ++v) {
+      max_diff = std::max(max_diff, std::abs(out->logits[0][v] - want[p * V + v]));
+    }
+  }
+  EXPECT_LE(max_diff, 1e-4f) << "max |logit - run.c| over " << positions << " positions";
+}
+
+TEST_P(Stories260K, LogitsWithin1e4OfRunC) {
+  auto m = Load(GetParam());
+  ASSERT_NE(m, nullptr);
+  CheckLogits(*m, "stories260K/expected/runc_t0_noprompt.tokens.json",
+              "stories260K/expected/runc_t0_noprompt.logits.f32");
+  CheckLogits(*m, "stories260K/expected/runc_t0_once_upon_a_time_n64.tokens.json",
+              "stories260K/expected/runc_t0_once_upon_a_time_n64.logits.f32");
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, Stories260K,
+                         ::testing::Values(Case{"stories260K/stories260K.bin", "stories260K/tok512.bin"},
+                                           Case{"stories260K/stories260K.gguf", ""}),
+                         [](const auto& info) { return info.index == 0 ? "llama2c" : "gguf"; });
+
+TEST(AiDreams260K, GreedyTextAndLogits) {
+  STOCHA_REQUIRE_SHARED_DATA();
+  auto m = Load({"aidreams260K/aidreams260K.bin", "aidreams260K/tok512_aidreams.bin"});
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(RunC(*m, "", 128), Expected("aidreams260K/expected/runc_t0_n128_noprompt.stdout.txt"));
+  EXPECT_EQ(RunC(*m, "I dream of", 128),
+            Expected("aidreams260K/expected/runc_t0_n128_i_dream_of.stdout.txt"));
+  CheckLogits(*m, "aidreams260K/expected/runc_t0_noprompt.tokens.json",
+              "aidreams260K/expected/runc_t0_noprompt.logits.f32");
+}
+
+}  // namespace
+}  // namespace stocha
