@@ -84,7 +84,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   auto impl = std::make_unique<Impl>(model, options);
   impl->threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
   impl->max_context = options.max_context > 0 ? options.max_context : c.max_position_embeddings;
-  impl->ffn = MakeDenseFfn(c, impl->threads);
+  FfnOptions fo;
+  fo.policy = options.ffn_policy;
+  fo.max_sparse_density = options.max_sparse_density;
+  fo.threads = impl->threads;
+  absl::StatusOr<std::unique_ptr<Ffn>> ffn = Ffn::Create(*model, fo);
+  if (!ffn.ok()) return ffn.status();
+  impl->ffn = std::move(*ffn);
   for (const LayerWeights& l : model->weights().layers) {
     impl->attn_norm.push_back(ToF32(l.attn_norm));
     impl->ffn_norm.push_back(ToF32(l.ffn_norm));
@@ -250,13 +256,16 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
     RmsNorm(st.x(t), ffn_norm[l].data(), D, c.rms_norm_eps, st.xb(t));
   }
   st.SetRowStream(static_cast<uint32_t>(l));
-  ffn->Forward(w, l, st.xb(0), T, st.rows(), st.ffn_out(0), st.zeros());
+  const FfnCallInfo info = ffn->Forward(w, l, st.xb(0), T, st.rows(), st.ffn_out(0), st.zeros());
   st.AddToResidual(st.ffn_out(0));
   const auto t2 = Clock::now();
 
   LayerStats& ls = out.stats.layers[l];
   ls.attention_seconds += Seconds(t0, t1);
   ls.ffn_seconds += Seconds(t1, t2);
+  ls.ffn_calls += 1;
+  ls.union_active += info.union_active;
+  ls.sparse_calls += info.sparse ? 1 : 0;
   for (int64_t t = 0; t < T; ++t) {
     LayerStats& li = out.per_input[st.input(t)].layers[l];
     for (LayerStats* s : {&ls, &li}) {

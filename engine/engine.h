@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/activation.h"
+#include "engine/ffn.h"
 #include "engine/model.h"
 #include "engine/step_stats.h"
 
@@ -23,6 +24,10 @@ struct EngineOptions {
   bool deterministic = false;
   int num_threads = 0;        // 0: all hardware threads
   int max_context = 0;        // 0: the model's max_position_embeddings
+  // Sparse FFN: kAuto skips inactive neurons when the batch's union density is at most
+  // max_sparse_density; kDense / kSparse force a path (benchmarks, tests).
+  FfnPolicy ffn_policy = FfnPolicy::kAuto;
+  float max_sparse_density = 0.6f;
 };
 
 struct SequenceOptions {

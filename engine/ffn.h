@@ -1,4 +1,4 @@
-// The feed-forward block behind an interface, so sparse kernels can replace the dense one.
+// The feed-forward block behind an interface: a dense/sparse FFN chosen per layer and step.
 #ifndef STOCHA_ENGINE_FFN_H_
 #define STOCHA_ENGINE_FFN_H_
 
@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "engine/activation.h"
 #include "engine/model.h"
 #include "engine/rng.h"
@@ -19,18 +20,41 @@ struct FfnRow {
   RngKey key;
 };
 
+// What one Forward() call did, for the step statistics.
+struct FfnCallInfo {
+  int64_t union_active = 0;  // neurons nonzero in at least one row
+  bool sparse = false;       // took the sparse path
+};
+
+enum class FfnPolicy {
+  kAuto,    // sparse when the union density is at most FfnOptions.max_sparse_density
+  kDense,   // always every row of every matrix
+  kSparse,  // always skip inactive neurons (even when it does not pay)
+};
+
+struct FfnOptions {
+  FfnPolicy policy = FfnPolicy::kAuto;
+  // Above this union density the dense path reads the weights more efficiently than
+  // gathering rows (measured by bench/ffn_bench; see docs/PERFORMANCE.md).
+  float max_sparse_density = 0.6f;
+  int threads = 1;
+};
+
 // Gated: out = W_down · (act(W_gate · x) ⊙ (W_up · x)); plain: out = W_down · act(W_up · x).
+// The down projection always runs over W_downᵀ (transposed once at construction) in
+// ascending-neuron "axpy" order skipping zeros, so the sparse and the dense path give the
+// same bits for every row, and a row never depends on the other rows of the batch.
 // Thread-safety: not thread-safe (owns scratch); one per engine.
 class Ffn {
  public:
+  static absl::StatusOr<std::unique_ptr<Ffn>> Create(const Model& model,
+                                                     const FfnOptions& options);
   virtual ~Ffn() = default;
   // xb: [T][D] normalized input. out: [T][D], overwritten. zeros[t]: exact zeros in row
   // t of the activation (act(gate x) when gated, act(up x) when plain).
-  virtual void Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
-                       const FfnRow* rows, float* out, int64_t* zeros) = 0;
+  virtual FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                              const FfnRow* rows, float* out, int64_t* zeros) = 0;
 };
-
-std::unique_ptr<Ffn> MakeDenseFfn(const ModelConfig& config, int threads);
 
 }  // namespace stocha
 

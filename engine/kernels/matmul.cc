@@ -14,19 +14,37 @@ namespace {
 constexpr int kLanes = 16;
 
 // Fixed reduction: lane j accumulates elements i ≡ j (mod 16), then a pairwise tree,
-// then the tail in order. With -ffp-contract=off every clone gives the same bits.
-inline float Dot(const float* a, const float* b, int64_t n) {
+// then the tail in order. With -ffp-contract=off every clone gives the same bits, and
+// converting a weight on the fly is exact, so mixed-dtype dots equal convert-then-dot.
+template <typename Load>
+inline float DotWith(const float* a, int64_t n, Load b) {
   float acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b(i + j);
   }
   for (int w = kLanes / 2; w > 0; w /= 2) {
     for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
   }
   float s = acc[0];
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += a[i] * b(i);
   return s;
+}
+
+inline float Dot(const float* a, const float* b, int64_t n) {
+  return DotWith(a, n, [b](int64_t i) { return b[i]; });
+}
+
+inline float DotRow(const float* x, const void* row, DType dt, int64_t n) {
+  if (dt == DType::kBF16) {
+    const auto* w = static_cast<const uint16_t*>(row);
+    return DotWith(x, n, [w](int64_t i) { return BF16ToF32(w[i]); });
+  }
+  if (dt == DType::kF16) {
+    const auto* w = static_cast<const uint16_t*>(row);
+    return DotWith(x, n, [w](int64_t i) { return F16ToF32(w[i]); });
+  }
+  return Dot(x, static_cast<const float*>(row), n);
 }
 
 inline void ConvertRow(const void* src, DType dt, int64_t n, float* dst) {
@@ -55,6 +73,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void MatMulRows(
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
+    if (T <= 2) {  // decode: convert in registers, read the weights once
+      for (int64_t t = 0; t < T; ++t) y[t * N + n] = DotRow(x + t * K, src, w.dtype, K) + bias[n];
+      continue;
+    }
     const float* row;
     if (w.dtype == DType::kF32) {
       row = static_cast<const float*>(src);
@@ -69,6 +91,15 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void MatMulRows(
 }  // namespace
 
 float DotF32(const float* a, const float* b, int64_t n) { return Dot(a, b, n); }
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void DotWeightRows(
+    const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y) {
+  const int64_t K = w.cols();
+  const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
+  for (int64_t j = 0; j < count; ++j) {
+    y[j] = DotRow(x, static_cast<const char*>(w.data) + idx[j] * row_bytes, w.dtype, K);
+  }
+}
 
 void RowToF32(const Tensor& t, int64_t r, float* out) {
   const int64_t cols = t.shape.size() < 2 ? t.numel() : t.cols();

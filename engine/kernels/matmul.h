@@ -21,6 +21,9 @@ void MatMulReference(const float* x, int64_t T, const Tensor& w, const Tensor* b
 // Row `r` of a 1-D or 2-D tensor converted to F32 (`out` has cols() floats).
 void RowToF32(const Tensor& t, int64_t r, float* out);
 
+// y[j] = x · W[idx[j]] for j < count, single-threaded, the same bits as MatMul's rows.
+void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y);
+
 // The dot product with stocha's fixed reduction order.
 float DotF32(const float* a, const float* b, int64_t n);
 

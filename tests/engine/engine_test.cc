@@ -211,3 +211,44 @@ TEST(GenerateTest, StopTokensAndLength) {
 
 }  // namespace
 }  // namespace stocha
+
+namespace stocha {
+namespace {
+
+// The sparse and the dense FFN paths give the same bits, for every activation mode, in
+// mixed batches, and for gated and plain FFNs.
+TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
+  for (bool gated : {true, false}) {
+    ModelConfig c = SmallConfig();
+    c.mlp_gated = gated;
+    auto m = RandomModel(c, 4);
+    std::vector<std::vector<float>> results[2];
+    for (int p = 0; p < 2; ++p) {
+      EngineOptions o;
+      o.num_threads = 3;
+      o.deterministic = true;
+      o.ffn_policy = p == 0 ? FfnPolicy::kDense : FfnPolicy::kSparse;
+      auto e = std::move(*Engine::Create(m, o));
+      SequenceId r = *e->AddSequence({kRelu});
+      SequenceId s = *e->AddSequence({kSilu});
+      SequenceId q = *e->AddSequence({ActivationSpec{ActivationKind::kStochA, 0.3f}, 3});
+      auto a = e->Step({StepInput{r, kPrompt, true, true}, StepInput{q, {5, 6}, true, true}});
+      auto b = e->Step({StepInput{r, {7}, false, true}, StepInput{s, {8, 9}, true, true},
+                        StepInput{q, {4}, false, true}});
+      auto d = e->Step({StepInput{r, {3}, false, true}});  // ReLU alone: truly sparse
+      ASSERT_TRUE(a.ok() && b.ok() && d.ok());
+      EXPECT_EQ(d->stats.layers[0].sparse_calls, p == 1 ? 1 : 0);
+      EXPECT_LT(d->stats.layers[0].union_active, c.intermediate_size);
+      for (auto* o : {&*a, &*b, &*d}) {
+        for (auto& l : o->logits) results[p].push_back(l);
+      }
+    }
+    ASSERT_EQ(results[0].size(), results[1].size());
+    for (size_t i = 0; i < results[0].size(); ++i) {
+      EXPECT_TRUE(SameBits(results[0][i], results[1][i])) << "output " << i << " gated " << gated;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stocha

@@ -1,0 +1,111 @@
+// Sparse FFN kernels with runtime-dispatched clones (AVX-512, AVX2, baseline).
+#include "engine/kernels/ffn_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/kernels/matmul.h"
+
+namespace stocha {
+namespace {
+
+int Threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+
+// Column block per task: 256 floats of accumulator per row stay in L1.
+constexpr int64_t kColBlock = 256;
+
+#define STOCHA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// Accumulates rows of wT (of element type `dt`) into out[t][d0..d1).
+STOCHA_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* wT, DType dt,
+                             int64_t D, const int32_t* active, int64_t count, float* out,
+                             int64_t d0, int64_t d1) {
+  const int64_t n = d1 - d0;
+  for (int64_t t = 0; t < T; ++t) std::fill_n(out + t * D + d0, n, 0.0f);
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t f = active[j];
+    for (int64_t t = 0; t < T; ++t) {
+      const float a = h[t * F + f];
+      if (a == 0.0f) continue;
+      float* o = out + t * D + d0;
+      if (dt == DType::kF32) {
+        const float* w = static_cast<const float*>(wT) + f * D + d0;
+        for (int64_t i = 0; i < n; ++i) o[i] += a * w[i];
+      } else if (dt == DType::kBF16) {
+        const uint16_t* w = static_cast<const uint16_t*>(wT) + f * D + d0;
+        for (int64_t i = 0; i < n; ++i) o[i] += a * BF16ToF32(w[i]);
+      } else {
+        const uint16_t* w = static_cast<const uint16_t*>(wT) + f * D + d0;
+        for (int64_t i = 0; i < n; ++i) o[i] += a * F16ToF32(w[i]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
+             int threads) {
+  const int nt = Threads(threads);
+  if (count * w.cols() < (1 << 15) || nt == 1) {
+    DotWeightRows(x, w, idx, count, y);
+    return;
+  }
+  constexpr int64_t kChunk = 64;
+  const int64_t chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t j0 = c * kChunk;
+    DotWeightRows(x, w, idx + j0, std::min(kChunk, count - j0), y + j0);
+  }
+}
+
+void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
+                      float* y) {
+  const int64_t K = w.cols();
+  std::vector<float> row(K);
+  for (int64_t j = 0; j < count; ++j) {
+    RowToF32(w, idx[j], row.data());
+    y[j] = DotF32(x, row.data(), K);
+  }
+}
+
+void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
+              int64_t count, float* out, int threads) {
+  const int64_t F = wT.rows(), D = wT.cols();
+  const int64_t blocks = (D + kColBlock - 1) / kColBlock;
+  const bool parallel = count * D * T >= (1 << 15) && threads != 1;
+#pragma omp parallel for schedule(static) if (parallel) num_threads(Threads(threads))
+  for (int64_t b = 0; b < blocks; ++b) {
+    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * kColBlock,
+              std::min(D, (b + 1) * kColBlock));
+  }
+}
+
+void AxpyRowsReference(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
+                       int64_t count, float* out) {
+  const int64_t F = wT.rows(), D = wT.cols();
+  std::vector<float> row(D);
+  std::fill_n(out, T * D, 0.0f);
+  for (int64_t j = 0; j < count; ++j) {
+    RowToF32(wT, active[j], row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      const float a = h[t * F + active[j]];
+      if (a == 0.0f) continue;
+      for (int64_t d = 0; d < D; ++d) out[t * D + d] += a * row[d];
+    }
+  }
+}
+
+int64_t CollectNonZero(const float* a, int64_t n, int32_t* idx) {
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    idx[c] = static_cast<int32_t>(i);
+    c += a[i] != 0.0f;
+  }
+  return c;
+}
+
+}  // namespace stocha

@@ -1,0 +1,109 @@
+// The FFN: dense gate, then only the active neurons' rows of W_up and W_downᵀ.
+#include <algorithm>
+#include <vector>
+
+#include "engine/ffn.h"
+#include "engine/kernels/activation_kernel.h"
+#include "engine/kernels/ffn_kernels.h"
+#include "engine/kernels/matmul.h"
+#include "engine/transposed_weights.h"
+
+namespace stocha {
+namespace {
+
+class SparseFfn : public Ffn {
+ public:
+  SparseFfn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t)
+      : gated_(c.mlp_gated), F_(c.intermediate_size), D_(c.hidden_size), options_(o),
+        down_t_(std::move(down_t)), all_(F_) {
+    for (int i = 0; i < F_; ++i) all_[i] = i;
+  }
+
+  FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                      const FfnRow* rows, float* out, int64_t* zeros) override;
+
+ private:
+  // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
+  void BuildUnion(int64_t T, const FfnRow* rows);
+  void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
+
+  bool gated_;
+  int F_, D_;
+  FfnOptions options_;
+  std::vector<TransposedMatrix> down_t_;  // [layer] W_downᵀ, [F][D]
+  std::vector<int32_t> all_;              // 0..F-1
+  std::vector<float> a_, up_;             // [T][F]
+  std::vector<char> mask_;
+  std::vector<int32_t> union_, row_idx_;
+  std::vector<float> row_vals_;
+};
+
+void SparseFfn::BuildUnion(int64_t T, const FfnRow* rows) {
+  union_.clear();
+  for (int64_t t = 0; t < T; ++t) {
+    if (!rows[t].activation.sparse()) {  // a SiLU row touches every neuron
+      union_ = all_;
+      return;
+    }
+  }
+  mask_.assign(F_, 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const float* at = a_.data() + t * F_;
+    for (int f = 0; f < F_; ++f) mask_[f] |= at[f] != 0.0f;
+  }
+  for (int f = 0; f < F_; ++f) {
+    if (mask_[f]) union_.push_back(f);
+  }
+}
+
+void SparseFfn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows) {
+  row_idx_.resize(F_);
+  row_vals_.resize(F_);
+  for (int64_t t = 0; t < T; ++t) {
+    float* at = a_.data() + t * F_;
+    const int64_t n = CollectNonZero(at, F_, row_idx_.data());
+    DotRows(xb + t * D_, w.w_up, row_idx_.data(), n, row_vals_.data(), options_.threads);
+    for (int64_t j = 0; j < n; ++j) at[row_idx_[j]] *= row_vals_[j];
+  }
+}
+
+FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                               const FfnRow* rows, float* out, int64_t* zeros) {
+  a_.resize(static_cast<size_t>(T) * F_);
+  // a = gate x (gated) or up x (plain): [T][F], always dense.
+  MatMul(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads);
+  for (int64_t t = 0; t < T; ++t) {
+    zeros[t] = ApplyActivation(rows[t].activation, rows[t].key, a_.data() + t * F_, F_);
+  }
+  BuildUnion(T, rows);
+  FfnCallInfo info;
+  info.union_active = static_cast<int64_t>(union_.size());
+  const float density = static_cast<float>(union_.size()) / static_cast<float>(F_);
+  info.sparse = options_.policy == FfnPolicy::kSparse ||
+                (options_.policy == FfnPolicy::kAuto && density <= options_.max_sparse_density);
+  if (gated_) {
+    if (info.sparse) {
+      SparseUp(w, xb, T, rows);
+    } else {
+      up_.resize(a_.size());
+      MatMul(xb, T, w.w_up, nullptr, up_.data(), options_.threads);
+      for (size_t i = 0; i < a_.size(); ++i) a_[i] *= up_[i];
+    }
+  }
+  const std::vector<int32_t>& active = info.sparse ? union_ : all_;
+  AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(),
+           static_cast<int64_t>(active.size()), out, options_.threads);
+  return info;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOptions& options) {
+  std::vector<TransposedMatrix> down_t;
+  for (const LayerWeights& l : model.weights().layers) {
+    down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
+  }
+  return std::unique_ptr<Ffn>(new SparseFfn(model.config(), options, std::move(down_t)));
+}
+
+}  // namespace stocha
