@@ -84,9 +84,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   auto impl = std::make_unique<Impl>(model, options);
   impl->threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
   impl->max_context = options.max_context > 0 ? options.max_context : c.max_position_embeddings;
-  FfnOptions fo;
-  fo.policy = options.ffn_policy;
-  fo.max_sparse_density = options.max_sparse_density;
+  FfnOptions fo = options.ffn;
   fo.threads = impl->threads;
   absl::StatusOr<std::unique_ptr<Ffn>> ffn = Ffn::Create(*model, fo);
   if (!ffn.ok()) return ffn.status();
@@ -145,6 +143,7 @@ int64_t Engine::KvBytesPerPosition() const {
   return 2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
 }
 int Engine::num_sequences() const { return static_cast<int>(impl_->sequences.size()); }
+void Engine::SetFfnOptions(const FfnOptions& options) { impl_->ffn->SetOptions(options); }
 const Model& Engine::model() const { return *impl_->model; }
 const EngineOptions& Engine::options() const { return impl_->options; }
 int Engine::max_context() const { return impl_->max_context; }

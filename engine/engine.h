@@ -24,10 +24,8 @@ struct EngineOptions {
   bool deterministic = false;
   int num_threads = 0;        // 0: all hardware threads
   int max_context = 0;        // 0: the model's max_position_embeddings
-  // Sparse FFN: kAuto skips inactive neurons when the batch's union density is at most
-  // max_sparse_density; kDense / kSparse force a path (benchmarks, tests).
-  FfnPolicy ffn_policy = FfnPolicy::kAuto;
-  float max_sparse_density = 0.6f;
+  // Sparse FFN policy and knobs (ffn.threads is set from num_threads).
+  FfnOptions ffn;
 };
 
 struct SequenceOptions {
@@ -72,6 +70,9 @@ class Engine {
   // KV-cache bytes one position of one sequence takes (for admission budgets).
   int64_t KvBytesPerPosition() const;
   int num_sequences() const;
+
+  // Changes the FFN policy/knobs between steps (benchmarks, tests).
+  void SetFfnOptions(const FfnOptions& options);
 
   const Model& model() const;
   const EngineOptions& options() const;

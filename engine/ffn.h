@@ -38,6 +38,10 @@ struct FfnOptions {
   // gathering rows (measured by bench/ffn_bench; see docs/PERFORMANCE.md).
   float max_sparse_density = 0.6f;
   int threads = 1;
+  // Benchmark knob, 0 = off: instead of the activation, keep exactly the round(d·F)
+  // largest gate values of each sparse-mode row and zero the rest, to emulate a trained
+  // model's sparsity on synthetic weights. Never set in serving.
+  float bench_force_density = 0.0f;
 };
 
 // Gated: out = W_down · (act(W_gate · x) ⊙ (W_up · x)); plain: out = W_down · act(W_up · x).
@@ -52,6 +56,8 @@ class Ffn {
   virtual ~Ffn() = default;
   // xb: [T][D] normalized input. out: [T][D], overwritten. zeros[t]: exact zeros in row
   // t of the activation (act(gate x) when gated, act(up x) when plain).
+  // For benchmarks and tests (not while Forward runs); `threads` is kept.
+  virtual void SetOptions(const FfnOptions& options) = 0;
   virtual FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
                               const FfnRow* rows, float* out, int64_t* zeros) = 0;
 };

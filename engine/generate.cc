@@ -66,7 +66,10 @@ absl::StatusOr<GenerateResult> Generate(Engine& engine, const Tokenizer* tokeniz
   const ModelConfig& c = engine.model().config();
   GenerateResult result;
   result.prompt_tokens = static_cast<int>(r.prompt.size());
-  const int max_new = std::min(r.max_new_tokens, engine.max_context() - result.prompt_tokens);
+  // The last sampled token is never fed back, so it needs no KV slot: a full context
+  // yields max_context - prompt + 1 new tokens (as llama2.c's run.c does).
+  const int max_new =
+      std::min(r.max_new_tokens, engine.max_context() - result.prompt_tokens + 1);
 
   SequenceOptions so{r.activation, r.sampling.seed, 0};
   absl::StatusOr<SequenceId> root = engine.AddSequence(so);

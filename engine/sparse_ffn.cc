@@ -1,5 +1,7 @@
 // The FFN: dense gate, then only the active neurons' rows of W_up and W_downᵀ.
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <vector>
 
 #include "engine/ffn.h"
@@ -21,10 +23,16 @@ class SparseFfn : public Ffn {
 
   FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
                       const FfnRow* rows, float* out, int64_t* zeros) override;
+  void SetOptions(const FfnOptions& o) override {
+    const int threads = options_.threads;
+    options_ = o;
+    options_.threads = threads;
+  }
 
  private:
   // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
   void BuildUnion(int64_t T, const FfnRow* rows);
+  int64_t KeepLargest(float* a, float density);
   void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
 
   bool gated_;
@@ -35,8 +43,26 @@ class SparseFfn : public Ffn {
   std::vector<float> a_, up_;             // [T][F]
   std::vector<char> mask_;
   std::vector<int32_t> union_, row_idx_;
-  std::vector<float> row_vals_;
+  std::vector<float> row_vals_, scratch_;
 };
+
+int64_t SparseFfn::KeepLargest(float* a, float density) {
+  const int keep = std::clamp(static_cast<int>(std::lround(density * F_)), 0, F_);
+  scratch_.assign(a, a + F_);
+  if (keep == 0) {
+    std::fill_n(a, F_, 0.0f);
+    return F_;
+  }
+  std::nth_element(scratch_.begin(), scratch_.begin() + (keep - 1), scratch_.end(),
+                   std::greater<float>());
+  const float cut = scratch_[keep - 1];
+  int64_t zeros = 0;
+  for (int f = 0; f < F_; ++f) {
+    if (a[f] < cut) a[f] = 0.0f;
+    zeros += a[f] == 0.0f;
+  }
+  return zeros;
+}
 
 void SparseFfn::BuildUnion(int64_t T, const FfnRow* rows) {
   union_.clear();
@@ -73,7 +99,10 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   // a = gate x (gated) or up x (plain): [T][F], always dense.
   MatMul(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads);
   for (int64_t t = 0; t < T; ++t) {
-    zeros[t] = ApplyActivation(rows[t].activation, rows[t].key, a_.data() + t * F_, F_);
+    float* at = a_.data() + t * F_;
+    zeros[t] = options_.bench_force_density > 0 && rows[t].activation.sparse()
+                   ? KeepLargest(at, options_.bench_force_density)
+                   : ApplyActivation(rows[t].activation, rows[t].key, at, F_);
   }
   BuildUnion(T, rows);
   FfnCallInfo info;

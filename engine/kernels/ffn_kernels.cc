@@ -4,8 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "engine/kernels/clones.h"
 #include "engine/kernels/matmul.h"
 
 namespace stocha {
@@ -16,10 +18,8 @@ int Threads(int threads) { return threads > 0 ? threads : omp_get_max_threads();
 // Column block per task: 256 floats of accumulator per row stay in L1.
 constexpr int64_t kColBlock = 256;
 
-#define STOCHA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 // Accumulates rows of wT (of element type `dt`) into out[t][d0..d1).
-STOCHA_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* wT, DType dt,
+STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* wT, DType dt,
                              int64_t D, const int32_t* active, int64_t count, float* out,
                              int64_t d0, int64_t d1) {
   const int64_t n = d1 - d0;
@@ -32,13 +32,13 @@ STOCHA_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* w
       float* o = out + t * D + d0;
       if (dt == DType::kF32) {
         const float* w = static_cast<const float*>(wT) + f * D + d0;
-        for (int64_t i = 0; i < n; ++i) o[i] += a * w[i];
+        for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(a, w[i], o[i]);
       } else if (dt == DType::kBF16) {
         const uint16_t* w = static_cast<const uint16_t*>(wT) + f * D + d0;
-        for (int64_t i = 0; i < n; ++i) o[i] += a * BF16ToF32(w[i]);
+        for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(a, BF16ToF32(w[i]), o[i]);
       } else {
         const uint16_t* w = static_cast<const uint16_t*>(wT) + f * D + d0;
-        for (int64_t i = 0; i < n; ++i) o[i] += a * F16ToF32(w[i]);
+        for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(a, F16ToF32(w[i]), o[i]);
       }
     }
   }
@@ -94,7 +94,7 @@ void AxpyRowsReference(const float* h, int64_t T, const Tensor& wT, const int32_
     for (int64_t t = 0; t < T; ++t) {
       const float a = h[t * F + active[j]];
       if (a == 0.0f) continue;
-      for (int64_t d = 0; d < D; ++d) out[t * D + d] += a * row[d];
+      for (int64_t d = 0; d < D; ++d) out[t * D + d] = std::fma(a, row[d], out[t * D + d]);
     }
   }
 }

@@ -1,62 +1,78 @@
 // Dense F32-accumulating matmul over F32/F16/BF16 weights, runtime-dispatched clones.
 #include "engine/kernels/matmul.h"
 
-#include <algorithm>
-#include <vector>
-
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "engine/dtype.h"
+#include "engine/kernels/clones.h"
 
 namespace stocha {
 namespace {
 
 constexpr int kLanes = 16;
 
-// Fixed reduction: lane j accumulates elements i ≡ j (mod 16), then a pairwise tree,
-// then the tail in order. With -ffp-contract=off every clone gives the same bits, and
-// converting a weight on the fly is exact, so mixed-dtype dots equal convert-then-dot.
-template <typename Load>
-inline float DotWith(const float* a, int64_t n, Load b) {
+STOCHA_INLINE float Weight(const void* row, DType dt, int64_t i) {
+  if (dt == DType::kBF16) return BF16ToF32(static_cast<const uint16_t*>(row)[i]);
+  if (dt == DType::kF16) return F16ToF32(static_cast<const uint16_t*>(row)[i]);
+  return static_cast<const float*>(row)[i];
+}
+
+// Tree-reduces 16 lanes, then adds the tail in order.
+STOCHA_INLINE float Finish(float* acc, const float* a, int64_t i, int64_t n, const float* w) {
+  for (int s = kLanes / 2; s > 0; s /= 2) {
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  }
+  float r = acc[0];
+  for (; i < n; ++i) r = __builtin_fmaf(a[i], w[i], r);
+  return r;
+}
+
+// R rows of x against one F32 weight row. Each row's result is the canonical dot: lane j
+// accumulates i ≡ j (mod 16) with fused multiply-adds, a pairwise tree, then the tail.
+template <int R>
+STOCHA_INLINE void DotBlock(const float* x, int64_t ldx, const float* w, int64_t n, float* out) {
+  float acc[R][kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < kLanes; ++j) {
+        acc[r][j] = __builtin_fmaf(x[r * ldx + i + j], w[i + j], acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = Finish(acc[r], x + r * ldx, i, n, w);
+}
+
+// One row of x against one weight row of any dtype, converting in registers.
+template <DType DT>
+STOCHA_INLINE float DotRowT(const float* x, const void* row, int64_t n) {
   float acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b(i + j);
+    for (int j = 0; j < kLanes; ++j) acc[j] = __builtin_fmaf(x[i + j], Weight(row, DT, i + j), acc[j]);
   }
-  for (int w = kLanes / 2; w > 0; w /= 2) {
-    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  for (int s = kLanes / 2; s > 0; s /= 2) {
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
   }
-  float s = acc[0];
-  for (; i < n; ++i) s += a[i] * b(i);
-  return s;
+  float r = acc[0];
+  for (; i < n; ++i) r = __builtin_fmaf(x[i], Weight(row, DT, i), r);
+  return r;
 }
 
-inline float Dot(const float* a, const float* b, int64_t n) {
-  return DotWith(a, n, [b](int64_t i) { return b[i]; });
+STOCHA_INLINE float DotRow(const float* x, const void* row, DType dt, int64_t n) {
+  switch (dt) {
+    case DType::kBF16: return DotRowT<DType::kBF16>(x, row, n);
+    case DType::kF16: return DotRowT<DType::kF16>(x, row, n);
+    default: return DotRowT<DType::kF32>(x, row, n);
+  }
 }
 
-inline float DotRow(const float* x, const void* row, DType dt, int64_t n) {
-  if (dt == DType::kBF16) {
-    const auto* w = static_cast<const uint16_t*>(row);
-    return DotWith(x, n, [w](int64_t i) { return BF16ToF32(w[i]); });
-  }
-  if (dt == DType::kF16) {
-    const auto* w = static_cast<const uint16_t*>(row);
-    return DotWith(x, n, [w](int64_t i) { return F16ToF32(w[i]); });
-  }
-  return Dot(x, static_cast<const float*>(row), n);
-}
-
-inline void ConvertRow(const void* src, DType dt, int64_t n, float* dst) {
-  if (dt == DType::kBF16) {
-    const auto* s = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = BF16ToF32(s[i]);
-  } else if (dt == DType::kF16) {
-    const auto* s = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(s[i]);
-  } else {
-    std::copy_n(static_cast<const float*>(src), n, dst);
-  }
+STOCHA_INLINE void ConvertRow(const void* src, DType dt, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = Weight(src, dt, i);
 }
 
 std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
@@ -65,35 +81,45 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
   return b;
 }
 
-// Rows [n0, n1) of the output, for all T inputs. `scratch` holds one converted row.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void MatMulRows(
-    const float* x, int64_t T, const Tensor& w, const float* bias, float* y, int64_t n0,
-    int64_t n1, float* scratch) {
+// Output rows [n0, n1) for all T inputs. Decode (T <= 2) converts weights in registers;
+// larger T converts each weight row once into `scratch` and reuses it for blocks of 4.
+STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
+                                     const float* bias, float* y, int64_t n0, int64_t n1,
+                                     float* scratch) {
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
-    if (T <= 2) {  // decode: convert in registers, read the weights once
+    if (T <= 2) {
       for (int64_t t = 0; t < T; ++t) y[t * N + n] = DotRow(x + t * K, src, w.dtype, K) + bias[n];
       continue;
     }
-    const float* row;
-    if (w.dtype == DType::kF32) {
-      row = static_cast<const float*>(src);
-    } else {
+    const float* row = static_cast<const float*>(src);
+    if (w.dtype != DType::kF32) {
       ConvertRow(src, w.dtype, K, scratch);
       row = scratch;
     }
-    for (int64_t t = 0; t < T; ++t) y[t * N + n] = Dot(x + t * K, row, K) + bias[n];
+    float out[4];
+    int64_t t = 0;
+    for (; t + 4 <= T; t += 4) {
+      DotBlock<4>(x + t * K, K, row, K, out);
+      for (int r = 0; r < 4; ++r) y[(t + r) * N + n] = out[r] + bias[n];
+    }
+    for (; t < T; ++t) {
+      DotBlock<1>(x + t * K, K, row, K, out);
+      y[t * N + n] = out[0] + bias[n];
+    }
   }
 }
 
 }  // namespace
 
-float DotF32(const float* a, const float* b, int64_t n) { return Dot(a, b, n); }
+float DotF32(const float* a, const float* b, int64_t n) {
+  return DotRowT<DType::kF32>(a, b, n);
+}
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void DotWeightRows(
-    const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y) {
+STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx,
+                                        int64_t count, float* y) {
   const int64_t K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t j = 0; j < count; ++j) {
@@ -103,8 +129,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void DotWeightRows(
 
 void RowToF32(const Tensor& t, int64_t r, float* out) {
   const int64_t cols = t.shape.size() < 2 ? t.numel() : t.cols();
-  const char* src = static_cast<const char*>(t.data) + r * cols * DTypeSize(t.dtype);
-  ConvertRow(src, t.dtype, cols, out);
+  ConvertRow(static_cast<const char*>(t.data) + r * cols * DTypeSize(t.dtype), t.dtype, cols,
+             out);
 }
 
 void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
@@ -133,18 +159,18 @@ void MatMulReference(const float* x, int64_t T, const Tensor& w, const Tensor* b
   for (int64_t n = 0; n < N; ++n) {
     RowToF32(w, n, row.data());
     for (int64_t t = 0; t < T; ++t) {
-      // The same order as Dot, written out scalar.
+      // The canonical order, written out scalar with std::fma.
       float acc[kLanes] = {};
       int64_t i = 0;
       for (; i + kLanes <= K; i += kLanes) {
-        for (int j = 0; j < kLanes; ++j) acc[j] += x[t * K + i + j] * row[i + j];
+        for (int j = 0; j < kLanes; ++j) acc[j] = std::fma(x[t * K + i + j], row[i + j], acc[j]);
       }
-      for (int wd = kLanes / 2; wd > 0; wd /= 2) {
-        for (int j = 0; j < wd; ++j) acc[j] += acc[j + wd];
+      for (int s = kLanes / 2; s > 0; s /= 2) {
+        for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
       }
-      float s = acc[0];
-      for (; i < K; ++i) s += x[t * K + i] * row[i];
-      y[t * N + n] = s + b[n];
+      float r = acc[0];
+      for (; i < K; ++i) r = std::fma(x[t * K + i], row[i], r);
+      y[t * N + n] = r + b[n];
     }
   }
 }

@@ -1,9 +1,11 @@
 // stocha-generate: run a model from the command line (the engine alone, no server).
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -65,6 +67,11 @@ T Number(const std::string& flag, const std::string& v) {
   return out;
 }
 
+const absl::flat_hash_set<std::string> kValueFlags = {
+    "--model", "--tokenizer", "--prompt", "--activation", "--samples", "--seed",
+    "--temperature", "--top-k", "--top-p", "--repetition-penalty", "--frequency-penalty",
+    "--presence-penalty", "--max-tokens", "--stop", "--logprobs", "--threads"};
+
 Flags Parse(int argc, char** argv) {
   Flags f;
   SamplingParams& s = f.request.sampling;
@@ -80,7 +87,8 @@ Flags Parse(int argc, char** argv) {
     if (auto eq = a.find('='); eq != std::string::npos) {
       v = a.substr(eq + 1);
       a = a.substr(0, eq);
-    } else if (a.rfind("--", 0) == 0) {
+    } else {
+      if (!kValueFlags.contains(a)) Fail("unknown flag '" + a + "' (see --help)");
       if (i + 1 >= argc) Fail(a + " needs a value (see --help)");
       v = argv[++i];
     }

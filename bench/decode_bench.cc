@@ -1,0 +1,147 @@
+// Whole-model benchmark on synthetic BF16 weights of real shapes: decode tokens/s with the
+// sparse vs the dense FFN, dense decode bytes/s against a streaming-read probe, and
+// prefill tokens/s. Paired runs are interleaved (>= 5 repetitions); ratios of medians.
+#include <omp.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "bench/bandwidth_probe.h"
+#include "bench/ratio_reporter.h"
+#include "bench/synthetic_model.h"
+#include "benchmark/benchmark.h"
+#include "engine/engine.h"
+
+namespace stocha::bench {
+namespace {
+
+struct Args {
+  std::vector<Shape> shapes = {Llama32_1B(), Qwen25_1_5B()};
+  float density = 0.1f;  // active fraction of the FFN (90% sparsity)
+  int prefill_tokens = 512;
+  bool prefill = true;
+  double min_time = 0.5;
+};
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s == "--quick") {
+      a.shapes = {Llama32_1B()};
+      a.prefill_tokens = 64;
+      a.min_time = 0.1;
+    } else if (s == "--no-prefill") {
+      a.prefill = false;
+    } else if (s.rfind("--sparsity=", 0) == 0) {
+      a.density = 1.0f - std::stof(s.substr(11)) / 100.0f;
+    } else {
+      std::fprintf(stderr, "usage: decode_bench [--quick] [--no-prefill] [--sparsity=90]\n");
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+// Decodes one token per iteration; restarts the sequence every 128 tokens so attention
+// cost stays small and constant.
+void Decode(benchmark::State& st, Engine& e, const FfnOptions& o) {
+  e.SetFfnOptions(o);
+  SequenceId s = *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
+  int pos = 0;
+  for (auto _ : st) {
+    if (pos == 128) {
+      (void)e.RemoveSequence(s);
+      s = *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
+      pos = 0;
+    }
+    auto out = e.Step({StepInput{s, {pos % 100 + 3}, false, true}});
+    benchmark::DoNotOptimize(out->logits[0].data());
+    ++pos;
+  }
+  (void)e.RemoveSequence(s);
+}
+
+void Prefill(benchmark::State& st, Engine& e, int tokens) {
+  e.SetFfnOptions(FfnOptions{FfnPolicy::kDense});
+  std::vector<int> prompt(tokens);
+  for (int i = 0; i < tokens; ++i) prompt[i] = (i * 7919) % 1000 + 3;
+  for (auto _ : st) {
+    SequenceId s = *e.AddSequence({ActivationSpec{ActivationKind::kSilu, 0}});
+    auto out = e.Step({StepInput{s, prompt, true, true}});
+    benchmark::DoNotOptimize(out->logits[0].data());
+    (void)e.RemoveSequence(s);
+  }
+}
+
+std::vector<std::string> RunShape(const Shape& shape, const Args& args, const BandwidthProbe& probe) {
+  auto model = SyntheticModel(shape, 0, /*tiny_attention=*/false);
+  EngineOptions eo;
+  eo.max_context = 4096;
+  auto engine = std::move(*Engine::Create(model, eo));
+  Engine& e = *engine;
+  const std::string n = shape.name;
+  FfnOptions dense{FfnPolicy::kDense}, sparse{FfnPolicy::kAuto};
+  dense.bench_force_density = sparse.bench_force_density = args.density;
+  auto reg = [](const std::string& name, auto fn) {
+    benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+  reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense); });
+  reg("decode/" + n + "/sparse", [&](benchmark::State& st) { Decode(st, e, sparse); });
+  reg("probe/" + n, [&](benchmark::State& st) {
+    for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
+  });
+  MedianCollector c;
+  auto flags = DefaultBenchmarkFlags(5, args.min_time);
+  std::vector<char*> argv;
+  for (auto& f : flags) argv.push_back(f.data());
+  int argc = static_cast<int>(argv.size());
+  benchmark::Initialize(&argc, argv.data());
+  benchmark::RunSpecifiedBenchmarks(&c);
+  benchmark::ClearRegisteredBenchmarks();
+  double prefill = 0;
+  if (args.prefill) {
+    benchmark::RegisterBenchmark(("prefill/" + n).c_str(), [&](benchmark::State& st) {
+      Prefill(st, e, args.prefill_tokens);
+    })->UseRealTime()->Unit(benchmark::kSecond)->Iterations(1)->Repetitions(3);
+    benchmark::RunSpecifiedBenchmarks(&c);
+    benchmark::ClearRegisteredBenchmarks();
+    prefill = c.Median("prefill/" + n + "/iterations:1/repeats:3");
+  }
+
+  const double td = c.Median("decode/" + n + "/dense"), ts = c.Median("decode/" + n + "/sparse");
+  const double probe_bps = probe.bytes() / c.Median("probe/" + n);
+  const double bytes = DenseBytesPerToken(shape);
+  const double ffn = 2.0 * shape.layers * 3.0 * shape.D * shape.F;
+  const double sparse_bytes = bytes - ffn * (1.0 - (1.0 + 2.0 * args.density) / 3.0);
+  std::vector<std::string> rows;
+  rows.push_back(absl::StrFormat(
+      "| %s | %.2f | %.2f | **%.2fx** | %.2fx | %.1f GB/s | %.1f GB/s | **%.0f%%** | %s |", n,
+      1 / td, 1 / ts, td / ts, bytes / sparse_bytes, bytes / td / 1e9, probe_bps / 1e9,
+      100 * (bytes / td) / probe_bps,
+      prefill > 0 ? absl::StrFormat("%.1f", args.prefill_tokens / prefill) : "-"));
+  return rows;
+}
+
+}  // namespace
+}  // namespace stocha::bench
+
+int main(int argc, char** argv) {
+  using namespace stocha::bench;  // NOLINT(google-build-using-namespace)
+  const Args args = Parse(argc, argv);
+  const BandwidthProbe probe(size_t{4} << 30);
+  std::vector<std::string> table;
+  for (const Shape& s : args.shapes) {
+    for (auto& r : RunShape(s, args, probe)) table.push_back(r);
+  }
+  std::printf("\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
+              "medians of >= 5 interleaved repetitions\n", 100 * (1 - args.density),
+              omp_get_max_threads());
+  std::printf("| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | dense bytes/s "
+              "| probe read | dense / probe | prefill tok/s (%d-token prompt, dense) |\n"
+              "|---|---|---|---|---|---|---|---|---|\n", args.prefill_tokens);
+  for (const std::string& r : table) std::printf("%s\n", r.c_str());
+  return 0;
+}

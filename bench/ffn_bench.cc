@@ -1,0 +1,137 @@
+// FFN layer benchmark: sparse ÷ dense time at real shapes, batches and sparsities (BF16).
+//
+// Each layer's weights are distinct and the benchmark cycles through enough layers that
+// the working set is several GiB, so the large L3 cannot hide DRAM traffic. Dense and
+// sparse runs of one configuration are interleaved at random (>= 5 repetitions) and the
+// ratio of their medians is printed. Sparsity is set by FfnOptions.bench_force_density.
+#include <omp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "bench/ratio_reporter.h"
+#include "bench/synthetic_model.h"
+#include "benchmark/benchmark.h"
+#include "engine/ffn.h"
+
+namespace stocha::bench {
+namespace {
+
+struct Args {
+  std::vector<Shape> shapes = {Llama32_1B(), Qwen25_1_5B(), Llama32_3B()};
+  std::vector<int> batches = {1, 2, 4, 8, 16};
+  std::vector<int> sparsity = {0, 50, 80, 90, 95};
+  double working_set_gib = 3.0;
+  int reps = 5;
+  double min_time = 0.2;
+};
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s == "--quick") {
+      a.shapes = {Llama32_1B()};
+      a.batches = {1, 8};
+      a.sparsity = {0, 90};
+      a.working_set_gib = 1.0;
+      a.min_time = 0.05;
+    } else if (s.rfind("--gib=", 0) == 0) {
+      a.working_set_gib = std::stod(s.substr(6));
+    } else {
+      std::fprintf(stderr, "usage: ffn_bench [--quick] [--gib=GiB]\n");
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+std::string Name(const Shape& s, int b, int sp, const char* mode) {
+  return absl::StrFormat("ffn/%s/batch:%d/sparsity:%d/%s", s.name, b, sp, mode);
+}
+
+void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& table) {
+  const double layer_bytes = 3.0 * shape.D * shape.F * 2;  // gate + up + down (BF16)
+  const int layers = std::max(2, static_cast<int>(args.working_set_gib * (1 << 30) / layer_bytes));
+  std::fprintf(stderr, "%s: %d layers, %.2f GiB of FFN weights read per pass\n",
+               shape.name.c_str(), layers, layers * layer_bytes / (1 << 30));
+  auto model = SyntheticModel(shape, layers, /*tiny_attention=*/true);
+  FfnOptions fo;
+  fo.threads = omp_get_max_threads();
+  auto ffn = std::move(*Ffn::Create(*model, fo));
+  const int maxb = *std::max_element(args.batches.begin(), args.batches.end());
+  std::vector<float> x(static_cast<size_t>(maxb) * shape.D), out(x.size());
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0, 1);
+  for (float& v : x) v = nd(rng);
+  std::vector<int64_t> zeros(maxb);
+  std::vector<FfnRow> rows(maxb);
+  for (int b = 0; b < maxb; ++b) rows[b] = FfnRow{{ActivationKind::kRelu, 0}, {1, 0, 0, 0}};
+
+  for (int b : args.batches) {
+    for (int sp : args.sparsity) {
+      for (const char* mode : {"dense", "sparse"}) {
+        const bool sparse = mode[0] == 's';
+        benchmark::RegisterBenchmark(Name(shape, b, sp, mode).c_str(), [&, b, sp, sparse](
+                                         benchmark::State& st) {
+          FfnOptions o;
+          o.policy = sparse ? FfnPolicy::kSparse : FfnPolicy::kDense;
+          o.bench_force_density = 1.0f - sp / 100.0f;
+          ffn->SetOptions(o);
+          int layer = 0;
+          int64_t active = 0, calls = 0;
+          for (auto _ : st) {
+            FfnCallInfo info = ffn->Forward(model->weights().layers[layer], layer, x.data(), b,
+                                            rows.data(), out.data(), zeros.data());
+            benchmark::DoNotOptimize(out.data());
+            active += info.union_active;
+            ++calls;
+            layer = (layer + 1) % layers;
+          }
+          st.counters["union_density"] = static_cast<double>(active) / (calls * shape.F);
+        })->UseRealTime()->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  MedianCollector collector;
+  std::vector<std::string> flags = DefaultBenchmarkFlags(args.reps, args.min_time);
+  std::vector<char*> argv;
+  for (auto& f : flags) argv.push_back(f.data());
+  int argc = static_cast<int>(argv.size());
+  benchmark::Initialize(&argc, argv.data());
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  benchmark::ClearRegisteredBenchmarks();
+
+  for (int b : args.batches) {
+    for (int sp : args.sparsity) {
+      const std::string sn = Name(shape, b, sp, "sparse");
+      const double dense = collector.Median(Name(shape, b, sp, "dense"));
+      const double sparse = collector.Median(sn);
+      const double u = collector.Counter(sn, "union_density");
+      const double ceiling = (1.0 + 2.0 * u) / 3.0;  // gate dense + union rows of up, down
+      table.push_back(absl::StrFormat("| %s | %d | %d%% | %.3f | %.3f | %.2f | **%.3f** | %.3f |",
+                                      shape.name, b, sp, dense * 1e3, sparse * 1e3, u,
+                                      sparse / dense, ceiling));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stocha::bench
+
+int main(int argc, char** argv) {
+  using namespace stocha::bench;  // NOLINT(google-build-using-namespace)
+  const Args args = Parse(argc, argv);
+  std::vector<std::string> table;
+  for (const Shape& s : args.shapes) RunShape(s, args, table);
+  std::printf("\nFFN layer, BF16 weights, %d threads, median of >= %d interleaved repetitions\n",
+              omp_get_max_threads(), args.reps);
+  std::printf("| shape | batch | sparsity | dense ms | sparse ms | union density | sparse/dense "
+              "| bytes ceiling |\n|---|---|---|---|---|---|---|---|\n");
+  for (const std::string& row : table) std::printf("%s\n", row.c_str());
+  return 0;
+}
