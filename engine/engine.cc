@@ -14,6 +14,7 @@
 #include "engine/forward_state.h"
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/norm.h"
+#include "engine/kernels/onednn_matmul.h"
 #include "engine/kv_cache.h"
 #include "engine/rope.h"
 
@@ -86,6 +87,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   impl->max_context = options.max_context > 0 ? options.max_context : c.max_position_embeddings;
   FfnOptions fo = options.ffn;
   fo.threads = impl->threads;
+  fo.deterministic = options.deterministic;
   absl::StatusOr<std::unique_ptr<Ffn>> ffn = Ffn::Create(*model, fo);
   if (!ffn.ok()) return ffn.status();
   impl->ffn = std::move(*ffn);
@@ -221,15 +223,16 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
   ForwardState& st = state;
   const int64_t T = st.tokens();
   const int D = c.hidden_size;
+  const bool det = options.deterministic;
   const auto t0 = Clock::now();
 
   // Attention block: x += Wo · attn(rope(Wq xb), rope(Wk xb), Wv xb)
   for (int64_t t = 0; t < T; ++t) {
     RmsNorm(st.x(t), attn_norm[l].data(), D, c.rms_norm_eps, st.xb(t));
   }
-  MatMul(st.xb(0), T, w.wq, &w.bq, st.q(0), threads);
-  MatMul(st.xb(0), T, w.wk, &w.bk, st.k(0), threads);
-  MatMul(st.xb(0), T, w.wv, &w.bv, st.v(0), threads);
+  MatMulAuto(st.xb(0), T, w.wq, &w.bq, st.q(0), threads, det);
+  MatMulAuto(st.xb(0), T, w.wk, &w.bk, st.k(0), threads, det);
+  MatMulAuto(st.xb(0), T, w.wv, &w.bv, st.v(0), threads, det);
   const int kv_dim = c.num_kv_heads * c.head_dim;
   for (int64_t t = 0; t < T; ++t) {
     rope.Apply(st.q(t), c.num_heads, st.position(t));
@@ -246,7 +249,7 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
       AttendOne(shape, st.q(t), *st.cache(t), l, st.position(t), scores.data(), st.att(t));
     }
   }
-  MatMul(st.att(0), T, w.wo, nullptr, st.xb(0), threads);
+  MatMulAuto(st.att(0), T, w.wo, nullptr, st.xb(0), threads, det);
   st.AddToResidual(st.xb(0));
   const auto t1 = Clock::now();
 
@@ -298,8 +301,8 @@ void Engine::Impl::Logits(absl::Span<const StepInput> inputs, StepOutput& out) {
   for (size_t r = 0; r < rows.size(); ++r) {
     RmsNorm(state.x(rows[r]), final_norm.data(), D, c.rms_norm_eps, &xn[r * D]);
   }
-  MatMul(xn.data(), static_cast<int64_t>(rows.size()), model->weights().lm_head, nullptr,
-         logits.data(), threads);
+  MatMulAuto(xn.data(), static_cast<int64_t>(rows.size()), model->weights().lm_head, nullptr,
+             logits.data(), threads, options.deterministic);
   for (size_t r = 0; r < rows.size(); ++r) {
     out.logits[which[r]].assign(logits.begin() + r * V, logits.begin() + (r + 1) * V);
   }

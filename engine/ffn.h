@@ -38,6 +38,8 @@ struct FfnOptions {
   // gathering rows (measured by bench/ffn_bench; see docs/PERFORMANCE.md).
   float max_sparse_density = 0.6f;
   int threads = 1;
+  // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
+  bool deterministic = false;
   // Benchmark knob, 0 = off: instead of the activation, keep exactly the round(d·F)
   // largest gate values of each sparse-mode row and zero the rest, to emulate a trained
   // model's sparsity on synthetic weights. Never set in serving.

@@ -8,6 +8,7 @@
 #include "engine/kernels/activation_kernel.h"
 #include "engine/kernels/ffn_kernels.h"
 #include "engine/kernels/matmul.h"
+#include "engine/kernels/onednn_matmul.h"
 #include "engine/transposed_weights.h"
 
 namespace stocha {
@@ -25,8 +26,10 @@ class SparseFfn : public Ffn {
                       const FfnRow* rows, float* out, int64_t* zeros) override;
   void SetOptions(const FfnOptions& o) override {
     const int threads = options_.threads;
+    const bool deterministic = options_.deterministic;
     options_ = o;
     options_.threads = threads;
+    options_.deterministic = deterministic;
   }
 
  private:
@@ -97,7 +100,8 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
                                const FfnRow* rows, float* out, int64_t* zeros) {
   a_.resize(static_cast<size_t>(T) * F_);
   // a = gate x (gated) or up x (plain): [T][F], always dense.
-  MatMul(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads);
+  MatMulAuto(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads,
+             options_.deterministic);
   for (int64_t t = 0; t < T; ++t) {
     float* at = a_.data() + t * F_;
     zeros[t] = options_.bench_force_density > 0 && rows[t].activation.sparse()
@@ -115,9 +119,13 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
       SparseUp(w, xb, T, rows);
     } else {
       up_.resize(a_.size());
-      MatMul(xb, T, w.w_up, nullptr, up_.data(), options_.threads);
+      MatMulAuto(xb, T, w.w_up, nullptr, up_.data(), options_.threads, options_.deterministic);
       for (size_t i = 0; i < a_.size(); ++i) a_[i] *= up_[i];
     }
+  }
+  if (!info.sparse && !options_.deterministic && T >= kOneDnnMinRows) {
+    OneDnnMatMulKN(a_.data(), T, down_t_[layer].tensor, out);
+    return info;
   }
   const std::vector<int32_t>& active = info.sparse ? union_ : all_;
   AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(),

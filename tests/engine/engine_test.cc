@@ -1,6 +1,7 @@
 // Engine behaviour on a random model: batching, chunking, forking, StochA, stats, errors.
 #include "engine/engine.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -227,7 +228,7 @@ TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
       EngineOptions o;
       o.num_threads = 3;
       o.deterministic = true;
-      o.ffn_policy = p == 0 ? FfnPolicy::kDense : FfnPolicy::kSparse;
+      o.ffn.policy = p == 0 ? FfnPolicy::kDense : FfnPolicy::kSparse;
       auto e = std::move(*Engine::Create(m, o));
       SequenceId r = *e->AddSequence({kRelu});
       SequenceId s = *e->AddSequence({kSilu});
@@ -248,6 +249,36 @@ TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
       EXPECT_TRUE(SameBits(results[0][i], results[1][i])) << "output " << i << " gated " << gated;
     }
   }
+}
+
+}  // namespace
+}  // namespace stocha
+
+namespace stocha {
+namespace {
+
+// The default (non-deterministic) mode runs long prefills through oneDNN; it agrees with
+// the deterministic kernels to rounding.
+TEST(EngineModesTest, OneDnnPrefillMatchesDeterministicKernels) {
+  auto m = RandomModel(SmallConfig(), 9);
+  std::vector<int> prompt(40);
+  for (int i = 0; i < 40; ++i) prompt[i] = (i * 31) % 97;
+  std::vector<float> logits[2];
+  for (int det = 0; det < 2; ++det) {
+    EngineOptions o;
+    o.deterministic = det == 1;
+    auto e = std::move(*Engine::Create(m, o));
+    SequenceId s = *e->AddSequence({kSilu});
+    auto out = e->Step({StepInput{s, prompt, true, true}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    logits[det] = out->logits[0];
+  }
+  float max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < logits[0].size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(logits[0][i] - logits[1][i]));
+    max_abs = std::max(max_abs, std::abs(logits[1][i]));
+  }
+  EXPECT_LE(max_diff, 1e-4f * std::max(1.0f, max_abs));
 }
 
 }  // namespace
