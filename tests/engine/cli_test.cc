@@ -1,0 +1,86 @@
+// Black-box tests of the stocha-generate binary: help, errors, text and JSON output.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/engine/test_data.h"
+
+namespace stocha {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result RunCli(const std::string& args) {
+  const std::string cmd =
+      std::string(STOCHA_BINARY_DIR) + "/engine/tools/stocha-generate " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(CliTest, HelpExplainsEveryFlag) {
+  Result r = RunCli("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* flag : {"--model", "--tokenizer", "--prompt", "--activation", "--samples",
+                           "--seed", "--temperature", "--top-k", "--top-p", "--max-tokens",
+                           "--stop", "--json"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(CliTest, BadFlagsGiveOneLineErrors) {
+  for (const char* args : {"--bogus", "--model", "--model m --temperature x",
+                           "--model m --top-p 0", "--model m --activation gelu",
+                           "--model /no/such/model"}) {
+    Result r = RunCli(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_EQ(r.out.rfind("stocha-generate: ", 0), 0u) << r.out;
+    EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "one line: " << r.out;
+  }
+}
+
+TEST(CliTest, GreedyTextMatchesUpstreamAndPrintsSparsity) {
+  STOCHA_REQUIRE_SHARED_DATA();
+  Result r = RunCli("--model " + testing::SharedData("stories260K/stories260K.gguf") +
+                 " --prompt 'Once upon a time' --temperature 0 --activation silu --max-tokens 60");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string want = testing::ReadFile(
+      testing::SharedData("stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt"));
+  EXPECT_EQ(r.out.substr(0, want.size()), want);
+  EXPECT_NE(r.out.find("FFN sparsity"), std::string::npos);
+}
+
+TEST(CliTest, JsonHasSamplesLogprobsSparsityAndTimings) {
+  STOCHA_REQUIRE_SHARED_DATA();
+  Result r = RunCli("--model " + testing::SharedData("stories260K/stories260K.bin") +
+                 " --tokenizer " + testing::SharedData("stories260K/tok512.bin") +
+                 " --samples 3 --activation stocha:0.5 --seed 4 --max-tokens 20 --logprobs 3"
+                 " --stop '.' --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["samples"].size(), 3u);
+  for (const auto& s : j["samples"]) {
+    EXPECT_EQ(s["text"].get<std::string>().find('.'), std::string::npos);
+    ASSERT_FALSE(s["logprobs"].empty());
+    EXPECT_EQ(s["logprobs"][0]["top"].size(), 3u);
+    EXPECT_LE(s["logprobs"][0]["logprob"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(j["activation"], "stocha:0.5");
+  ASSERT_EQ(j["sparsity"]["layers"].size(), 5u);
+  EXPECT_GT(j["sparsity"]["layers"][0]["generated_sparsity"].get<double>(), 0.0);
+  EXPECT_GT(j["timings"]["decode_seconds"].get<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace stocha
