@@ -54,6 +54,7 @@ struct Engine::Impl {
   std::vector<std::vector<float>> attn_norm, ffn_norm;  // F32 copies, [L][D]
   std::vector<float> final_norm;
   ForwardState state;  // scratch, reused across steps
+  Engine::FfnInputObserver observer;
 
   Impl(std::shared_ptr<const Model> m, const EngineOptions& o)
       : model(std::move(m)), options(o), rope(model->config()) {}
@@ -145,6 +146,9 @@ int64_t Engine::KvBytesPerPosition() const {
   return 2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
 }
 int Engine::num_sequences() const { return static_cast<int>(impl_->sequences.size()); }
+void Engine::SetFfnInputObserver(FfnInputObserver observer) {
+  impl_->observer = std::move(observer);
+}
 void Engine::SetFfnOptions(const FfnOptions& options) { impl_->ffn->SetOptions(options); }
 const Model& Engine::model() const { return *impl_->model; }
 const EngineOptions& Engine::options() const { return impl_->options; }
@@ -258,6 +262,7 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
     RmsNorm(st.x(t), ffn_norm[l].data(), D, c.rms_norm_eps, st.xb(t));
   }
   st.SetRowStream(static_cast<uint32_t>(l));
+  if (observer) observer(l, st.xb(0), T);
   const FfnCallInfo info = ffn->Forward(w, l, st.xb(0), T, st.rows(), st.ffn_out(0), st.zeros());
   st.AddToResidual(st.ffn_out(0));
   const auto t2 = Clock::now();

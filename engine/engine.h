@@ -3,6 +3,7 @@
 #define STOCHA_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -70,6 +71,11 @@ class Engine {
   // KV-cache bytes one position of one sequence takes (for admission budgets).
   int64_t KvBytesPerPosition() const;
   int num_sequences() const;
+
+  // Called with each layer's normalized FFN input [T][D] during Step() (calibration of
+  // the activity predictor); null to stop.
+  using FfnInputObserver = std::function<void(int layer, const float* x, int64_t T)>;
+  void SetFfnInputObserver(FfnInputObserver observer);
 
   // Changes the FFN policy/knobs between steps (benchmarks, tests).
   void SetFfnOptions(const FfnOptions& options);

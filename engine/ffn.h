@@ -13,6 +13,8 @@
 
 namespace stocha {
 
+class ActivityPredictor;
+
 // How one token's row is activated: its sequence's mode and its RNG key (the caller sets
 // key.stream to the layer index).
 struct FfnRow {
@@ -40,6 +42,10 @@ struct FfnOptions {
   int threads = 1;
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;
+  // Predictor mode (opt-in, approximate; off when null): for ReLU rows, compute the gate
+  // only for the round(predictor_density·F) neurons the predictor ranks highest.
+  std::shared_ptr<const ActivityPredictor> predictor;
+  float predictor_density = 0.1f;
   // Benchmark knob, 0 = off: instead of the activation, keep exactly the round(d·F)
   // largest gate values of each sparse-mode row and zero the rest, to emulate a trained
   // model's sparsity on synthetic weights. Never set in serving.

@@ -9,6 +9,7 @@
 #include "engine/kernels/ffn_kernels.h"
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/onednn_matmul.h"
+#include "engine/predictor.h"
 #include "engine/transposed_weights.h"
 
 namespace stocha {
@@ -36,6 +37,10 @@ class SparseFfn : public Ffn {
   // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
   void BuildUnion(int64_t T, const FfnRow* rows);
   int64_t KeepLargest(float* a, float density);
+  bool UsePredictor(int64_t T, const FfnRow* rows) const;
+  void PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros);
+  void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
+                 int64_t* zeros);
   void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
 
   bool gated_;
@@ -99,20 +104,17 @@ void SparseFfn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, cons
 FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
                                const FfnRow* rows, float* out, int64_t* zeros) {
   a_.resize(static_cast<size_t>(T) * F_);
-  // a = gate x (gated) or up x (plain): [T][F], always dense.
-  MatMulAuto(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads,
-             options_.deterministic);
-  for (int64_t t = 0; t < T; ++t) {
-    float* at = a_.data() + t * F_;
-    zeros[t] = options_.bench_force_density > 0 && rows[t].activation.sparse()
-                   ? KeepLargest(at, options_.bench_force_density)
-                   : ApplyActivation(rows[t].activation, rows[t].key, at, F_);
+  const bool predicted = UsePredictor(T, rows);
+  if (predicted) {
+    PredictGate(gated_ ? w.w_gate : w.w_up, layer, xb, T, zeros);
+  } else {
+    DenseGate(w, xb, T, rows, zeros);
   }
   BuildUnion(T, rows);
   FfnCallInfo info;
   info.union_active = static_cast<int64_t>(union_.size());
   const float density = static_cast<float>(union_.size()) / static_cast<float>(F_);
-  info.sparse = options_.policy == FfnPolicy::kSparse ||
+  info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
                 (options_.policy == FfnPolicy::kAuto && density <= options_.max_sparse_density);
   if (gated_) {
     if (info.sparse) {
@@ -131,6 +133,52 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(),
            static_cast<int64_t>(active.size()), out, options_.threads);
   return info;
+}
+
+bool SparseFfn::UsePredictor(int64_t T, const FfnRow* rows) const {
+  if (options_.predictor == nullptr) return false;
+  for (int64_t t = 0; t < T; ++t) {
+    const ActivationSpec& a = rows[t].activation;
+    if (!(a.kind == ActivationKind::kRelu || (a.kind == ActivationKind::kStochA && a.p == 0))) {
+      return false;  // only ReLU rows have the zeros the predictor guesses
+    }
+  }
+  return true;
+}
+
+// a[t] = ReLU(gate rows the predictor picks), every other neuron 0.
+void SparseFfn::PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T,
+                            int64_t* zeros) {
+  const int k = std::clamp(static_cast<int>(std::lround(options_.predictor_density * F_)), 0, F_);
+  row_idx_.resize(F_);
+  row_vals_.resize(F_);
+  scratch_.resize(static_cast<size_t>(options_.predictor->rank()) + F_);
+  std::fill(a_.begin(), a_.end(), 0.0f);
+  for (int64_t t = 0; t < T; ++t) {
+    float* at = a_.data() + t * F_;
+    options_.predictor->Predict(layer, xb + t * D_, k, row_idx_.data(), scratch_.data());
+    DotRows(xb + t * D_, gate, row_idx_.data(), k, row_vals_.data(), options_.threads);
+    int64_t nonzero = 0;
+    for (int j = 0; j < k; ++j) {
+      const float v = row_vals_[j] > 0.0f ? row_vals_[j] : 0.0f;
+      at[row_idx_[j]] = v;
+      nonzero += v != 0.0f;
+    }
+    zeros[t] = F_ - nonzero;
+  }
+}
+
+void SparseFfn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
+                          int64_t* zeros) {
+  // a = gate x (gated) or up x (plain): [T][F].
+  MatMulAuto(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads,
+             options_.deterministic);
+  for (int64_t t = 0; t < T; ++t) {
+    float* at = a_.data() + t * F_;
+    zeros[t] = options_.bench_force_density > 0 && rows[t].activation.sparse()
+                   ? KeepLargest(at, options_.bench_force_density)
+                   : ApplyActivation(rows[t].activation, rows[t].key, at, F_);
+  }
 }
 
 }  // namespace
