@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/format/load_model.h"
 #include "engine/generate.h"
+#include "engine/predictor.h"
 #include "engine/tools/generate_report.h"
 
 namespace stocha {
@@ -41,12 +42,16 @@ FFN activation sparsity (or one JSON object with --json).
   --threads N           compute threads, 0 = all cores (default 0)
   --deterministic       batch-invariant results (fixed reduction order per row)
   --bf16                hold weights in BF16 in memory (converted at load)
+  --predictor PATH      predictor mode (approximate; ReLU rows only): skip the gate rows
+                        of neurons a fitted predictor (stocha-predictor fit) ranks low
+  --predictor-density D fraction of neurons whose gate is computed (default 0.1)
   --json                one JSON object instead of text
   --help                this text
 )";
 
 struct Flags {
-  std::string model, tokenizer, prompt, activation;
+  std::string model, tokenizer, prompt, activation, predictor;
+  float predictor_density = 0.1f;
   bool json = false, deterministic = false, bf16 = false;
   int threads = 0;
   GenerateRequest request;
@@ -70,7 +75,8 @@ T Number(const std::string& flag, const std::string& v) {
 const absl::flat_hash_set<std::string> kValueFlags = {
     "--model", "--tokenizer", "--prompt", "--activation", "--samples", "--seed",
     "--temperature", "--top-k", "--top-p", "--repetition-penalty", "--frequency-penalty",
-    "--presence-penalty", "--max-tokens", "--stop", "--logprobs", "--threads"};
+    "--presence-penalty", "--max-tokens", "--stop", "--logprobs", "--threads", "--predictor",
+    "--predictor-density"};
 
 Flags Parse(int argc, char** argv) {
   Flags f;
@@ -108,12 +114,17 @@ Flags Parse(int argc, char** argv) {
     else if (a == "--stop") f.request.stop_strings.push_back(v);
     else if (a == "--logprobs") s.top_logprobs = Number<int>(a, v);
     else if (a == "--threads") f.threads = Number<int>(a, v);
+    else if (a == "--predictor") f.predictor = v;
+    else if (a == "--predictor-density") f.predictor_density = Number<float>(a, v);
     else Fail("unknown flag '" + a + "' (see --help)");
   }
   if (f.model.empty()) Fail("--model is required (see --help)");
   if (f.request.num_samples < 1) Fail("--samples must be >= 1");
   if (f.request.max_new_tokens < 0) Fail("--max-tokens must be >= 0");
   if (f.threads < 0) Fail("--threads must be >= 0");
+  if (!(f.predictor_density > 0 && f.predictor_density <= 1)) {
+    Fail("--predictor-density must be in (0, 1]");
+  }
   if (absl::Status st = ValidateSamplingParams(s); !st.ok()) Fail(std::string(st.message()));
   return f;
 }
@@ -143,6 +154,13 @@ int Run(const Flags& f) {
   EngineOptions eo;
   eo.num_threads = f.threads;
   eo.deterministic = f.deterministic;
+  if (!f.predictor.empty()) {
+    absl::StatusOr<std::shared_ptr<const ActivityPredictor>> p =
+        ActivityPredictor::Load(f.predictor, (*model)->config());
+    if (!p.ok()) Fail(std::string(p.status().message()));
+    eo.ffn.predictor = *p;
+    eo.ffn.predictor_density = f.predictor_density;
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model, eo);
   if (!engine.ok()) Fail(std::string(engine.status().message()));
   absl::StatusOr<GenerateResult> result = Generate(**engine, tok, req);
