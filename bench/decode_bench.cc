@@ -13,6 +13,7 @@
 #include "bench/synthetic_model.h"
 #include "benchmark/benchmark.h"
 #include "engine/engine.h"
+#include "engine/predictor.h"
 
 namespace stocha::bench {
 namespace {
@@ -23,6 +24,7 @@ struct Args {
   int prefill_tokens = 512;
   bool prefill = true;
   double min_time = 0.5;
+  int predictor_rank = 128;
 };
 
 Args Parse(int argc, char** argv) {
@@ -90,6 +92,11 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   };
   reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense); });
   reg("decode/" + n + "/sparse", [&](benchmark::State& st) { Decode(st, e, sparse); });
+  FfnOptions predicted{FfnPolicy::kAuto};
+  predicted.predictor = ActivityPredictor::RandomForBenchmark(shape.layers, shape.D, shape.F,
+                                                              args.predictor_rank);
+  predicted.predictor_density = args.density;
+  reg("decode/" + n + "/predictor", [&](benchmark::State& st) { Decode(st, e, predicted); });
   reg("probe/" + n, [&](benchmark::State& st) {
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   });
@@ -112,14 +119,16 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   }
 
   const double td = c.Median("decode/" + n + "/dense"), ts = c.Median("decode/" + n + "/sparse");
+  const double tp = c.Median("decode/" + n + "/predictor");
   const double probe_bps = probe.bytes() / c.Median("probe/" + n);
   const double bytes = DenseBytesPerToken(shape);
   const double ffn = 2.0 * shape.layers * 3.0 * shape.D * shape.F;
   const double sparse_bytes = bytes - ffn * (1.0 - (1.0 + 2.0 * args.density) / 3.0);
   std::vector<std::string> rows;
   rows.push_back(absl::StrFormat(
-      "| %s | %.2f | %.2f | **%.2fx** | %.2fx | %.1f GB/s | %.1f GB/s | **%.0f%%** | %s |", n,
-      1 / td, 1 / ts, td / ts, bytes / sparse_bytes, bytes / td / 1e9, probe_bps / 1e9,
+      "| %s | %.2f | %.2f | **%.2fx** | %.2fx | %.2f | **%.2fx** | %.1f GB/s | %.1f GB/s | **%.0f%%** | %s |",
+      n, 1 / td, 1 / ts, td / ts, bytes / sparse_bytes, 1 / tp, td / tp, bytes / td / 1e9,
+      probe_bps / 1e9,
       100 * (bytes / td) / probe_bps,
       prefill > 0 ? absl::StrFormat("%.1f", args.prefill_tokens / prefill) : "-"));
   return rows;
@@ -139,9 +148,11 @@ int main(int argc, char** argv) {
   std::printf("\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
               "medians of >= 5 interleaved repetitions\n", 100 * (1 - args.density),
               omp_get_max_threads());
-  std::printf("| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | dense bytes/s "
-              "| probe read | dense / probe | prefill tok/s (%d-token prompt, dense) |\n"
-              "|---|---|---|---|---|---|---|---|---|\n", args.prefill_tokens);
+  std::printf("| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
+              "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "
+              "| prefill tok/s (%d-token prompt, dense) |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n", args.predictor_rank,
+              args.prefill_tokens);
   for (const std::string& r : table) std::printf("%s\n", r.c_str());
   return 0;
 }

@@ -60,6 +60,23 @@ void ActivityPredictor::Predict(int layer, const float* x, int k, int32_t* idx,
   std::copy_n(order.begin(), k, idx);
 }
 
+std::shared_ptr<const ActivityPredictor> ActivityPredictor::RandomForBenchmark(int layers, int D,
+                                                                             int F, int rank) {
+  std::shared_ptr<ActivityPredictor> p(new ActivityPredictor(D, F, rank));
+  uint32_t s = 12345;
+  auto next = [&s] {
+    s = s * 1664525u + 1013904223u;
+    return static_cast<float>(s >> 8) / 16777216.0f - 0.5f;
+  };
+  for (int l = 0; l < layers; ++l) {
+    std::vector<float> a(static_cast<size_t>(F) * rank), b(static_cast<size_t>(rank) * D);
+    for (float& v : a) v = next();
+    for (float& v : b) v = next();
+    p->AddLayer(std::move(a), std::move(b));
+  }
+  return p;
+}
+
 namespace {
 
 constexpr char kMagic[8] = {'S', 'T', 'P', 'R', 'E', 'D', '0', '1'};

@@ -45,6 +45,9 @@ class ActivityPredictor {
   static absl::StatusOr<std::shared_ptr<const ActivityPredictor>> Load(const std::string& path,
                                                                        const ModelConfig& c);
   absl::Status Save(const std::string& path) const;
+  // Random matrices of the right shapes: for speed benchmarks only (it predicts nothing).
+  static std::shared_ptr<const ActivityPredictor> RandomForBenchmark(int layers, int D, int F,
+                                                                     int rank);
 
   // The k neurons with the highest predicted gate values, in ascending order.
   // `scratch` must hold rank() + F floats.
