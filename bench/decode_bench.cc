@@ -67,7 +67,9 @@ void Decode(benchmark::State& st, Engine& e, const FfnOptions& o) {
 }
 
 void Prefill(benchmark::State& st, Engine& e, int tokens) {
-  e.SetFfnOptions(FfnOptions{FfnPolicy::kDense});
+  FfnOptions dense;
+  dense.policy = FfnPolicy::kDense;
+  e.SetFfnOptions(dense);
   std::vector<int> prompt(tokens);
   for (int i = 0; i < tokens; ++i) prompt[i] = (i * 7919) % 1000 + 3;
   for (auto _ : st) {
@@ -85,14 +87,15 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   auto engine = std::move(*Engine::Create(model, eo));
   Engine& e = *engine;
   const std::string n = shape.name;
-  FfnOptions dense{FfnPolicy::kDense}, sparse{FfnPolicy::kAuto};
+  FfnOptions dense, sparse;
+  dense.policy = FfnPolicy::kDense;
   dense.bench_force_density = sparse.bench_force_density = args.density;
   auto reg = [](const std::string& name, auto fn) {
     benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
   };
   reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense); });
   reg("decode/" + n + "/sparse", [&](benchmark::State& st) { Decode(st, e, sparse); });
-  FfnOptions predicted{FfnPolicy::kAuto};
+  FfnOptions predicted;
   predicted.predictor = ActivityPredictor::RandomForBenchmark(shape.layers, shape.D, shape.F,
                                                               args.predictor_rank);
   predicted.predictor_density = args.density;
