@@ -253,7 +253,7 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
       AttendOne(shape, st.q(t), *st.cache(t), l, st.position(t), scores.data(), st.att(t));
     }
   }
-  MatMulAuto(st.att(0), T, w.wo, nullptr, st.xb(0), threads, det);
+  MatMulAuto(st.att(0), T, w.wo, &w.bo, st.xb(0), threads, det);
   st.AddToResidual(st.xb(0));
   const auto t1 = Clock::now();
 

@@ -20,6 +20,8 @@ struct LayerWeights {
   Tensor attn_norm;          // [D]
   Tensor wq, wk, wv, wo;     // [H*hd][D], [KV*hd][D], [KV*hd][D], [D][H*hd]
   Tensor bq, bk, bv;         // optional (attention_bias)
+  Tensor bo;                 // optional [D]: HF Llama's attention_bias also biases o_proj
+                             // (Qwen2 biases q/k/v only)
   Tensor ffn_norm;           // [D]
   Tensor w_gate;             // [F][D]; absent when !mlp_gated
   Tensor w_up;               // [F][D]
