@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds stocha, and serves the bundled default model over gRPC on
+# port 50051. Once the server reports SERVING it sends a few requests with stocha-cli
+# (a generation, a stream, four StochA samples of one prompt) and keeps serving until
+# Ctrl-C (SIGTERM drains in-flight requests, then exits 0).
+#   scripts/run.sh            build, serve, demo, keep serving
+#   scripts/run.sh --demo     the same, but stop after the demo
+#   MODEL=path PORT=n scripts/run.sh   another model or port
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+MODEL=${MODEL:-models/default}
+PORT=${PORT:-50051}
+
+bash scripts/install-deps.sh
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOCHA_BUILD_TESTS=OFF >/dev/null
+cmake --build build-release -j"$JOBS" --target stocha-server stocha-cli stocha-generate
+
+BIN=build-release
+"$BIN/server/stocha-server" --model "$MODEL" --port "$PORT" &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER' INT TERM EXIT
+
+cli() { "$BIN/client/stocha-cli" --target "localhost:$PORT" "$@"; }
+for _ in $(seq 1 120); do
+  cli health >/dev/null 2>&1 && break
+  kill -0 $SERVER 2>/dev/null || { echo "stocha-server exited"; exit 1; }
+  sleep 0.5
+done
+cli health
+echo; echo "== GetModelInfo"; cli info
+echo; echo "== Generate (greedy, ReLU: the sparse path)"
+cli generate --prompt "Once upon a time" --temperature 0 --activation relu --max_new_tokens 60
+echo; echo "== GenerateStream"
+cli stream --prompt "The little dog" --max_new_tokens 60 --seed 1
+echo; echo "== MultiSample: 4 samples of one prompt with test-time StochA(0.5), greedy"
+cli multi-sample --prompt "Lily found a" --n 4 --activation stocha:0.5 --temperature 0 --max_new_tokens 40
+
+if [ "${1:-}" = "--demo" ]; then exit 0; fi
+echo; echo "stocha-server is serving $MODEL on port $PORT (Ctrl-C to stop)."
+wait $SERVER
