@@ -34,7 +34,8 @@ float BandwidthProbe::Read() const {
   constexpr int64_t kChunk = 1 << 16;
   float total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total)
-  for (int64_t c = 0; c < n; c += kChunk) total += SumChunk(data_.data() + c, std::min(kChunk, n - c));
+  for (int64_t c = 0; c < n; c += kChunk)
+    total += SumChunk(data_.data() + c, std::min(kChunk, n - c));
   return total;
 }
 

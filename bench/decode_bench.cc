@@ -80,7 +80,8 @@ void Prefill(benchmark::State& st, Engine& e, int tokens) {
   }
 }
 
-std::vector<std::string> RunShape(const Shape& shape, const Args& args, const BandwidthProbe& probe) {
+std::vector<std::string> RunShape(const Shape& shape, const Args& args,
+                                  const BandwidthProbe& probe) {
   auto model = SyntheticModel(shape, 0, /*tiny_attention=*/false);
   EngineOptions eo;
   eo.max_context = 4096;
@@ -96,8 +97,8 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense); });
   reg("decode/" + n + "/sparse", [&](benchmark::State& st) { Decode(st, e, sparse); });
   FfnOptions predicted;
-  predicted.predictor = ActivityPredictor::RandomForBenchmark(shape.layers, shape.D, shape.F,
-                                                              args.predictor_rank);
+  predicted.predictor =
+      ActivityPredictor::RandomForBenchmark(shape.layers, shape.D, shape.F, args.predictor_rank);
   predicted.predictor_density = args.density;
   reg("decode/" + n + "/predictor", [&](benchmark::State& st) { Decode(st, e, predicted); });
   reg("probe/" + n, [&](benchmark::State& st) {
@@ -113,9 +114,12 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   benchmark::ClearRegisteredBenchmarks();
   double prefill = 0;
   if (args.prefill) {
-    benchmark::RegisterBenchmark(("prefill/" + n).c_str(), [&](benchmark::State& st) {
-      Prefill(st, e, args.prefill_tokens);
-    })->UseRealTime()->Unit(benchmark::kSecond)->Iterations(1)->Repetitions(3);
+    benchmark::RegisterBenchmark(("prefill/" + n).c_str(),
+                                 [&](benchmark::State& st) { Prefill(st, e, args.prefill_tokens); })
+        ->UseRealTime()
+        ->Unit(benchmark::kSecond)
+        ->Iterations(1)
+        ->Repetitions(3);
     benchmark::RunSpecifiedBenchmarks(&c);
     benchmark::ClearRegisteredBenchmarks();
     prefill = c.Median("prefill/" + n + "/iterations:1/repeats:3");
@@ -128,12 +132,12 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   const double ffn = 2.0 * shape.layers * 3.0 * shape.D * shape.F;
   const double sparse_bytes = bytes - ffn * (1.0 - (1.0 + 2.0 * args.density) / 3.0);
   std::vector<std::string> rows;
-  rows.push_back(absl::StrFormat(
-      "| %s | %.2f | %.2f | **%.2fx** | %.2fx | %.2f | **%.2fx** | %.1f GB/s | %.1f GB/s | **%.0f%%** | %s |",
-      n, 1 / td, 1 / ts, td / ts, bytes / sparse_bytes, 1 / tp, td / tp, bytes / td / 1e9,
-      probe_bps / 1e9,
-      100 * (bytes / td) / probe_bps,
-      prefill > 0 ? absl::StrFormat("%.1f", args.prefill_tokens / prefill) : "-"));
+  rows.push_back(
+      absl::StrFormat("| %s | %.2f | %.2f | **%.2fx** | %.2fx | %.2f | **%.2fx** | %.1f GB/s | "
+                      "%.1f GB/s | **%.0f%%** | %s |",
+                      n, 1 / td, 1 / ts, td / ts, bytes / sparse_bytes, 1 / tp, td / tp,
+                      bytes / td / 1e9, probe_bps / 1e9, 100 * (bytes / td) / probe_bps,
+                      prefill > 0 ? absl::StrFormat("%.1f", args.prefill_tokens / prefill) : "-"));
   return rows;
 }
 
@@ -148,14 +152,16 @@ int main(int argc, char** argv) {
   for (const Shape& s : args.shapes) {
     for (auto& r : RunShape(s, args, probe)) table.push_back(r);
   }
-  std::printf("\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
-              "medians of >= 5 interleaved repetitions\n", 100 * (1 - args.density),
-              omp_get_max_threads());
-  std::printf("| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
-              "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "
-              "| prefill tok/s (%d-token prompt, dense) |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|\n", args.predictor_rank,
-              args.prefill_tokens);
+  std::printf(
+      "\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
+      "medians of >= 5 interleaved repetitions\n",
+      100 * (1 - args.density), omp_get_max_threads());
+  std::printf(
+      "| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
+      "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "
+      "| prefill tok/s (%d-token prompt, dense) |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n",
+      args.predictor_rank, args.prefill_tokens);
   for (const std::string& r : table) std::printf("%s\n", r.c_str());
   return 0;
 }

@@ -57,8 +57,8 @@ std::string Name(const Shape& s, int b, int sp, const char* mode) {
 void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& table) {
   const double layer_bytes = 3.0 * shape.D * shape.F * 2;  // gate + up + down (BF16)
   const int layers = std::max(2, static_cast<int>(args.working_set_gib * (1 << 30) / layer_bytes));
-  std::fprintf(stderr, "%s: %d layers, %.2f GiB of FFN weights read per pass\n",
-               shape.name.c_str(), layers, layers * layer_bytes / (1 << 30));
+  std::fprintf(stderr, "%s: %d layers, %.2f GiB of FFN weights read per pass\n", shape.name.c_str(),
+               layers, layers * layer_bytes / (1 << 30));
   auto model = SyntheticModel(shape, layers, /*tiny_attention=*/true);
   FfnOptions fo;
   fo.threads = omp_get_max_threads();
@@ -76,24 +76,27 @@ void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& ta
     for (int sp : args.sparsity) {
       for (const char* mode : {"dense", "sparse"}) {
         const bool sparse = mode[0] == 's';
-        benchmark::RegisterBenchmark(Name(shape, b, sp, mode).c_str(), [&, b, sp, sparse](
-                                         benchmark::State& st) {
-          FfnOptions o;
-          o.policy = sparse ? FfnPolicy::kSparse : FfnPolicy::kDense;
-          o.bench_force_density = 1.0f - sp / 100.0f;
-          ffn->SetOptions(o);
-          int layer = 0;
-          int64_t active = 0, calls = 0;
-          for (auto _ : st) {
-            FfnCallInfo info = ffn->Forward(model->weights().layers[layer], layer, x.data(), b,
-                                            rows.data(), out.data(), zeros.data());
-            benchmark::DoNotOptimize(out.data());
-            active += info.union_active;
-            ++calls;
-            layer = (layer + 1) % layers;
-          }
-          st.counters["union_density"] = static_cast<double>(active) / (calls * shape.F);
-        })->UseRealTime()->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(
+            Name(shape, b, sp, mode).c_str(),
+            [&, b, sp, sparse](benchmark::State& st) {
+              FfnOptions o;
+              o.policy = sparse ? FfnPolicy::kSparse : FfnPolicy::kDense;
+              o.bench_force_density = 1.0f - sp / 100.0f;
+              ffn->SetOptions(o);
+              int layer = 0;
+              int64_t active = 0, calls = 0;
+              for (auto _ : st) {
+                FfnCallInfo info = ffn->Forward(model->weights().layers[layer], layer, x.data(), b,
+                                                rows.data(), out.data(), zeros.data());
+                benchmark::DoNotOptimize(out.data());
+                active += info.union_active;
+                ++calls;
+                layer = (layer + 1) % layers;
+              }
+              st.counters["union_density"] = static_cast<double>(active) / (calls * shape.F);
+            })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
       }
     }
   }
@@ -130,8 +133,9 @@ int main(int argc, char** argv) {
   for (const Shape& s : args.shapes) RunShape(s, args, table);
   std::printf("\nFFN layer, BF16 weights, %d threads, median of >= %d interleaved repetitions\n",
               omp_get_max_threads(), args.reps);
-  std::printf("| shape | batch | sparsity | dense ms | sparse ms | union density | sparse/dense "
-              "| bytes ceiling |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| shape | batch | sparsity | dense ms | sparse ms | union density | sparse/dense "
+      "| bytes ceiling |\n|---|---|---|---|---|---|---|---|\n");
   for (const std::string& row : table) std::printf("%s\n", row.c_str());
   return 0;
 }

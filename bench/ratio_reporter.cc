@@ -32,10 +32,8 @@ double MedianCollector::Counter(const std::string& name, const std::string& coun
 std::vector<std::string> DefaultBenchmarkFlags(int repetitions, double min_time) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "--benchmark_min_time=%g", min_time);
-  return {"bench",
-          "--benchmark_repetitions=" + std::to_string(repetitions < 5 ? 5 : repetitions),
-          "--benchmark_enable_random_interleaving=true",
-          "--benchmark_report_aggregates_only=true",
+  return {"bench", "--benchmark_repetitions=" + std::to_string(repetitions < 5 ? 5 : repetitions),
+          "--benchmark_enable_random_interleaving=true", "--benchmark_report_aggregates_only=true",
           buf};
 }
 

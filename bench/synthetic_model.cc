@@ -99,8 +99,8 @@ std::shared_ptr<const Model> SyntheticModel(const Shape& shape, int layers, bool
   w.lm_head = w.embed;
   std::vector<std::unique_ptr<WeightStorage>> storage;
   storage.push_back(std::move(store));
-  auto m = Model::Assemble("synthetic " + shape.name, c, std::move(w), std::move(storage),
-                           nullptr, LoadOptions{});
+  auto m = Model::Assemble("synthetic " + shape.name, c, std::move(w), std::move(storage), nullptr,
+                           LoadOptions{});
   if (!m.ok()) {
     std::fprintf(stderr, "synthetic model: %s\n", std::string(m.status().message()).c_str());
     std::abort();

@@ -40,9 +40,12 @@ absl::StatusOr<ActivationSpec> ParseActivation(std::string_view text_in, float d
 
 std::string ActivationToString(const ActivationSpec& spec) {
   switch (spec.kind) {
-    case ActivationKind::kSilu: return "silu";
-    case ActivationKind::kRelu: return "relu";
-    case ActivationKind::kStochA: return absl::StrFormat("stocha:%g", spec.p);
+    case ActivationKind::kSilu:
+      return "silu";
+    case ActivationKind::kRelu:
+      return "relu";
+    case ActivationKind::kStochA:
+      return absl::StrFormat("stocha:%g", spec.p);
   }
   return "?";
 }

@@ -1,9 +1,10 @@
 // Tests for activation parsing and the SiLU / ReLU / StochA kernel.
+#include "engine/activation.h"
+
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "engine/activation.h"
 #include "engine/kernels/activation_kernel.h"
 #include "gtest/gtest.h"
 
@@ -30,7 +31,8 @@ std::vector<float> Ramp(int n) {
 
 TEST(ActivationTest, StochAWithPZeroIsReluBitForBit) {
   std::vector<float> a = Ramp(1001), b = a;
-  const int64_t za = ApplyActivation({ActivationKind::kStochA, 0.0f}, {7, 3, 11, 2}, a.data(), 1001);
+  const int64_t za =
+      ApplyActivation({ActivationKind::kStochA, 0.0f}, {7, 3, 11, 2}, a.data(), 1001);
   const int64_t zb = ApplyActivation({ActivationKind::kRelu, 0.0f}, {}, b.data(), 1001);
   EXPECT_EQ(za, zb);
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
@@ -52,8 +54,10 @@ TEST(ActivationTest, StochAKeepsPositivesAndIsDeterministicPerKey) {
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);  // another sample index draws differently
   for (int i = 0; i < 500; ++i) {
-    if (x[i] >= 0) EXPECT_EQ(a[i], x[i]);
-    else EXPECT_TRUE(a[i] == 0.0f || a[i] == Silu(x[i]));
+    if (x[i] >= 0)
+      EXPECT_EQ(a[i], x[i]);
+    else
+      EXPECT_TRUE(a[i] == 0.0f || a[i] == Silu(x[i]));
   }
 }
 

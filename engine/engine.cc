@@ -79,9 +79,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   }
   const ModelConfig& c = model->config();
   if (options.max_context < 0 || options.max_context > c.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "EngineOptions.max_context %d outside [0, %d]", options.max_context,
-        c.max_position_embeddings));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("EngineOptions.max_context %d outside [0, %d]", options.max_context,
+                        c.max_position_embeddings));
   }
   auto impl = std::make_unique<Impl>(model, options);
   impl->threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
@@ -104,8 +104,8 @@ absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceOptions& options) {
   const ModelConfig& c = impl_->model->config();
   ActivationSpec act = options.activation.value_or(c.DefaultActivation());
   if (act.kind == ActivationKind::kStochA && !(act.p >= 0.0f && act.p <= 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrFormat("activation p must be in [0, 1], got %g",
-                                                      act.p));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("activation p must be in [0, 1], got %g", act.p));
   }
   auto seq = std::make_unique<Sequence>(Sequence{
       options, act, KvCache(c.num_layers, c.num_kv_heads * c.head_dim, impl_->max_context), 0});
@@ -121,8 +121,8 @@ absl::StatusOr<SequenceId> Engine::Fork(SequenceId parent, uint32_t sample_index
   SequenceOptions o = p->options;
   o.sample_index = sample_index;
   if (activation) o.activation = activation;
-  auto seq = std::make_unique<Sequence>(Sequence{
-      o, activation.value_or(p->activation), p->cache.Prefix(p->position), p->position});
+  auto seq = std::make_unique<Sequence>(
+      Sequence{o, activation.value_or(p->activation), p->cache.Prefix(p->position), p->position});
   const SequenceId id = impl_->next_id++;
   impl_->sequences.emplace(id, std::move(seq));
   return id;
@@ -160,11 +160,14 @@ absl::Status Engine::Impl::Validate(absl::Span<const StepInput> inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const StepInput& in = inputs[i];
     Sequence* s = Find(in.seq);
-    if (s == nullptr) return absl::NotFoundError(absl::StrFormat("inputs[%d]: no sequence %d", i, in.seq));
+    if (s == nullptr)
+      return absl::NotFoundError(absl::StrFormat("inputs[%d]: no sequence %d", i, in.seq));
     if (!seen.insert(in.seq).second) {
-      return absl::InvalidArgumentError(absl::StrFormat("inputs[%d]: sequence %d twice in one step", i, in.seq));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("inputs[%d]: sequence %d twice in one step", i, in.seq));
     }
-    if (in.tokens.empty()) return absl::InvalidArgumentError(absl::StrFormat("inputs[%d]: no tokens", i));
+    if (in.tokens.empty())
+      return absl::InvalidArgumentError(absl::StrFormat("inputs[%d]: no tokens", i));
     for (int t : in.tokens) {
       if (t < 0 || t >= vocab) {
         return absl::InvalidArgumentError(
@@ -173,9 +176,9 @@ absl::Status Engine::Impl::Validate(absl::Span<const StepInput> inputs) {
     }
     const int64_t end = static_cast<int64_t>(s->position) + in.tokens.size();
     if (end > max_context) {
-      return absl::OutOfRangeError(absl::StrFormat(
-          "inputs[%d]: sequence %d would reach %d positions, context is %d", i, in.seq, end,
-          max_context));
+      return absl::OutOfRangeError(
+          absl::StrFormat("inputs[%d]: sequence %d would reach %d positions, context is %d", i,
+                          in.seq, end, max_context));
     }
   }
   for (const StepInput& in : inputs) {
@@ -208,8 +211,9 @@ absl::StatusOr<StepOutput> Engine::Step(absl::Span<const StepInput> inputs) {
     for (size_t j = 0; j < inputs[i].tokens.size(); ++j) {
       const int pos = s->position + static_cast<int>(j);
       const uint32_t sample = inputs[i].is_prompt ? 0 : s->options.sample_index;
-      st.AddToken(inputs[i].tokens[j], static_cast<int>(i), &s->cache, pos, inputs[i].is_prompt,
-                  FfnRow{s->activation, RngKey{s->options.seed, sample, static_cast<uint32_t>(pos), 0}});
+      st.AddToken(
+          inputs[i].tokens[j], static_cast<int>(i), &s->cache, pos, inputs[i].is_prompt,
+          FfnRow{s->activation, RngKey{s->options.seed, sample, static_cast<uint32_t>(pos), 0}});
     }
   }
   st.Embed(impl_->model->weights().embed);

@@ -23,8 +23,8 @@ struct EngineOptions {
   // Logits of a sequence never depend on what else is in the batch (fixed reduction
   // order per row). The default mode may differ in the last bits between batchings.
   bool deterministic = false;
-  int num_threads = 0;        // 0: all hardware threads
-  int max_context = 0;        // 0: the model's max_position_embeddings
+  int num_threads = 0;  // 0: all hardware threads
+  int max_context = 0;  // 0: the model's max_position_embeddings
   // Sparse FFN policy and knobs (ffn.threads is set from num_threads).
   FfnOptions ffn;
 };
@@ -40,7 +40,7 @@ struct SequenceOptions {
 struct StepInput {
   SequenceId seq = 0;
   std::vector<int> tokens;
-  bool is_prompt = false;   // counts these tokens as prompt (vs generated) in the stats
+  bool is_prompt = false;  // counts these tokens as prompt (vs generated) in the stats
   bool want_logits = true;
 };
 

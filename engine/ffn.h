@@ -59,8 +59,7 @@ struct FfnOptions {
 // Thread-safety: not thread-safe (owns scratch); one per engine.
 class Ffn {
  public:
-  static absl::StatusOr<std::unique_ptr<Ffn>> Create(const Model& model,
-                                                     const FfnOptions& options);
+  static absl::StatusOr<std::unique_ptr<Ffn>> Create(const Model& model, const FfnOptions& options);
   virtual ~Ffn() = default;
   // xb: [T][D] normalized input. out: [T][D], overwritten. zeros[t]: exact zeros in row
   // t of the activation (act(gate x) when gated, act(up x) when plain).

@@ -29,8 +29,8 @@ absl::Status ValidateRequest(const Engine& engine, const GenerateRequest& r) {
   if (r.num_samples < 1) return absl::InvalidArgumentError("num_samples must be >= 1");
   if (r.prefill_chunk < 1) return absl::InvalidArgumentError("prefill_chunk must be >= 1");
   if (static_cast<int>(r.prompt.size()) > engine.max_context()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "prompt: %d tokens exceed the context of %d", r.prompt.size(), engine.max_context()));
+    return absl::InvalidArgumentError(absl::StrFormat("prompt: %d tokens exceed the context of %d",
+                                                      r.prompt.size(), engine.max_context()));
   }
   return ValidateSamplingParams(r.sampling);
 }
@@ -52,10 +52,14 @@ bool IsStopToken(const GenerateRequest& r, const Tokenizer* tok, int bos, int id
 
 const char* FinishReasonName(FinishReason r) {
   switch (r) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kEos: return "eos";
-    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kEos:
+      return "eos";
+    case FinishReason::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -68,8 +72,7 @@ absl::StatusOr<GenerateResult> Generate(Engine& engine, const Tokenizer* tokeniz
   result.prompt_tokens = static_cast<int>(r.prompt.size());
   // The last sampled token is never fed back, so it needs no KV slot: a full context
   // yields max_context - prompt + 1 new tokens (as llama2.c's run.c does).
-  const int max_new =
-      std::min(r.max_new_tokens, engine.max_context() - result.prompt_tokens + 1);
+  const int max_new = std::min(r.max_new_tokens, engine.max_context() - result.prompt_tokens + 1);
 
   SequenceOptions so{r.activation, r.sampling.seed, 0};
   absl::StatusOr<SequenceId> root = engine.AddSequence(so);
@@ -102,7 +105,8 @@ absl::StatusOr<GenerateResult> Generate(Engine& engine, const Tokenizer* tokeniz
   }
   for (SampleState& s : samples) {
     s.history = r.prompt;
-    if (tokenizer != nullptr) s.decoder = std::make_unique<StreamDecoder>(tokenizer, r.prompt.back());
+    if (tokenizer != nullptr)
+      s.decoder = std::make_unique<StreamDecoder>(tokenizer, r.prompt.back());
     s.stop = std::make_unique<StopMatcher>(r.stop_strings);
   }
   result.samples.resize(r.num_samples);

@@ -19,7 +19,7 @@ enum class FinishReason { kLength, kStop, kEos, kCancelled };
 const char* FinishReasonName(FinishReason r);
 
 struct GenerateRequest {
-  std::vector<int> prompt;             // token ids, BOS included if wanted; not empty
+  std::vector<int> prompt;  // token ids, BOS included if wanted; not empty
   int max_new_tokens = 256;
   int num_samples = 1;
   SamplingParams sampling;
@@ -27,21 +27,21 @@ struct GenerateRequest {
   std::vector<std::string> stop_strings;     // never part of the returned text
   std::vector<int> stop_token_ids;           // in addition to EOS (and BOS, as run.c)
   bool ignore_eos = false;
-  int prefill_chunk = 512;                   // prompt tokens per Step
+  int prefill_chunk = 512;  // prompt tokens per Step
 };
 
 struct SampleOutput {
-  std::vector<int> tokens;               // generated ids (the stop token excluded)
-  std::string text;                      // decoded, stop string cut
-  std::vector<SampleResult> logprobs;    // one per generated token
+  std::vector<int> tokens;             // generated ids (the stop token excluded)
+  std::string text;                    // decoded, stop string cut
+  std::vector<SampleResult> logprobs;  // one per generated token
   FinishReason finish = FinishReason::kLength;
 };
 
 struct GenerateResult {
   std::vector<SampleOutput> samples;
   int prompt_tokens = 0;
-  int prompt_tokens_computed = 0;        // prompt positions run through the model
-  StepStats stats;                       // this request's per-layer counters and seconds
+  int prompt_tokens_computed = 0;  // prompt positions run through the model
+  StepStats stats;                 // this request's per-layer counters and seconds
   double prefill_seconds = 0, decode_seconds = 0;
 };
 

@@ -17,22 +17,22 @@ namespace stocha {
 
 // Linear weights are [out][in]; norms are [D]; biases are [out].
 struct LayerWeights {
-  Tensor attn_norm;          // [D]
-  Tensor wq, wk, wv, wo;     // [H*hd][D], [KV*hd][D], [KV*hd][D], [D][H*hd]
-  Tensor bq, bk, bv;         // optional (attention_bias)
-  Tensor bo;                 // optional [D]: HF Llama's attention_bias also biases o_proj
-                             // (Qwen2 biases q/k/v only)
-  Tensor ffn_norm;           // [D]
-  Tensor w_gate;             // [F][D]; absent when !mlp_gated
-  Tensor w_up;               // [F][D]
-  Tensor w_down;             // [D][F]
+  Tensor attn_norm;       // [D]
+  Tensor wq, wk, wv, wo;  // [H*hd][D], [KV*hd][D], [KV*hd][D], [D][H*hd]
+  Tensor bq, bk, bv;      // optional (attention_bias)
+  Tensor bo;              // optional [D]: HF Llama's attention_bias also biases o_proj
+                          // (Qwen2 biases q/k/v only)
+  Tensor ffn_norm;        // [D]
+  Tensor w_gate;          // [F][D]; absent when !mlp_gated
+  Tensor w_up;            // [F][D]
+  Tensor w_down;          // [D][F]
 };
 
 struct ModelWeights {
-  Tensor embed;              // [V][D]
+  Tensor embed;  // [V][D]
   std::vector<LayerWeights> layers;
-  Tensor final_norm;         // [D]
-  Tensor lm_head;            // [V][D]; the same bytes as embed when tied
+  Tensor final_norm;  // [D]
+  Tensor lm_head;     // [V][D]; the same bytes as embed when tied
 };
 
 // Keeps whatever backs the tensors' bytes alive (mappings, converted buffers).
@@ -42,7 +42,7 @@ class WeightStorage {
 };
 
 struct LoadOptions {
-  std::string tokenizer_path;             // where the format keeps it apart (llama2.c)
+  std::string tokenizer_path;               // where the format keeps it apart (llama2.c)
   std::optional<DType> convert_weights_to;  // e.g. kBF16 for a smaller, faster copy
 };
 

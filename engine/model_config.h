@@ -36,9 +36,9 @@ struct ModelConfig {
   int hidden_size = 0;        // D
   int intermediate_size = 0;  // F
   int num_layers = 0;
-  int num_heads = 0;          // H
-  int num_kv_heads = 0;       // KV
-  int head_dim = 0;           // defaults to D / H
+  int num_heads = 0;     // H
+  int num_kv_heads = 0;  // KV
+  int head_dim = 0;      // defaults to D / H
   int vocab_size = 0;
   int max_position_embeddings = 0;
   float rms_norm_eps = 1e-5f;

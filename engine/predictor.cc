@@ -11,7 +11,8 @@
 namespace stocha {
 
 InputMoments::InputMoments(int layers, int dim)
-    : dim_(dim), sum_(layers, std::vector<double>(static_cast<size_t>(dim) * dim)),
+    : dim_(dim),
+      sum_(layers, std::vector<double>(static_cast<size_t>(dim) * dim)),
       count_(layers, 0) {}
 
 void InputMoments::Add(int layer, const float* x, int64_t T) {
@@ -45,7 +46,7 @@ int64_t ActivityPredictor::bytes_per_layer() const {
 
 void ActivityPredictor::Predict(int layer, const float* x, int k, int32_t* idx,
                                 float* scratch) const {
-  float* y = scratch;           // [r]
+  float* y = scratch;              // [r]
   float* score = scratch + rank_;  // [F]
   MatMul(x, 1, tb_[layer], nullptr, y, 1);
   MatMul(y, 1, ta_[layer], nullptr, score, 1);
@@ -61,7 +62,7 @@ void ActivityPredictor::Predict(int layer, const float* x, int k, int32_t* idx,
 }
 
 std::shared_ptr<const ActivityPredictor> ActivityPredictor::RandomForBenchmark(int layers, int D,
-                                                                             int F, int rank) {
+                                                                               int F, int rank) {
   std::shared_ptr<ActivityPredictor> p(new ActivityPredictor(D, F, rank));
   uint32_t s = 12345;
   auto next = [&s] {
@@ -112,9 +113,9 @@ absl::StatusOr<std::shared_ptr<const ActivityPredictor>> ActivityPredictor::Load
   }
   if (static_cast<int>(h[0]) != c.num_layers || static_cast<int>(h[1]) != c.hidden_size ||
       static_cast<int>(h[2]) != c.intermediate_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: predictor is for layers=%d D=%d F=%d, the model has %d, %d, %d", path, h[0], h[1],
-        h[2], c.num_layers, c.hidden_size, c.intermediate_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: predictor is for layers=%d D=%d F=%d, the model has %d, %d, %d", path,
+                        h[0], h[1], h[2], c.num_layers, c.hidden_size, c.intermediate_size));
   }
   const int64_t r = h[3];
   const int64_t want = 24 + static_cast<int64_t>(h[0]) * r * (h[1] + h[2]) * 4;

@@ -20,7 +20,8 @@ absl::StatusOr<std::shared_ptr<const ActivityPredictor>> ActivityPredictor::Fit(
   std::shared_ptr<ActivityPredictor> p(new ActivityPredictor(D, F, rank));
   for (int l = 0; l < c.num_layers; ++l) {
     if (m.count(l) == 0) {
-      return absl::FailedPreconditionError(absl::StrFormat("no calibration inputs for layer %d", l));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("no calibration inputs for layer %d", l));
     }
     const LayerWeights& lw = model.weights().layers[l];
     const Tensor& gate = c.mlp_gated ? lw.w_gate : lw.w_up;
@@ -43,7 +44,8 @@ absl::StatusOr<std::shared_ptr<const ActivityPredictor>> ActivityPredictor::Fit(
     const Eigen::MatrixXd B = U.transpose() * W;                        // [r][D]
     std::vector<float> a(static_cast<size_t>(F) * rank), b(static_cast<size_t>(rank) * D);
     for (int f = 0; f < F; ++f) {
-      for (int j = 0; j < rank; ++j) a[static_cast<size_t>(f) * rank + j] = static_cast<float>(U(f, j));
+      for (int j = 0; j < rank; ++j)
+        a[static_cast<size_t>(f) * rank + j] = static_cast<float>(U(f, j));
     }
     for (int j = 0; j < rank; ++j) {
       for (int d = 0; d < D; ++d) b[static_cast<size_t>(j) * D + d] = static_cast<float>(B(j, d));

@@ -19,8 +19,8 @@ void ApplyPenalties(const SamplingParams& p, absl::Span<const int> history,
     for (int t : history) {
       if (t >= 0 && t < V && !seen[t]) {
         seen[t] = 1;
-        logits[t] = logits[t] > 0 ? logits[t] / p.repetition_penalty
-                                  : logits[t] * p.repetition_penalty;
+        logits[t] =
+            logits[t] > 0 ? logits[t] / p.repetition_penalty : logits[t] * p.repetition_penalty;
       }
     }
   }
@@ -128,9 +128,8 @@ SampleResult Sample(const SamplingParams& p, absl::Span<const float> logits,
     std::vector<int> ids(lp.size());
     std::iota(ids.begin(), ids.end(), 0);
     const int n = std::min<int>(p.top_logprobs, static_cast<int>(ids.size()));
-    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), [&](int a, int b) {
-      return lp[a] > lp[b] || (lp[a] == lp[b] && a < b);
-    });
+    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
+                      [&](int a, int b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
     for (int i = 0; i < n; ++i) r.top.push_back({ids[i], lp[ids[i]]});
   }
   return r;

@@ -22,7 +22,7 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;   // logit -= fp * count in generated (OpenAI)
   float presence_penalty = 0.0f;    // logit -= pp if it occurred in generated (OpenAI)
   uint64_t seed = 0;
-  int top_logprobs = 0;             // alternatives to report, 0..kMaxTopLogprobs
+  int top_logprobs = 0;  // alternatives to report, 0..kMaxTopLogprobs
 };
 
 // InvalidArgument naming the field for out-of-range values.
@@ -35,8 +35,8 @@ struct TokenLogprob {
 
 struct SampleResult {
   int token = 0;
-  float logprob = 0.0f;             // log-softmax of the raw logits (model distribution)
-  std::vector<TokenLogprob> top;    // the top_logprobs most likely tokens, same measure
+  float logprob = 0.0f;           // log-softmax of the raw logits (model distribution)
+  std::vector<TokenLogprob> top;  // the top_logprobs most likely tokens, same measure
 };
 
 // Picks the next token. `history` = prompt + generated tokens (repetition penalty);

@@ -18,8 +18,12 @@ namespace {
 class SparseFfn : public Ffn {
  public:
   SparseFfn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t)
-      : gated_(c.mlp_gated), F_(c.intermediate_size), D_(c.hidden_size), options_(o),
-        down_t_(std::move(down_t)), all_(F_) {
+      : gated_(c.mlp_gated),
+        F_(c.intermediate_size),
+        D_(c.hidden_size),
+        options_(o),
+        down_t_(std::move(down_t)),
+        all_(F_) {
     for (int i = 0; i < F_; ++i) all_[i] = i;
   }
 
@@ -130,8 +134,8 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
     return info;
   }
   const std::vector<int32_t>& active = info.sparse ? union_ : all_;
-  AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(),
-           static_cast<int64_t>(active.size()), out, options_.threads);
+  AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(), static_cast<int64_t>(active.size()),
+           out, options_.threads);
   return info;
 }
 

@@ -37,7 +37,7 @@ struct LayerStats {
 };
 
 struct StepStats {
-  int ffn_dim = 0;                  // F, to turn zeros into a fraction
+  int ffn_dim = 0;  // F, to turn zeros into a fraction
   std::vector<LayerStats> layers;
 
   void Add(const StepStats& o) {
@@ -46,7 +46,9 @@ struct StepStats {
     for (size_t i = 0; i < o.layers.size(); ++i) layers[i].Add(o.layers[i]);
   }
   static double Sparsity(int64_t zeros, int64_t tokens, int ffn_dim) {
-    return tokens == 0 || ffn_dim == 0 ? 0.0 : static_cast<double>(zeros) / (static_cast<double>(tokens) * ffn_dim);
+    return tokens == 0 || ffn_dim == 0
+               ? 0.0
+               : static_cast<double>(zeros) / (static_cast<double>(tokens) * ffn_dim);
   }
 };
 

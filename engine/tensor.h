@@ -13,9 +13,9 @@ namespace stocha {
 // The bytes are owned elsewhere (an mmap'd file or a buffer held by the Model) and are
 // never written after load. A default-constructed Tensor (data == nullptr) means "absent".
 struct Tensor {
-  std::string name;             // name in the source file, for error messages
+  std::string name;  // name in the source file, for error messages
   DType dtype = DType::kF32;
-  std::vector<int64_t> shape;   // e.g. a linear layer is [out][in]
+  std::vector<int64_t> shape;  // e.g. a linear layer is [out][in]
   const void* data = nullptr;
 
   bool present() const { return data != nullptr; }

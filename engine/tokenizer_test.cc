@@ -46,7 +46,10 @@ TEST(StreamDecoderTest, InvalidBytesBecomeReplacementCharacters) {
   out += dec.Push('a');
   out += dec.Push(0xE4);  // truncated 3-byte sequence at the end
   out += dec.Flush();
-  EXPECT_EQ(out, "\xEF\xBF\xBD" "a" "\xEF\xBF\xBD");
+  EXPECT_EQ(out,
+            "\xEF\xBF\xBD"
+            "a"
+            "\xEF\xBF\xBD");
 }
 
 }  // namespace

@@ -16,7 +16,8 @@ void Transpose(const E* src, int64_t rows, int64_t cols, E* dst, int threads) {
   for (int64_t c0 = 0; c0 < cols; c0 += kB) {
     for (int64_t r0 = 0; r0 < rows; r0 += kB) {
       for (int64_t c = c0; c < std::min(cols, c0 + kB); ++c) {
-        for (int64_t r = r0; r < std::min(rows, r0 + kB); ++r) dst[c * rows + r] = src[r * cols + c];
+        for (int64_t r = r0; r < std::min(rows, r0 + kB); ++r)
+          dst[c * rows + r] = src[r * cols + c];
       }
     }
   }

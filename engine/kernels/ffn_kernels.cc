@@ -20,8 +20,8 @@ constexpr int64_t kColBlock = 256;
 
 // Accumulates rows of wT (of element type `dt`) into out[t][d0..d1).
 STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* wT, DType dt,
-                             int64_t D, const int32_t* active, int64_t count, float* out,
-                             int64_t d0, int64_t d1) {
+                                    int64_t D, const int32_t* active, int64_t count, float* out,
+                                    int64_t d0, int64_t d1) {
   const int64_t n = d1 - d0;
   for (int64_t t = 0; t < T; ++t) std::fill_n(out + t * D + d0, n, 0.0f);
   for (int64_t j = 0; j < count; ++j) {
@@ -72,8 +72,8 @@ void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64
   }
 }
 
-void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
-              int64_t count, float* out, int threads) {
+void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active, int64_t count,
+              float* out, int threads) {
   const int64_t F = wT.rows(), D = wT.cols();
   const int64_t blocks = (D + kColBlock - 1) / kColBlock;
   const bool parallel = count * D * T >= (1 << 15) && threads != 1;

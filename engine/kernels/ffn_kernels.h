@@ -13,8 +13,7 @@ namespace stocha {
 // rows computed. Multithreaded over j.
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
              int threads);
-void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
-                      float* y);
+void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y);
 
 // The down projection in "axpy" form over W_downᵀ ([F][D], one contiguous row per neuron):
 //   out[t][:] = Σ_{f in active, ascending, h[t][f] != 0} h[t][f] · wT[f][:]
@@ -22,8 +21,8 @@ void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64
 // active; since zero terms are skipped in both, dense and sparse give the same bits, and
 // a row's result does not depend on the other rows. h is [T][F]; out is [T][D] (written).
 // Multithreaded over column blocks of D.
-void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
-              int64_t count, float* out, int threads);
+void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active, int64_t count,
+              float* out, int threads);
 void AxpyRowsReference(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
                        int64_t count, float* out);
 

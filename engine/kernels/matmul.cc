@@ -53,7 +53,8 @@ STOCHA_INLINE float DotRowT(const float* x, const void* row, int64_t n) {
   float acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) acc[j] = __builtin_fmaf(x[i + j], Weight(row, DT, i + j), acc[j]);
+    for (int j = 0; j < kLanes; ++j)
+      acc[j] = __builtin_fmaf(x[i + j], Weight(row, DT, i + j), acc[j]);
   }
   for (int s = kLanes / 2; s > 0; s /= 2) {
     for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
@@ -65,9 +66,12 @@ STOCHA_INLINE float DotRowT(const float* x, const void* row, int64_t n) {
 
 STOCHA_INLINE float DotRow(const float* x, const void* row, DType dt, int64_t n) {
   switch (dt) {
-    case DType::kBF16: return DotRowT<DType::kBF16>(x, row, n);
-    case DType::kF16: return DotRowT<DType::kF16>(x, row, n);
-    default: return DotRowT<DType::kF32>(x, row, n);
+    case DType::kBF16:
+      return DotRowT<DType::kBF16>(x, row, n);
+    case DType::kF16:
+      return DotRowT<DType::kF16>(x, row, n);
+    default:
+      return DotRowT<DType::kF32>(x, row, n);
   }
 }
 
@@ -83,9 +87,8 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
 
 // Output rows [n0, n1) for all T inputs. Decode (T <= 2) converts weights in registers;
 // larger T converts each weight row once into `scratch` and reuses it for blocks of 4.
-STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
-                                     const float* bias, float* y, int64_t n0, int64_t n1,
-                                     float* scratch) {
+STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w, const float* bias,
+                                     float* y, int64_t n0, int64_t n1, float* scratch) {
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
@@ -114,9 +117,7 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
 
 }  // namespace
 
-float DotF32(const float* a, const float* b, int64_t n) {
-  return DotRowT<DType::kF32>(a, b, n);
-}
+float DotF32(const float* a, const float* b, int64_t n) { return DotRowT<DType::kF32>(a, b, n); }
 
 STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx,
                                         int64_t count, float* y) {
@@ -129,12 +130,10 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
 
 void RowToF32(const Tensor& t, int64_t r, float* out) {
   const int64_t cols = t.shape.size() < 2 ? t.numel() : t.cols();
-  ConvertRow(static_cast<const char*>(t.data) + r * cols * DTypeSize(t.dtype), t.dtype, cols,
-             out);
+  ConvertRow(static_cast<const char*>(t.data) + r * cols * DTypeSize(t.dtype), t.dtype, cols, out);
 }
 
-void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
-            int threads) {
+void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads) {
   const int64_t N = w.rows(), K = w.cols();
   const std::vector<float> b = BiasF32(bias, N);
   // Small products are not worth waking threads for.

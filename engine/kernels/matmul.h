@@ -12,8 +12,7 @@ namespace stocha {
 // product with a fixed reduction order (16 interleaved partial sums, then a fixed tree),
 // so a row's result never depends on T, the thread count or the instruction set.
 // `bias` may be null or an absent Tensor. Multithreaded over N with `threads` (0 = all).
-void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
-            int threads);
+void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads);
 
 // Scalar reference with the same reduction order (bitwise equal to MatMul).
 void MatMulReference(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y);

@@ -32,8 +32,8 @@ void Gemm(const float* src, int64_t lds, int64_t M, int64_t K, const float* wei,
     attr.set_post_ops(ops);
   }
   // oneDNN's primitive cache makes re-creating a primitive of a seen shape cheap.
-  const dnnl::matmul prim(dnnl::matmul::primitive_desc(
-      dnnl::matmul::desc(src_md, wei_md, dst_md), attr, eng));
+  const dnnl::matmul prim(
+      dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_md, dst_md), attr, eng));
   dnnl::stream stream(eng);
   memory src_m(src_md, eng, const_cast<float*>(src));
   memory wei_m(wei_md, eng, const_cast<float*>(wei));

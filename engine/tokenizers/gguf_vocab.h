@@ -15,8 +15,8 @@ struct GgufVocab {
   std::vector<int> token_types;     // 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
   std::vector<std::string> merges;  // tokenizer.ggml.merges ("a b"), gpt2 only
   int bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
-  bool add_bos = true;              // tokenizer.ggml.add_bos_token (default true for llama)
-  bool add_space_prefix = true;     // tokenizer.ggml.add_space_prefix (llama)
+  bool add_bos = true;           // tokenizer.ggml.add_bos_token (default true for llama)
+  bool add_space_prefix = true;  // tokenizer.ggml.add_space_prefix (llama)
 };
 
 }  // namespace stocha

@@ -13,7 +13,7 @@ namespace stocha {
 
 // llama2.c tokenizer.bin; vocab_size comes from the model header (the file lacks it).
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadLlama2cTokenizer(const std::string& path,
-                                                                 int vocab_size);
+                                                                int vocab_size);
 // SentencePiece tokenizer.model, through libsentencepiece.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadSentencePieceTokenizer(const std::string& path);
 // Hugging Face tokenizer.json (byte-level BPE as Llama 3 / Qwen2.5 / GPT-2 ship it).

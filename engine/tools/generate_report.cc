@@ -7,7 +7,9 @@
 namespace stocha {
 namespace {
 
-double Sparsity(int64_t zeros, int64_t tokens, int f) { return StepStats::Sparsity(zeros, tokens, f); }
+double Sparsity(int64_t zeros, int64_t tokens, int f) {
+  return StepStats::Sparsity(zeros, tokens, f);
+}
 
 }  // namespace
 
@@ -56,12 +58,15 @@ std::string ReportJson(const ReportInput& in) {
     json lp = json::array();
     for (const SampleResult& r : o.logprobs) {
       json top = json::array();
-      for (const TokenLogprob& t : r.top) top.push_back({{"token", t.token}, {"logprob", t.logprob}});
+      for (const TokenLogprob& t : r.top)
+        top.push_back({{"token", t.token}, {"logprob", t.logprob}});
       lp.push_back({{"token", r.token}, {"logprob", r.logprob}, {"top", top}});
     }
     // Invalid UTF-8 cannot appear: StreamDecoder replaces it.
-    samples.push_back({{"text", o.text}, {"tokens", o.tokens}, {"finish_reason",
-                       FinishReasonName(o.finish)}, {"logprobs", lp}});
+    samples.push_back({{"text", o.text},
+                       {"tokens", o.tokens},
+                       {"finish_reason", FinishReasonName(o.finish)},
+                       {"logprobs", lp}});
     generated += static_cast<int64_t>(o.tokens.size());
   }
   j["samples"] = samples;
@@ -69,14 +74,14 @@ std::string ReportJson(const ReportInput& in) {
   json layers = json::array();
   for (size_t l = 0; l < s.layers.size(); ++l) {
     const LayerStats& ls = s.layers[l];
-    layers.push_back({{"layer", l},
-                      {"prompt_tokens", ls.prompt_tokens},
-                      {"prompt_sparsity", Sparsity(ls.prompt_zeros, ls.prompt_tokens, s.ffn_dim)},
-                      {"generated_tokens", ls.generated_tokens},
-                      {"generated_sparsity",
-                       Sparsity(ls.generated_zeros, ls.generated_tokens, s.ffn_dim)},
-                      {"attention_seconds", ls.attention_seconds},
-                      {"ffn_seconds", ls.ffn_seconds}});
+    layers.push_back(
+        {{"layer", l},
+         {"prompt_tokens", ls.prompt_tokens},
+         {"prompt_sparsity", Sparsity(ls.prompt_zeros, ls.prompt_tokens, s.ffn_dim)},
+         {"generated_tokens", ls.generated_tokens},
+         {"generated_sparsity", Sparsity(ls.generated_zeros, ls.generated_tokens, s.ffn_dim)},
+         {"attention_seconds", ls.attention_seconds},
+         {"ffn_seconds", ls.ffn_seconds}});
   }
   j["sparsity"] = {{"ffn_dim", s.ffn_dim}, {"layers", layers}};
   j["timings"] = {{"load_seconds", in.load_seconds},

@@ -66,17 +66,32 @@ template <typename T>
 T Number(const std::string& flag, const std::string& v) {
   T out{};
   bool ok;
-  if constexpr (std::is_same_v<T, float>) ok = absl::SimpleAtof(v, &out);
-  else ok = absl::SimpleAtoi(v, &out);
+  if constexpr (std::is_same_v<T, float>)
+    ok = absl::SimpleAtof(v, &out);
+  else
+    ok = absl::SimpleAtoi(v, &out);
   if (!ok) Fail(absl::StrFormat("%s: '%s' is not a valid number", flag, v));
   return out;
 }
 
-const absl::flat_hash_set<std::string> kValueFlags = {
-    "--model", "--tokenizer", "--prompt", "--activation", "--samples", "--seed",
-    "--temperature", "--top-k", "--top-p", "--repetition-penalty", "--frequency-penalty",
-    "--presence-penalty", "--max-tokens", "--stop", "--logprobs", "--threads", "--predictor",
-    "--predictor-density"};
+const absl::flat_hash_set<std::string> kValueFlags = {"--model",
+                                                      "--tokenizer",
+                                                      "--prompt",
+                                                      "--activation",
+                                                      "--samples",
+                                                      "--seed",
+                                                      "--temperature",
+                                                      "--top-k",
+                                                      "--top-p",
+                                                      "--repetition-penalty",
+                                                      "--frequency-penalty",
+                                                      "--presence-penalty",
+                                                      "--max-tokens",
+                                                      "--stop",
+                                                      "--logprobs",
+                                                      "--threads",
+                                                      "--predictor",
+                                                      "--predictor-density"};
 
 Flags Parse(int argc, char** argv) {
   Flags f;
@@ -87,9 +102,18 @@ Flags Parse(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
-    if (a == "--json") { f.json = true; continue; }
-    if (a == "--deterministic") { f.deterministic = true; continue; }
-    if (a == "--bf16") { f.bf16 = true; continue; }
+    if (a == "--json") {
+      f.json = true;
+      continue;
+    }
+    if (a == "--deterministic") {
+      f.deterministic = true;
+      continue;
+    }
+    if (a == "--bf16") {
+      f.bf16 = true;
+      continue;
+    }
     if (auto eq = a.find('='); eq != std::string::npos) {
       v = a.substr(eq + 1);
       a = a.substr(0, eq);
@@ -98,25 +122,44 @@ Flags Parse(int argc, char** argv) {
       if (i + 1 >= argc) Fail(a + " needs a value (see --help)");
       v = argv[++i];
     }
-    if (a == "--model") f.model = v;
-    else if (a == "--tokenizer") f.tokenizer = v;
-    else if (a == "--prompt") f.prompt = v;
-    else if (a == "--activation") f.activation = v;
-    else if (a == "--samples") f.request.num_samples = Number<int>(a, v);
-    else if (a == "--seed") s.seed = Number<uint64_t>(a, v);
-    else if (a == "--temperature") s.temperature = Number<float>(a, v);
-    else if (a == "--top-k") s.top_k = Number<int>(a, v);
-    else if (a == "--top-p") s.top_p = Number<float>(a, v);
-    else if (a == "--repetition-penalty") s.repetition_penalty = Number<float>(a, v);
-    else if (a == "--frequency-penalty") s.frequency_penalty = Number<float>(a, v);
-    else if (a == "--presence-penalty") s.presence_penalty = Number<float>(a, v);
-    else if (a == "--max-tokens") f.request.max_new_tokens = Number<int>(a, v);
-    else if (a == "--stop") f.request.stop_strings.push_back(v);
-    else if (a == "--logprobs") s.top_logprobs = Number<int>(a, v);
-    else if (a == "--threads") f.threads = Number<int>(a, v);
-    else if (a == "--predictor") f.predictor = v;
-    else if (a == "--predictor-density") f.predictor_density = Number<float>(a, v);
-    else Fail("unknown flag '" + a + "' (see --help)");
+    if (a == "--model")
+      f.model = v;
+    else if (a == "--tokenizer")
+      f.tokenizer = v;
+    else if (a == "--prompt")
+      f.prompt = v;
+    else if (a == "--activation")
+      f.activation = v;
+    else if (a == "--samples")
+      f.request.num_samples = Number<int>(a, v);
+    else if (a == "--seed")
+      s.seed = Number<uint64_t>(a, v);
+    else if (a == "--temperature")
+      s.temperature = Number<float>(a, v);
+    else if (a == "--top-k")
+      s.top_k = Number<int>(a, v);
+    else if (a == "--top-p")
+      s.top_p = Number<float>(a, v);
+    else if (a == "--repetition-penalty")
+      s.repetition_penalty = Number<float>(a, v);
+    else if (a == "--frequency-penalty")
+      s.frequency_penalty = Number<float>(a, v);
+    else if (a == "--presence-penalty")
+      s.presence_penalty = Number<float>(a, v);
+    else if (a == "--max-tokens")
+      f.request.max_new_tokens = Number<int>(a, v);
+    else if (a == "--stop")
+      f.request.stop_strings.push_back(v);
+    else if (a == "--logprobs")
+      s.top_logprobs = Number<int>(a, v);
+    else if (a == "--threads")
+      f.threads = Number<int>(a, v);
+    else if (a == "--predictor")
+      f.predictor = v;
+    else if (a == "--predictor-density")
+      f.predictor_density = Number<float>(a, v);
+    else
+      Fail("unknown flag '" + a + "' (see --help)");
   }
   if (f.model.empty()) Fail("--model is required (see --help)");
   if (f.request.num_samples < 1) Fail("--samples must be >= 1");
@@ -141,8 +184,7 @@ int Run(const Flags& f) {
   const Tokenizer* tok = (*model)->tokenizer();
   GenerateRequest req = f.request;
   if (!f.activation.empty()) {
-    absl::StatusOr<ActivationSpec> act =
-        ParseActivation(f.activation, (*model)->config().stocha.p);
+    absl::StatusOr<ActivationSpec> act = ParseActivation(f.activation, (*model)->config().stocha.p);
     if (!act.ok()) Fail("--activation: " + std::string(act.status().message()));
     req.activation = *act;
   }

@@ -38,10 +38,11 @@ struct Flags {
 
 Flags Parse(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
-    std::puts("usage: stocha-predictor fit  --model M --text FILE --rank R --out P [--tokens N]\n"
-              "       stocha-predictor eval --model M --text FILE --predictor P [--density D]"
-              " [--tokens N]\n"
-              "       (--tokenizer PATH for llama2.c checkpoints)");
+    std::puts(
+        "usage: stocha-predictor fit  --model M --text FILE --rank R --out P [--tokens N]\n"
+        "       stocha-predictor eval --model M --text FILE --predictor P [--density D]"
+        " [--tokens N]\n"
+        "       (--tokenizer PATH for llama2.c checkpoints)");
     std::exit(argc < 2 ? 2 : 0);
   }
   Flags f;
@@ -51,15 +52,21 @@ Flags Parse(int argc, char** argv) {
     const std::string a = argv[i];
     if (i + 1 >= argc) Fail(a + " needs a value");
     const std::string v = argv[i + 1];
-    if (a == "--model") f.model = v;
-    else if (a == "--tokenizer") f.tokenizer = v;
-    else if (a == "--text") f.text = v;
-    else if (a == "--out") f.out = v;
-    else if (a == "--predictor") f.predictor = v;
-    else if (a == "--rank" && absl::SimpleAtoi(v, &f.rank)) {}
-    else if (a == "--tokens" && absl::SimpleAtoi(v, &f.tokens)) {}
-    else if (a == "--density" && absl::SimpleAtof(v, &f.density)) {}
-    else Fail("bad flag or value: " + a + " " + v);
+    if (a == "--model")
+      f.model = v;
+    else if (a == "--tokenizer")
+      f.tokenizer = v;
+    else if (a == "--text")
+      f.text = v;
+    else if (a == "--out")
+      f.out = v;
+    else if (a == "--predictor")
+      f.predictor = v;
+    else if (a == "--rank" && absl::SimpleAtoi(v, &f.rank)) {
+    } else if (a == "--tokens" && absl::SimpleAtoi(v, &f.tokens)) {
+    } else if (a == "--density" && absl::SimpleAtof(v, &f.density)) {
+    } else
+      Fail("bad flag or value: " + a + " " + v);
   }
   if (f.model.empty() || f.text.empty()) Fail("--model and --text are required");
   if (f.command == "fit" && (f.rank < 1 || f.out.empty())) Fail("fit needs --rank >= 1 and --out");
@@ -109,11 +116,13 @@ int Fit(const Flags& f, std::shared_ptr<const Model> m) {
   auto p = OrFail(ActivityPredictor::Fit(*m, moments, f.rank));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (absl::Status st = p->Save(f.out); !st.ok()) Fail(std::string(st.message()));
-  std::printf("fitted rank %d on %lld tokens in %.1f s; %.1f%% of a gate matrix's bytes per layer;"
-              " wrote %s\n", f.rank, static_cast<long long>(n), secs,
-              100.0 * p->bytes_per_layer() /
-                  (4.0 * m->config().hidden_size * m->config().intermediate_size),
-              f.out.c_str());
+  std::printf(
+      "fitted rank %d on %lld tokens in %.1f s; %.1f%% of a gate matrix's bytes per layer;"
+      " wrote %s\n",
+      f.rank, static_cast<long long>(n), secs,
+      100.0 * p->bytes_per_layer() /
+          (4.0 * m->config().hidden_size * m->config().intermediate_size),
+      f.out.c_str());
   return 0;
 }
 

@@ -32,17 +32,16 @@ Result RunCli(const std::string& args) {
 TEST(CliTest, HelpExplainsEveryFlag) {
   Result r = RunCli("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* flag : {"--model", "--tokenizer", "--prompt", "--activation", "--samples",
-                           "--seed", "--temperature", "--top-k", "--top-p", "--max-tokens",
-                           "--stop", "--json"}) {
+  for (const char* flag :
+       {"--model", "--tokenizer", "--prompt", "--activation", "--samples", "--seed",
+        "--temperature", "--top-k", "--top-p", "--max-tokens", "--stop", "--json"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }
 
 TEST(CliTest, BadFlagsGiveOneLineErrors) {
-  for (const char* args : {"--bogus", "--model", "--model m --temperature x",
-                           "--model m --top-p 0", "--model m --activation gelu",
-                           "--model /no/such/model"}) {
+  for (const char* args : {"--bogus", "--model", "--model m --temperature x", "--model m --top-p 0",
+                           "--model m --activation gelu", "--model /no/such/model"}) {
     Result r = RunCli(args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_EQ(r.out.rfind("stocha-generate: ", 0), 0u) << r.out;
@@ -52,8 +51,9 @@ TEST(CliTest, BadFlagsGiveOneLineErrors) {
 
 TEST(CliTest, GreedyTextMatchesUpstreamAndPrintsSparsity) {
   STOCHA_REQUIRE_SHARED_DATA();
-  Result r = RunCli("--model " + testing::SharedData("stories260K/stories260K.gguf") +
-                 " --prompt 'Once upon a time' --temperature 0 --activation silu --max-tokens 60");
+  Result r =
+      RunCli("--model " + testing::SharedData("stories260K/stories260K.gguf") +
+             " --prompt 'Once upon a time' --temperature 0 --activation silu --max-tokens 60");
   ASSERT_EQ(r.code, 0) << r.out;
   std::string want = testing::ReadFile(
       testing::SharedData("stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt"));
@@ -64,9 +64,9 @@ TEST(CliTest, GreedyTextMatchesUpstreamAndPrintsSparsity) {
 TEST(CliTest, JsonHasSamplesLogprobsSparsityAndTimings) {
   STOCHA_REQUIRE_SHARED_DATA();
   Result r = RunCli("--model " + testing::SharedData("stories260K/stories260K.bin") +
-                 " --tokenizer " + testing::SharedData("stories260K/tok512.bin") +
-                 " --samples 3 --activation stocha:0.5 --seed 4 --max-tokens 20 --logprobs 3"
-                 " --stop '.' --json");
+                    " --tokenizer " + testing::SharedData("stories260K/tok512.bin") +
+                    " --samples 3 --activation stocha:0.5 --seed 4 --max-tokens 20 --logprobs 3"
+                    " --stop '.' --json");
   ASSERT_EQ(r.code, 0) << r.out;
   nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["samples"].size(), 3u);

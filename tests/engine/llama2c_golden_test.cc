@@ -61,10 +61,14 @@ class Stories260K : public ::testing::TestWithParam<Case> {
 TEST_P(Stories260K, GreedyTextEqualsUpstream) {
   auto m = Load(GetParam());
   ASSERT_NE(m, nullptr);
-  EXPECT_EQ(RunC(*m, "", 200), Expected("stories260K/expected/upstream_llama2c_test_all_expected_t0_n200.txt"));
-  EXPECT_EQ(RunC(*m, "", 256), Expected("stories260K/expected/upstream_doc_stories260K_t0_n256.txt"));
-  EXPECT_EQ(RunC(*m, "Once upon a time", 64), Expected("stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt"));
-  EXPECT_EQ(RunC(*m, "Tom and his dog", 256), Expected("stories260K/expected/runc_t0_n256_tom_and_his_dog.stdout.txt"));
+  EXPECT_EQ(RunC(*m, "", 200),
+            Expected("stories260K/expected/upstream_llama2c_test_all_expected_t0_n200.txt"));
+  EXPECT_EQ(RunC(*m, "", 256),
+            Expected("stories260K/expected/upstream_doc_stories260K_t0_n256.txt"));
+  EXPECT_EQ(RunC(*m, "Once upon a time", 64),
+            Expected("stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt"));
+  EXPECT_EQ(RunC(*m, "Tom and his dog", 256),
+            Expected("stories260K/expected/runc_t0_n256_tom_and_his_dog.stdout.txt"));
 }
 
 // Feeds the recorded input ids one position at a time and compares every logits row.
@@ -101,7 +105,8 @@ TEST_P(Stories260K, LogitsWithin1e4OfRunC) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, Stories260K,
-                         ::testing::Values(Case{"stories260K/stories260K.bin", "stories260K/tok512.bin"},
+                         ::testing::Values(Case{"stories260K/stories260K.bin",
+                                                "stories260K/tok512.bin"},
                                            Case{"stories260K/stories260K.gguf", ""}),
                          [](const auto& info) { return info.index == 0 ? "llama2c" : "gguf"; });
 
@@ -166,7 +171,8 @@ TEST(Stories260KBf16, ConvertedWeightsStayClose) {
   auto bf16 = LoadModel(SharedData("stories260K/stories260K.bin"), o);
   ASSERT_TRUE(bf16.ok()) << bf16.status();
   EXPECT_EQ((*bf16)->weights().layers[0].w_up.dtype, DType::kBF16);
-  const std::vector<float> want = ReadF32(SharedData("stories260K/expected/runc_t0_noprompt.logits.f32"));
+  const std::vector<float> want =
+      ReadF32(SharedData("stories260K/expected/runc_t0_noprompt.logits.f32"));
   const nlohmann::json j = nlohmann::json::parse(
       ReadFile(SharedData("stories260K/expected/runc_t0_noprompt.tokens.json")));
   auto e = std::move(*Engine::Create(*bf16));
@@ -175,7 +181,8 @@ TEST(Stories260KBf16, ConvertedWeightsStayClose) {
   int p = 0;
   for (const auto& step : j["steps"]) {
     auto out = e->Step({StepInput{s, {step["input_id"].get<int>()}, true, true}});
-    for (int v = 0; v < 512; ++v) max_diff = std::max(max_diff, std::abs(out->logits[0][v] - want[p * 512 + v]));
+    for (int v = 0; v < 512; ++v)
+      max_diff = std::max(max_diff, std::abs(out->logits[0][v] - want[p * 512 + v]));
     if (++p == 64) break;
   }
   EXPECT_LE(max_diff, 0.15f);

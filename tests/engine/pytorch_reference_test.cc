@@ -46,13 +46,15 @@ void Compare(Engine& e, const std::vector<int>& tokens, const std::vector<float>
     auto out = e.Step({StepInput{s, {tokens.back()}, true, true}});
     ASSERT_TRUE(out.ok());
     for (size_t v = 0; v < V; ++v) {
-      max_diff = std::max(max_diff, std::abs(out->logits[0][v] - want[(tokens.size() - 1) * V + v]));
+      max_diff =
+          std::max(max_diff, std::abs(out->logits[0][v] - want[(tokens.size() - 1) * V + v]));
     }
   } else {
     for (size_t p = 0; p < tokens.size(); ++p) {
       auto out = e.Step({StepInput{s, {tokens[p]}, true, true}});
       ASSERT_TRUE(out.ok()) << out.status();
-      for (size_t v = 0; v < V; ++v) max_diff = std::max(max_diff, std::abs(out->logits[0][v] - want[p * V + v]));
+      for (size_t v = 0; v < V; ++v)
+        max_diff = std::max(max_diff, std::abs(out->logits[0][v] - want[p * V + v]));
     }
   }
   EXPECT_LE(max_diff, kTolerance) << ActivationToString(act) << (prefill ? " prefill" : " decode");
@@ -70,7 +72,8 @@ TEST_P(PyTorchReferenceTest, LogitsAtEveryPosition) {
     o.deterministic = deterministic;
     auto e = std::move(*Engine::Create(*model, o));
     for (const char* key : {"logits", "logits_relu"}) {
-      const std::vector<float> want = testing::ReadF32(dir + "/" + ref[key]["file"].get<std::string>());
+      const std::vector<float> want =
+          testing::ReadF32(dir + "/" + ref[key]["file"].get<std::string>());
       ASSERT_EQ(want.size(), tokens.size() * (*model)->config().vocab_size);
       const ActivationSpec act = *ParseActivation(ref[key]["activation"].get<std::string>());
       Compare(*e, tokens, want, act, false);
@@ -86,7 +89,8 @@ TEST_P(PyTorchReferenceTest, StochAWithPZeroEqualsRelu) {
   const nlohmann::json ref = nlohmann::json::parse(testing::ReadFile(dir + "/reference.json"));
   const std::vector<float> want = testing::ReadF32(dir + "/logits_relu.f32");
   auto e = std::move(*Engine::Create(*model));
-  Compare(*e, ref["tokens"].get<std::vector<int>>(), want, ActivationSpec{ActivationKind::kStochA, 0.0f}, false);
+  Compare(*e, ref["tokens"].get<std::vector<int>>(), want,
+          ActivationSpec{ActivationKind::kStochA, 0.0f}, false);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, PyTorchReferenceTest,

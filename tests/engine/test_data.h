@@ -2,8 +2,8 @@
 #ifndef STOCHA_TESTS_ENGINE_TEST_DATA_H_
 #define STOCHA_TESTS_ENGINE_TEST_DATA_H_
 
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -17,11 +17,11 @@ inline std::string SharedData(const std::string& rel) {
   return std::string(STOCHA_SHARED_DIR) + "/data/" + rel;
 }
 
-#define STOCHA_REQUIRE_SHARED_DATA()                                                  \
-  do {                                                                                \
-    if (!std::filesystem::exists(::stocha::testing::SharedData("SOURCES.md"))) {      \
+#define STOCHA_REQUIRE_SHARED_DATA()                                                     \
+  do {                                                                                   \
+    if (!std::filesystem::exists(::stocha::testing::SharedData("SOURCES.md"))) {         \
       GTEST_SKIP() << "../shared/data is absent (a user's clone): fixture test skipped"; \
-    }                                                                                 \
+    }                                                                                    \
   } while (0)
 
 inline std::string ReadFile(const std::string& path) {
