@@ -1,0 +1,370 @@
+// Test-only writers for tiny llama2.c, GGUF and safetensors files (and a temp directory).
+#ifndef STOCHA_ENGINE_FORMAT_TEST_WRITERS_H_
+#define STOCHA_ENGINE_FORMAT_TEST_WRITERS_H_
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/dtype.h"
+#include "engine/model.h"
+#include "engine/tensor.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace stocha::test {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "stocha_format_XXXXXX").string();
+    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string path(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& root() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+template <typename T>
+void Put(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+// Encodes floats as "F32", "F16" or "BF16" little-endian bytes.
+inline std::string Encode(const std::vector<float>& values, const std::string& dtype) {
+  std::string out;
+  for (float v : values) {
+    if (dtype == "F32") {
+      Put(out, v);
+    } else {
+      Put(out, dtype == "F16" ? F32ToF16(v) : F32ToBF16(v));
+    }
+  }
+  return out;
+}
+
+// Decodes any Tensor to floats, for comparisons.
+inline std::vector<float> Decode(const Tensor& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (t.dtype == DType::kF32) {
+      out[i] = static_cast<const float*>(t.data)[i];
+    } else {
+      const uint16_t h = static_cast<const uint16_t*>(t.data)[i];
+      out[i] = t.dtype == DType::kF16 ? F16ToF32(h) : BF16ToF32(h);
+    }
+  }
+  return out;
+}
+
+// A tiny Llama (D=8, F=16, 2 layers, 2 heads, 1 KV head, V=32) with values that are exact
+// in F32, F16 and BF16, so every format round-trips bit for bit.
+struct TinyModel {
+  int dim = 8, hidden = 16, layers = 2, heads = 2, kv_heads = 1, vocab = 32, seq_len = 16;
+  bool tied = true;
+  struct Layer {
+    std::vector<float> attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_down, w_up;
+  };
+  std::vector<float> embed, final_norm, lm_head;  // lm_head empty when tied
+  std::vector<Layer> layer;
+
+  int head_dim() const { return dim / heads; }
+  int kv_dim() const { return kv_heads * head_dim(); }
+
+  static std::vector<float> Values(size_t n, int seed) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>((i * 7 + seed * 13) % 61) / 32 - 1;
+    return v;
+  }
+  static TinyModel Make(bool tied) {
+    TinyModel m;
+    m.tied = tied;
+    const size_t d = m.dim, f = m.hidden, kv = m.kv_dim(), v = m.vocab;
+    int seed = 0;
+    m.embed = Values(v * d, ++seed);
+    for (int l = 0; l < m.layers; ++l) {
+      m.layer.push_back({Values(d, ++seed), Values(d * d, ++seed), Values(kv * d, ++seed),
+                         Values(kv * d, ++seed), Values(d * d, ++seed), Values(d, ++seed),
+                         Values(f * d, ++seed), Values(d * f, ++seed), Values(f * d, ++seed)});
+    }
+    m.final_norm = Values(d, ++seed);
+    if (!tied) m.lm_head = Values(v * d, ++seed);
+    return m;
+  }
+};
+
+// llama2.c version-0 checkpoint bytes for `m` (SOURCES.md §2.1).
+inline std::string Llama2cBytes(const TinyModel& m) {
+  std::string out;
+  for (int x :
+       {m.dim, m.hidden, m.layers, m.heads, m.kv_heads, m.tied ? m.vocab : -m.vocab, m.seq_len}) {
+    Put<int32_t>(out, x);
+  }
+  auto put = [&](const std::vector<float>& v) { out += Encode(v, "F32"); };
+  put(m.embed);
+  using L = TinyModel::Layer;
+  for (std::vector<float> L::*field : {&L::attn_norm, &L::wq, &L::wk, &L::wv, &L::wo, &L::ffn_norm,
+                                       &L::w_gate, &L::w_down, &L::w_up}) {
+    for (const L& l : m.layer) put(l.*field);
+  }
+  put(m.final_norm);
+  put(std::vector<float>(2 * m.seq_len * (m.head_dim() / 2), 0.5f));  // freq_cis
+  if (!m.tied) put(m.lm_head);
+  return out;
+}
+
+// ---- safetensors ----
+
+struct StEntry {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+
+// A safetensors file from a raw JSON header and data section.
+inline std::string SafetensorsRaw(const std::string& header, const std::string& data) {
+  std::string out;
+  Put<uint64_t>(out, header.size());
+  return out + header + data;
+}
+
+inline std::string SafetensorsBytes(const std::vector<StEntry>& entries) {
+  nlohmann::json header = {{"__metadata__", {{"format", "pt"}}}};
+  std::string data;
+  for (const StEntry& e : entries) {
+    header[e.name] = {{"dtype", e.dtype},
+                      {"shape", e.shape},
+                      {"data_offsets", {data.size(), data.size() + e.bytes.size()}}};
+    data += e.bytes;
+  }
+  return SafetensorsRaw(header.dump(), data);
+}
+
+inline std::vector<StEntry> HfEntries(const TinyModel& m, const std::string& dtype) {
+  const int64_t d = m.dim, f = m.hidden, kv = m.kv_dim(), v = m.vocab;
+  std::vector<StEntry> e = {{"model.embed_tokens.weight", dtype, {v, d}, Encode(m.embed, dtype)},
+                            {"model.norm.weight", dtype, {d}, Encode(m.final_norm, dtype)}};
+  if (!m.tied) e.push_back({"lm_head.weight", dtype, {v, d}, Encode(m.lm_head, dtype)});
+  for (int i = 0; i < m.layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const TinyModel::Layer& l = m.layer[i];
+    e.push_back({p + "input_layernorm.weight", dtype, {d}, Encode(l.attn_norm, dtype)});
+    e.push_back({p + "self_attn.q_proj.weight", dtype, {d, d}, Encode(l.wq, dtype)});
+    e.push_back({p + "self_attn.k_proj.weight", dtype, {kv, d}, Encode(l.wk, dtype)});
+    e.push_back({p + "self_attn.v_proj.weight", dtype, {kv, d}, Encode(l.wv, dtype)});
+    e.push_back({p + "self_attn.o_proj.weight", dtype, {d, d}, Encode(l.wo, dtype)});
+    e.push_back({p + "post_attention_layernorm.weight", dtype, {d}, Encode(l.ffn_norm, dtype)});
+    e.push_back({p + "mlp.gate_proj.weight", dtype, {f, d}, Encode(l.w_gate, dtype)});
+    e.push_back({p + "mlp.up_proj.weight", dtype, {f, d}, Encode(l.w_up, dtype)});
+    e.push_back({p + "mlp.down_proj.weight", dtype, {d, f}, Encode(l.w_down, dtype)});
+  }
+  return e;
+}
+
+inline nlohmann::json HfConfig(const TinyModel& m) {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"model_type", "llama"},
+          {"hidden_size", m.dim},
+          {"intermediate_size", m.hidden},
+          {"num_hidden_layers", m.layers},
+          {"num_attention_heads", m.heads},
+          {"num_key_value_heads", m.kv_heads},
+          {"max_position_embeddings", m.seq_len},
+          {"vocab_size", m.vocab},
+          {"rms_norm_eps", 1e-5},
+          {"rope_theta", 10000.0},
+          {"hidden_act", "silu"},
+          {"tie_word_embeddings", m.tied},
+          {"bos_token_id", 1},
+          {"eos_token_id", 2}};
+}
+
+// Writes config.json + model.safetensors for `m` into `dir`.
+inline void WriteHfDir(const std::string& dir, const TinyModel& m, const std::string& dtype) {
+  WriteFile(dir + "/config.json", HfConfig(m).dump(2));
+  WriteFile(dir + "/model.safetensors", SafetensorsBytes(HfEntries(m, dtype)));
+}
+
+// ---- GGUF ----
+
+// Builds GGUF files key by key. Values are appended as encoded; Build() adds the header,
+// the tensor infos and the aligned data section.
+class GgufBuilder {
+ public:
+  static std::string Str(const std::string& s) {
+    std::string out;
+    Put<uint64_t>(out, s.size());
+    return out + s;
+  }
+  // type: GGUF value type; value: its encoding (for arrays: elem type + count + elements).
+  GgufBuilder& Raw(const std::string& key, uint32_t type, const std::string& value) {
+    kv_ += Str(key);
+    Put(kv_, type);
+    kv_ += value;
+    ++n_kv_;
+    return *this;
+  }
+  GgufBuilder& String(const std::string& key, const std::string& v) { return Raw(key, 8, Str(v)); }
+  GgufBuilder& U32(const std::string& key, uint32_t v) { return Raw(key, 4, Bytes(v)); }
+  GgufBuilder& F32(const std::string& key, float v) { return Raw(key, 6, Bytes(v)); }
+  GgufBuilder& Bool(const std::string& key, bool v) { return Raw(key, 7, Bytes<uint8_t>(v)); }
+  GgufBuilder& Strings(const std::string& key, const std::vector<std::string>& v) {
+    std::string a = Bytes<uint32_t>(8) + Bytes<uint64_t>(v.size());
+    for (const std::string& s : v) a += Str(s);
+    return Raw(key, 9, a);
+  }
+  GgufBuilder& F32s(const std::string& key, const std::vector<float>& v) {
+    return Raw(key, 9, Bytes<uint32_t>(6) + Bytes<uint64_t>(v.size()) + Encode(v, "F32"));
+  }
+  GgufBuilder& I32s(const std::string& key, const std::vector<int32_t>& v) {
+    std::string a = Bytes<uint32_t>(5) + Bytes<uint64_t>(v.size());
+    for (int32_t x : v) Put(a, x);
+    return Raw(key, 9, a);
+  }
+  // `shape` is row-major (outermost first); GGUF stores it reversed.
+  GgufBuilder& Tensor(const std::string& name, uint32_t ggml_type, std::vector<int64_t> shape,
+                      const std::string& bytes) {
+    tensors_.push_back({name, ggml_type, std::move(shape), bytes});
+    return *this;
+  }
+  std::string Build(uint64_t alignment = 32, uint32_t version = 3) const {
+    std::string out = "GGUF";
+    Put(out, version);
+    Put<uint64_t>(out, tensors_.size());
+    Put<uint64_t>(out, n_kv_);
+    out += kv_;
+    std::string data;
+    for (const T& t : tensors_) {
+      while (data.size() % alignment != 0) data.push_back('\0');
+      out += Str(t.name);
+      Put<uint32_t>(out, static_cast<uint32_t>(t.shape.size()));
+      for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) Put<uint64_t>(out, *it);
+      Put(out, t.ggml_type);
+      Put<uint64_t>(out, data.size());
+      data += t.bytes;
+    }
+    while (out.size() % alignment != 0) out.push_back('\0');
+    return out + data;
+  }
+  template <typename V>
+  static std::string Bytes(V v) {
+    std::string out;
+    Put(out, v);
+    return out;
+  }
+
+ private:
+  struct T {
+    std::string name;
+    uint32_t ggml_type;
+    std::vector<int64_t> shape;
+    std::string bytes;
+  };
+  std::string kv_;
+  uint64_t n_kv_ = 0;
+  std::vector<T> tensors_;
+};
+
+// A 32-token SentencePiece-style vocabulary: <unk> <s> </s>, then single letters.
+inline std::vector<std::string> TinyTokens(int n) {
+  std::vector<std::string> t = {"<unk>", "<s>", "</s>", "\xe2\x96\x81"};
+  for (int i = static_cast<int>(t.size()); i < n; ++i) t.push_back(std::string(1, 'a' + i - 4));
+  return t;
+}
+
+// The llama-architecture GGUF of `m`, tensors in `ggml_type` (0 F32, 1 F16, 30 BF16),
+// with a 32-token vocabulary unless !vocab.
+inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool vocab = true) {
+  const std::string dtype = ggml_type == 0 ? "F32" : ggml_type == 1 ? "F16" : "BF16";
+  GgufBuilder b;
+  b.String("general.architecture", "llama")
+      .U32("llama.embedding_length", m.dim)
+      .U32("llama.feed_forward_length", m.hidden)
+      .U32("llama.block_count", m.layers)
+      .U32("llama.attention.head_count", m.heads)
+      .U32("llama.attention.head_count_kv", m.kv_heads)
+      .U32("llama.context_length", m.seq_len)
+      .U32("llama.rope.dimension_count", m.head_dim())
+      .F32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  if (vocab) {
+    b.String("tokenizer.ggml.model", "llama")
+        .Strings("tokenizer.ggml.tokens", TinyTokens(m.vocab))
+        .F32s("tokenizer.ggml.scores", std::vector<float>(m.vocab, 0.0f))
+        .I32s("tokenizer.ggml.token_type", std::vector<int32_t>(m.vocab, 1))
+        .U32("tokenizer.ggml.bos_token_id", 1)
+        .U32("tokenizer.ggml.eos_token_id", 2);
+  }
+  const int64_t d = m.dim, f = m.hidden, kv = m.kv_dim(), v = m.vocab;
+  b.Tensor("token_embd.weight", ggml_type, {v, d}, Encode(m.embed, dtype));
+  b.Tensor("output_norm.weight", ggml_type, {d}, Encode(m.final_norm, dtype));
+  if (!m.tied) b.Tensor("output.weight", ggml_type, {v, d}, Encode(m.lm_head, dtype));
+  for (int i = 0; i < m.layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    const TinyModel::Layer& l = m.layer[i];
+    b.Tensor(p + "attn_norm.weight", ggml_type, {d}, Encode(l.attn_norm, dtype));
+    b.Tensor(p + "attn_q.weight", ggml_type, {d, d}, Encode(l.wq, dtype));
+    b.Tensor(p + "attn_k.weight", ggml_type, {kv, d}, Encode(l.wk, dtype));
+    b.Tensor(p + "attn_v.weight", ggml_type, {kv, d}, Encode(l.wv, dtype));
+    b.Tensor(p + "attn_output.weight", ggml_type, {d, d}, Encode(l.wo, dtype));
+    b.Tensor(p + "ffn_norm.weight", ggml_type, {d}, Encode(l.ffn_norm, dtype));
+    b.Tensor(p + "ffn_gate.weight", ggml_type, {f, d}, Encode(l.w_gate, dtype));
+    b.Tensor(p + "ffn_up.weight", ggml_type, {f, d}, Encode(l.w_up, dtype));
+    b.Tensor(p + "ffn_down.weight", ggml_type, {d, f}, Encode(l.w_down, dtype));
+  }
+  return b;
+}
+
+// ---- checks ----
+
+// Every tensor of `w` decodes to exactly the values of `m`.
+inline void ExpectWeightsEqual(const TinyModel& m, const ModelWeights& w) {
+  EXPECT_EQ(Decode(w.embed), m.embed);
+  EXPECT_EQ(Decode(w.final_norm), m.final_norm);
+  EXPECT_EQ(Decode(w.lm_head), m.tied ? m.embed : m.lm_head);
+  ASSERT_EQ(w.layers.size(), m.layer.size());
+  for (size_t i = 0; i < m.layer.size(); ++i) {
+    SCOPED_TRACE("layer " + std::to_string(i));
+    const LayerWeights& a = w.layers[i];
+    const TinyModel::Layer& b = m.layer[i];
+    EXPECT_EQ(Decode(a.attn_norm), b.attn_norm);
+    EXPECT_EQ(Decode(a.wq), b.wq);
+    EXPECT_EQ(Decode(a.wk), b.wk);
+    EXPECT_EQ(Decode(a.wv), b.wv);
+    EXPECT_EQ(Decode(a.wo), b.wo);
+    EXPECT_EQ(Decode(a.ffn_norm), b.ffn_norm);
+    EXPECT_EQ(Decode(a.w_gate), b.w_gate);
+    EXPECT_EQ(Decode(a.w_up), b.w_up);
+    EXPECT_EQ(Decode(a.w_down), b.w_down);
+  }
+}
+
+// Where ../shared/data lives for tests on real files (empty if absent).
+inline std::string SharedData(const std::string& rel) {
+  const std::string dir = std::string(STOCHA_SHARED_DIR) + "/data";
+  return std::filesystem::exists(dir) ? dir + "/" + rel : "";
+}
+
+}  // namespace stocha::test
+
+#endif  // STOCHA_ENGINE_FORMAT_TEST_WRITERS_H_
