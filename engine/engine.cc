@@ -249,7 +249,10 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
     std::copy_n(st.v(t), kv_dim, st.cache(t)->Value(l, st.position(t)));
   }
   const AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim};
-#pragma omp parallel num_threads(threads) if (T > 1)
+  // Threads pay off only with enough (token, position) pairs; waking them costs more
+  // than a short decode step's attention.
+  const int64_t pairs = T * (st.position(T - 1) + 1);
+#pragma omp parallel num_threads(threads) if (pairs >= 4096)
   {
     std::vector<float> scores(max_context);
 #pragma omp for schedule(dynamic, 1)

@@ -49,7 +49,7 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
              int threads) {
   const int nt = Threads(threads);
-  if (count * w.cols() < (1 << 15) || nt == 1) {
+  if (count * w.cols() < (1 << 20) || nt == 1) {
     DotWeightRows(x, w, idx, count, y);
     return;
   }
@@ -76,7 +76,7 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
               float* out, int threads) {
   const int64_t F = wT.rows(), D = wT.cols();
   const int64_t blocks = (D + kColBlock - 1) / kColBlock;
-  const bool parallel = count * D * T >= (1 << 15) && threads != 1;
+  const bool parallel = count * D * T >= (1 << 20) && threads != 1;
 #pragma omp parallel for schedule(static) if (parallel) num_threads(Threads(threads))
   for (int64_t b = 0; b < blocks; ++b) {
     AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * kColBlock,

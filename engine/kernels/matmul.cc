@@ -137,7 +137,7 @@ void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, floa
   const int64_t N = w.rows(), K = w.cols();
   const std::vector<float> b = BiasF32(bias, N);
   // Small products are not worth waking threads for.
-  const bool parallel = N * K * T >= (1 << 16) && threads != 1;
+  const bool parallel = N * K * T >= (1 << 20) && threads != 1;
   constexpr int64_t kBlock = 16;
   const int64_t blocks = (N + kBlock - 1) / kBlock;
 #pragma omp parallel if (parallel) num_threads(threads > 0 ? threads : omp_get_max_threads())
