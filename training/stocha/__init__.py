@@ -1,0 +1,1 @@
+"""stocha training package: model, data, recipes, HF export, evaluation."""
