@@ -1,6 +1,7 @@
 // Model::Assemble: the one place where loaded weights are checked against the config.
 #include "engine/model.h"
 
+#include <cstring>
 #include <new>
 #include <string>
 #include <utility>
@@ -148,6 +149,33 @@ void Convert(Tensor& t, DType to, std::vector<std::unique_ptr<WeightStorage>>& s
 
 // Matrices and biases go to `to`; norm weights go to F32 (tiny, and kept exact).
 // The original storage (e.g. the mapping) stays alive; its pages are clean and evictable.
+// Kernels load elements as their type: a tensor whose offset in the file is not a
+// multiple of its element size (legal in safetensors) is copied to an aligned buffer.
+void Realign(Tensor& t, std::vector<std::unique_ptr<WeightStorage>>& storage) {
+  if (!t.present() || reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype) == 0) return;
+  auto buffer = std::make_unique<AlignedBuffer>(t.nbytes());
+  std::memcpy(buffer->data(), t.data, t.nbytes());
+  t.data = buffer->data();
+  storage.push_back(std::move(buffer));
+}
+
+void RealignWeights(ModelWeights& w, std::vector<std::unique_ptr<WeightStorage>>& storage) {
+  const bool tied = w.lm_head.data == w.embed.data;
+  Realign(w.embed, storage);
+  if (tied) {
+    w.lm_head.data = w.embed.data;
+  } else {
+    Realign(w.lm_head, storage);
+  }
+  Realign(w.final_norm, storage);
+  for (LayerWeights& l : w.layers) {
+    for (Tensor* t : {&l.attn_norm, &l.ffn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up,
+                      &l.w_down, &l.bq, &l.bk, &l.bv, &l.bo}) {
+      Realign(*t, storage);
+    }
+  }
+}
+
 void ConvertWeights(ModelWeights& w, DType to,
                     std::vector<std::unique_ptr<WeightStorage>>& storage) {
   const bool tied = w.lm_head.data == w.embed.data && w.lm_head.dtype == w.embed.dtype;
@@ -182,6 +210,7 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Assemble(
         absl::StrCat(source, ": the tokenizer has ", tokenizer->vocab_size(),
                      " tokens but the model's vocab_size is ", config.vocab_size));
   }
+  RealignWeights(weights, storage);
   if (options.convert_weights_to.has_value()) {
     ConvertWeights(weights, *options.convert_weights_to, storage);
   }

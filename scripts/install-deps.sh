@@ -8,7 +8,7 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
-  nlohmann-json3-dev libeigen3-dev libicu-dev
+  nlohmann-json3-dev libeigen3-dev libicu-dev openssl
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread
   python3-matplotlib

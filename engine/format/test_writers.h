@@ -68,10 +68,12 @@ inline std::string Encode(const std::vector<float>& values, const std::string& d
 inline std::vector<float> Decode(const Tensor& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
   for (size_t i = 0; i < out.size(); ++i) {
+    const char* p = static_cast<const char*>(t.data) + i * DTypeSize(t.dtype);
     if (t.dtype == DType::kF32) {
-      out[i] = static_cast<const float*>(t.data)[i];
+      std::memcpy(&out[i], p, sizeof(float));
     } else {
-      const uint16_t h = static_cast<const uint16_t*>(t.data)[i];
+      uint16_t h;
+      std::memcpy(&h, p, sizeof h);
       out[i] = t.dtype == DType::kF16 ? F16ToF32(h) : BF16ToF32(h);
     }
   }

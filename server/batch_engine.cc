@@ -1,0 +1,40 @@
+// WrapEngine: forwards BatchEngine calls to stocha::Engine.
+#include "server/batch_engine.h"
+
+#include <utility>
+
+namespace stocha::server {
+namespace {
+
+class EngineAdapter final : public BatchEngine {
+ public:
+  explicit EngineAdapter(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+
+  absl::StatusOr<SequenceId> AddSequence(const SequenceOptions& options) override {
+    return engine_->AddSequence(options);
+  }
+  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index,
+                                  std::optional<ActivationSpec> activation) override {
+    return engine_->Fork(parent, sample_index, activation);
+  }
+  absl::Status RemoveSequence(SequenceId seq) override { return engine_->RemoveSequence(seq); }
+  absl::StatusOr<StepOutput> Step(absl::Span<const StepInput> inputs) override {
+    return engine_->Step(inputs);
+  }
+  const ModelConfig& config() const override { return engine_->model().config(); }
+  const Tokenizer* tokenizer() const override { return engine_->model().tokenizer(); }
+  int max_context() const override { return engine_->max_context(); }
+  int64_t KvBytesPerPosition() const override { return engine_->KvBytesPerPosition(); }
+  bool deterministic() const override { return engine_->options().deterministic; }
+
+ private:
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace
+
+std::unique_ptr<BatchEngine> WrapEngine(std::unique_ptr<Engine> engine) {
+  return std::make_unique<EngineAdapter>(std::move(engine));
+}
+
+}  // namespace stocha::server

@@ -1,0 +1,138 @@
+// GenerateReactor and StreamReactor: scheduler sinks that finish gRPC calls.
+#include "server/generate_reactors.h"
+
+#include <utility>
+
+#include "server/proto_convert.h"
+#include "server/status_util.h"
+
+namespace stocha::server {
+
+GenerateReactor::GenerateReactor(Scheduler* scheduler, IoExecutor* io,
+                                 v1::GenerateResponse* response)
+    : scheduler_(scheduler),
+      io_(io),
+      tokenizer_(scheduler->engine().tokenizer()),
+      response_(response) {}
+
+void GenerateReactor::Start(GenerationRequest request) {
+  for (int i = 0; i < request.n; ++i) {
+    response_->add_samples()->set_index(static_cast<uint32_t>(i));
+  }
+  // After a successful Submit `this` belongs to the scheduler's callbacks: not touched here.
+  if (absl::Status s = scheduler_->Submit(std::move(request), this, control_); !s.ok()) {
+    Finish(ToGrpcStatus(s));
+  }
+}
+
+void GenerateReactor::OnChunk(SampleChunk chunk) { AppendChunk(chunk, tokenizer_, response_); }
+
+void GenerateReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
+  grpc::Status status = ToGrpcStatus(result.status());
+  if (result.ok()) SummaryToProto(*result, response_);
+  // Serializing and sending the response happen on the I/O thread, not between steps.
+  io_->Post([this, status = std::move(status)] { Finish(status); });
+}
+
+StreamReactor::StreamReactor(Scheduler* scheduler, IoExecutor* io)
+    : scheduler_(scheduler), io_(io), tokenizer_(scheduler->engine().tokenizer()) {}
+
+void StreamReactor::Start(GenerationRequest request) {
+  if (absl::Status s = scheduler_->Submit(std::move(request), this, control_); !s.ok()) {
+    Finish(ToGrpcStatus(s));
+  }
+}
+
+void StreamReactor::OnChunk(SampleChunk chunk) {
+  Action action;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_) {
+      return;
+    }
+    // A slow reader (or a busy machine) gets fewer, larger messages: while a write is in
+    // flight, new tokens of the same sample join the last queued message.
+    v1::GenerateChunk* last = pending_.size() >= 2 ? &pending_.back() : nullptr;
+    if (last != nullptr && last->sample_index() == static_cast<uint32_t>(chunk.sample_index) &&
+        last->finish_reason() == v1::FINISH_REASON_UNSPECIFIED && !last->has_summary()) {
+      v1::GenerateChunk more;
+      ChunkToProto(chunk, tokenizer_, &more);
+      last->mutable_text()->append(more.text());
+      more.clear_text();
+      last->MergeFrom(more);  // appends token ids and logprobs; sets the finish fields
+    } else {
+      ChunkToProto(chunk, tokenizer_, &pending_.emplace_back());
+    }
+    action = NextAction();
+  }
+  RunOnIo(action);
+}
+
+void StreamReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
+  Action action;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    completed_ = true;
+    if (result.ok()) {
+      if (!broken_) {
+        SummaryToProto(*result, pending_.emplace_back().mutable_summary());
+      }
+      status_ = grpc::Status::OK;
+    } else {
+      status_ = ToGrpcStatus(result.status());
+    }
+    action = NextAction();
+  }
+  RunOnIo(action);
+}
+
+void StreamReactor::OnWriteDone(bool ok) {
+  Action action;
+  bool cancel = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    pending_.pop_front();
+    if (!ok && !broken_) {
+      // The client is gone: stop generating for it; finish once the scheduler lets go.
+      broken_ = true;
+      pending_.clear();
+      cancel = true;
+    }
+    action = NextAction();
+  }
+  if (cancel) {
+    control_->Cancel();
+  }
+  Run(action);
+}
+
+StreamReactor::Action StreamReactor::NextAction() {
+  Action a;
+  if (writing_ || finished_) {
+    return a;
+  }
+  if (!pending_.empty() && !broken_) {
+    writing_ = true;
+    a.write = &pending_.front();  // deque: stays put while later chunks are appended
+  } else if (completed_) {
+    finished_ = true;
+    a.finish = true;
+    a.status = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke") : status_;
+  }
+  return a;
+}
+
+void StreamReactor::RunOnIo(const Action& action) {
+  if (action.write != nullptr || action.finish) io_->Post([this, action] { Run(action); });
+}
+
+void StreamReactor::Run(const Action& action) {
+  if (action.write != nullptr) {
+    StartWrite(action.write);
+  } else if (action.finish) {
+    Finish(action.status);  // may delete this (via OnDone) at any time after
+  }
+}
+
+}  // namespace stocha::server

@@ -1,0 +1,82 @@
+// gRPC callback reactors that carry one generation request between a call and the scheduler.
+#ifndef STOCHA_SERVER_GENERATE_REACTORS_H_
+#define STOCHA_SERVER_GENERATE_REACTORS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "server/io_executor.h"
+#include "server/request.h"
+#include "server/scheduler.h"
+#include "stocha/v1/stocha.pb.h"
+
+namespace stocha::server {
+
+// Unary Generate: collects chunks into the response, finishes when the scheduler does.
+// A client cancel (or the deadline) cancels the scheduler request. Deletes itself in
+// OnDone. Thread-safety: gRPC threads and the inference thread; internally locked.
+class GenerateReactor final : public grpc::ServerUnaryReactor, public RequestSink {
+ public:
+  // gRPC calls made for the inference thread go through `io` (which must outlive this).
+  GenerateReactor(Scheduler* scheduler, IoExecutor* io, v1::GenerateResponse* response);
+  // Submits `request`; on refusal finishes the call with the scheduler's status.
+  void Start(GenerationRequest request);
+
+  void OnChunk(SampleChunk chunk) override;
+  void OnComplete(absl::StatusOr<RequestSummary> result) override;
+  void OnCancel() override { control_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  Scheduler* const scheduler_;
+  IoExecutor* const io_;
+  const Tokenizer* const tokenizer_;
+  v1::GenerateResponse* const response_;  // owned by gRPC; written on the inference thread
+  const std::shared_ptr<RequestControl> control_ = std::make_shared<RequestControl>();
+};
+
+// GenerateStream / MultiSample: every chunk becomes a message, written one at a time in
+// order; the summary goes last. A failed write or a cancel cancels the scheduler request;
+// the call finishes only after the scheduler let go of it (so the reactor outlives every
+// callback). Deletes itself in OnDone. Thread-safety: as GenerateReactor.
+class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, public RequestSink {
+ public:
+  StreamReactor(Scheduler* scheduler, IoExecutor* io);
+  void Start(GenerationRequest request);
+
+  void OnChunk(SampleChunk chunk) override;
+  void OnComplete(absl::StatusOr<RequestSummary> result) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override { control_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  // What to do once the lock is released (gRPC is never called under mu_).
+  struct Action {
+    const v1::GenerateChunk* write = nullptr;
+    bool finish = false;
+    grpc::Status status;
+  };
+  Action NextAction();  // with mu_ held
+  void Run(const Action& action);
+  void RunOnIo(const Action& action);  // from the inference thread
+
+  Scheduler* const scheduler_;
+  IoExecutor* const io_;
+  const Tokenizer* const tokenizer_;
+  const std::shared_ptr<RequestControl> control_ = std::make_shared<RequestControl>();
+  std::mutex mu_;                          // guards the members below
+  std::deque<v1::GenerateChunk> pending_;  // front: in flight if writing_
+  bool writing_ = false;
+  bool broken_ = false;     // a write failed: drop the rest
+  bool completed_ = false;  // the scheduler let go of the request
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+}  // namespace stocha::server
+
+#endif  // STOCHA_SERVER_GENERATE_REACTORS_H_

@@ -1,0 +1,227 @@
+// stocha-server: flags -> options, load and warm up the model, serve, drain on SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "engine/format/load_model.h"
+#include "server/batch_engine.h"
+#include "server/log.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+#include "server/warmup.h"
+
+ABSL_FLAG(std::string, model, "", "Model: HF directory, .gguf file or llama2.c .bin (required)");
+ABSL_FLAG(std::string, tokenizer, "", "Tokenizer file where the format keeps it apart (llama2.c)");
+ABSL_FLAG(bool, bf16, false, "Hold the weights in BF16 (converted at load)");
+ABSL_FLAG(int, threads, 0, "Compute threads of the engine; 0 = all cores");
+ABSL_FLAG(int, max_context, 0, "Positions per sequence; 0 = the model's maximum");
+ABSL_FLAG(bool, deterministic, false,
+          "Batch-invariant engine: a request with a seed gives the same tokens whatever it is "
+          "batched with (slightly slower)");
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 = any free port (see --port_file)");
+ABSL_FLAG(std::string, port_file, "", "Write the bound port to this file once listening");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key turns TLS on");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle; if set, clients need a certificate");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token; if set, calls need 'authorization: Bearer <token>' "
+          "(health and reflection stay open). The STOCHA_AUTH_TOKEN variable works too");
+
+ABSL_FLAG(int, max_batch_size, 32, "Sequences (samples) advanced together in one step");
+ABSL_FLAG(int, max_tokens_per_step, 512, "Tokens in one step: decode tokens + prompt chunks");
+ABSL_FLAG(int, prefill_chunk, 128,
+          "Prompt tokens of one request per step, so long prompts do not stall decoding");
+ABSL_FLAG(int, max_queue, 256, "Requests waiting for the batch; beyond: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_queued_tokens, 1 << 20,
+          "Prompt tokens waiting for the batch; beyond: RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, max_queue_time, absl::Seconds(30),
+          "Longest wait for the batch; then RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, kv_cache_mb, 0,
+          "KV-cache budget in MiB for admission; 0 = max_batch_size full contexts");
+ABSL_FLAG(int, max_new_tokens, 1024, "Per-request limit of max_new_tokens");
+ABSL_FLAG(int, default_max_new_tokens, 64, "max_new_tokens when a request sets none");
+ABSL_FLAG(int, max_n, 16, "Per-request limit of n (samples); at most --max_batch_size");
+ABSL_FLAG(int, max_stop_strings, 8, "Per-request limit of stop strings");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
+          "On SIGTERM/SIGINT: how long running requests may take to finish");
+ABSL_FLAG(absl::Duration, testing_step_delay, absl::ZeroDuration(),
+          "Sleep after every engine step (tests and demos only)");
+
+namespace stocha::server {
+namespace {
+
+constexpr char kUsage[] = R"(gRPC inference service (stocha.v1.Stocha).
+
+  stocha-server --model=PATH [--tokenizer=PATH] [--port=50051] [flags]
+
+Serves Generate, GenerateStream, MultiSample, Tokenize, Detokenize, GetModelInfo and
+GetLoad, plus grpc.health.v1.Health (NOT_SERVING until the model is loaded and warmed up,
+and again while draining) and server reflection. SIGTERM or SIGINT drains: new calls get
+UNAVAILABLE, running ones get --drain_grace to finish, then the process exits 0.
+docs/API.md describes the API, docs/SERVING.md the scheduler and every flag.)";
+
+absl::StatusOr<std::string> AuthToken() {
+  const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+  std::string token;
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) {
+      return absl::NotFoundError("--auth_token_file: cannot read '" + path + "'");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    token = ss.str();
+  } else if (const char* env = std::getenv("STOCHA_AUTH_TOKEN"); env != nullptr) {
+    token = env;
+  }
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (!path.empty() && token.empty()) {
+    return absl::InvalidArgumentError("the token file is empty");
+  }
+  return token;
+}
+
+SchedulerOptions SchedulerFlags() {
+  SchedulerOptions o;
+  o.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  o.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);
+  o.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
+  o.queue.max_requests = absl::GetFlag(FLAGS_max_queue);
+  o.queue.max_tokens = absl::GetFlag(FLAGS_max_queued_tokens);
+  o.max_queue_time = absl::GetFlag(FLAGS_max_queue_time);
+  o.kv_budget_bytes = absl::GetFlag(FLAGS_kv_cache_mb) * (int64_t{1} << 20);
+  o.step_delay = absl::GetFlag(FLAGS_testing_step_delay);
+  return o;
+}
+
+absl::StatusOr<ServerOptions> ServerFlags() {
+  ServerOptions o;
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  absl::StatusOr<std::string> token = AuthToken();
+  if (!token.ok()) {
+    return token.status();
+  }
+  o.service.auth_token = *token;
+  o.service.model_source = absl::GetFlag(FLAGS_model);
+  RequestLimits& l = o.service.limits;
+  l.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  l.default_max_new_tokens =
+      std::min(absl::GetFlag(FLAGS_default_max_new_tokens), l.max_new_tokens);
+  l.max_n = std::min(absl::GetFlag(FLAGS_max_n), absl::GetFlag(FLAGS_max_batch_size));
+  l.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
+  if (l.max_new_tokens < 0 || l.default_max_new_tokens < 0 || l.max_n < 1) {
+    return absl::InvalidArgumentError(
+        "--max_new_tokens, --default_max_new_tokens >= 0; --max_n >= 1");
+  }
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<Scheduler>> LoadAndWarmUp() {
+  const std::string path = absl::GetFlag(FLAGS_model);
+  if (path.empty()) {
+    return absl::InvalidArgumentError("--model is required (see --help)");
+  }
+  LoadOptions lo;
+  lo.tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
+  if (absl::GetFlag(FLAGS_bf16)) {
+    lo.convert_weights_to = DType::kBF16;
+  }
+  const absl::Time t0 = absl::Now();
+  absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel(path, lo);
+  if (!model.ok()) {
+    return model.status();
+  }
+  EngineOptions eo;
+  eo.deterministic = absl::GetFlag(FLAGS_deterministic);
+  eo.num_threads = absl::GetFlag(FLAGS_threads);
+  eo.max_context = absl::GetFlag(FLAGS_max_context);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model, eo);
+  if (!engine.ok()) {
+    return engine.status();
+  }
+  absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
+      Scheduler::Create(WrapEngine(std::move(*engine)), SchedulerFlags());
+  if (!scheduler.ok()) {
+    return scheduler.status();
+  }
+  const absl::Time t1 = absl::Now();
+  if (absl::Status s = WarmUp(**scheduler); !s.ok()) {
+    return s;
+  }
+  LogInfo("model %s loaded in %s, warmed up in %s (deterministic=%d, KV budget %d positions)", path,
+          absl::FormatDuration(absl::Trunc(t1 - t0, absl::Milliseconds(1))),
+          absl::FormatDuration(absl::Trunc(absl::Now() - t1, absl::Milliseconds(1))),
+          eo.deterministic, (*scheduler)->Load().kv_capacity);
+  return scheduler;
+}
+
+int Run() {
+  // Block the shutdown signals before any thread starts, so that they stay pending for
+  // sigwait below instead of killing a worker thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<ServerOptions> options = ServerFlags();
+  if (!options.ok()) {
+    LogError("%s", options.status().ToString());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<StochaServer>> server = StochaServer::Start(*options);
+  if (!server.ok()) {
+    LogError("%s", server.status().ToString());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<Scheduler>> scheduler = LoadAndWarmUp();
+  if (!scheduler.ok()) {
+    LogError("%s", scheduler.status().ToString());
+    return 1;
+  }
+  (*server)->SetReady(scheduler->get());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LogInfo("signal %d: draining", sig);
+  (*server)->Drain(absl::GetFlag(FLAGS_drain_grace));
+  server->reset();  // no call can reach the scheduler any more
+  scheduler->reset();
+  LogInfo("stopped; exiting 0");
+  return 0;
+}
+
+}  // namespace
+}  // namespace stocha::server
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(stocha::server::kUsage);
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  return stocha::server::Run();
+}

@@ -1,0 +1,150 @@
+// StochaServer: ServerBuilder assembly and graceful drain.
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_format.h"
+#include "server/log.h"
+
+namespace stocha::server {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrFormat("%s: cannot read '%s'", what, path));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+  }
+  if (o.tls_cert_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("a client CA needs TLS (certificate and key files)");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  absl::StatusOr<std::string> cert = ReadFile(o.tls_cert_file, "TLS certificate");
+  if (!cert.ok()) {
+    return cert.status();
+  }
+  absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
+  if (!key.ok()) {
+    return key.status();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!o.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(o.tls_client_ca_file, "TLS client CA");
+    if (!ca.ok()) {
+      return ca.status();
+    }
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) {
+    return absl::InternalError(absl::StrFormat("cannot write '%s'", tmp));
+  }
+  std::fprintf(f, "%d\n", port);
+  std::fclose(f);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrFormat("cannot rename '%s' to '%s'", tmp, path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StochaServer::StochaServer(const ServerOptions& options) : service_(options.service) {}
+
+StochaServer::~StochaServer() {
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now());
+  }
+}
+
+absl::StatusOr<std::unique_ptr<StochaServer>> StochaServer::Start(const ServerOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = Credentials(options);
+  if (!creds.ok()) {
+    return creds.status();
+  }
+  auto s = std::unique_ptr<StochaServer>(new StochaServer(options));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = options.host.find(':') != std::string::npos
+                                  ? absl::StrFormat("[%s]:%d", options.host, options.port)
+                                  : absl::StrFormat("%s:%d", options.host, options.port);
+  builder.AddListeningPort(address, *creds, &s->port_);
+  builder.RegisterService(&s->service_);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrFormat("cannot listen on %s", address));
+  }
+  s->SetHealth(false);
+  if (!options.port_file.empty()) {
+    if (absl::Status st = WritePortFile(options.port_file, s->port_); !st.ok()) {
+      return st;
+    }
+  }
+  LogInfo("listening on %s (port %d, %s); health NOT_SERVING until the model is ready", address,
+          s->port_, options.tls_cert_file.empty() ? "plaintext" : "TLS");
+  return s;
+}
+
+void StochaServer::SetHealth(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) {
+    return;
+  }
+  health->SetServingStatus(serving);  // "" (the whole server) and every service
+  health->SetServingStatus(v1::Stocha::service_full_name(), serving);
+}
+
+void StochaServer::SetReady(Scheduler* scheduler) {
+  scheduler_ = scheduler;
+  service_.Attach(scheduler);
+  SetHealth(true);
+  LogInfo("ready: health SERVING");
+}
+
+void StochaServer::Drain(absl::Duration grace) {
+  SetHealth(false);
+  service_.StartDraining();
+  if (scheduler_ != nullptr) {
+    scheduler_->Drain();
+    const LoadSnapshot load = scheduler_->Load();
+    LogInfo("draining: %d running and %d queued requests, grace %s", load.running_requests,
+            load.queued_requests, absl::FormatDuration(grace));
+    if (!scheduler_->WaitIdle(absl::Now() + grace)) {
+      LogWarning("grace period over: ending the requests still running with UNAVAILABLE");
+    }
+    scheduler_->Stop();
+    LogInfo("every request answered; closing connections");
+  }
+  // Every request has its final status now. Give slow readers a moment to take the rest of
+  // their stream, and clients a moment to close their connections after GOAWAY (an idle
+  // C-core client notices it only at its next backup poll, every 5 s by default).
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server_->Wait();
+  server_.reset();
+  LogInfo("drained");
+}
+
+}  // namespace stocha::server
