@@ -15,7 +15,7 @@ namespace {
 
 int Threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 
-// Column block per task: 256 floats of accumulator per row stay in L1.
+// Smallest column block per task.
 constexpr int64_t kColBlock = 256;
 
 // Accumulates rows of wT (of element type `dt`) into out[t][d0..d1).
@@ -75,12 +75,18 @@ void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64
 void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active, int64_t count,
               float* out, int threads) {
   const int64_t F = wT.rows(), D = wT.cols();
-  const int64_t blocks = (D + kColBlock - 1) / kColBlock;
   const bool parallel = count * D * T >= (1 << 20) && threads != 1;
-#pragma omp parallel for schedule(static) if (parallel) num_threads(Threads(threads))
+  const int nt = parallel ? Threads(threads) : 1;
+  // One long column block per thread reads each weight row in few, long runs (the
+  // hardware prefetcher needs them); the accumulators (T x block floats) stay in L1.
+  int64_t block = (D + nt - 1) / nt;
+  block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
+  block = std::max<int64_t>(16, (block + 15) / 16 * 16);
+  const int64_t blocks = (D + block - 1) / block;
+#pragma omp parallel for schedule(static) if (parallel) num_threads(nt)
   for (int64_t b = 0; b < blocks; ++b) {
-    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * kColBlock,
-              std::min(D, (b + 1) * kColBlock));
+    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
+              std::min(D, (b + 1) * block));
   }
 }
 
