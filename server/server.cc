@@ -91,6 +91,9 @@ absl::StatusOr<std::unique_ptr<StochaServer>> StochaServer::Start(const ServerOp
   const std::string address = options.host.find(':') != std::string::npos
                                   ? absl::StrFormat("[%s]:%d", options.host, options.port)
                                   : absl::StrFormat("%s:%d", options.host, options.port);
+  // No SO_REUSEPORT: a second server on the same port (or, with --port=0, a port the kernel
+  // hands out twice) would silently take half of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, *creds, &s->port_);
   builder.RegisterService(&s->service_);
   s->server_ = builder.BuildAndStart();

@@ -71,6 +71,19 @@ TEST(BlackboxFaultsTest, NotServingUntilLoadedAndWarmedUp) {
   EXPECT_TRUE(server->WaitServing(absl::Seconds(20)));
 }
 
+TEST(BlackboxFaultsTest, ASecondServerCannotShareThePort) {
+  REQUIRE_MODEL();
+  // With SO_REUSEPORT a second server would bind the same port and silently take part of
+  // the connections (and, with --port=0 under parallel tests, answer another test's calls).
+  auto first = MustStart({});
+  ASSERT_NE(first, nullptr);
+  auto second = ServerProcess::Start({"--port=" + std::to_string(first->port())});
+  ASSERT_FALSE(second.ok()) << "a second server listens on port " << first->port();
+  EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos)
+      << second.status();
+  EXPECT_TRUE(first->WaitServing(absl::Seconds(5)));
+}
+
 TEST(BlackboxFaultsTest, CancellingAStreamFreesItsResources) {
   REQUIRE_MODEL();
   auto server = MustStart({"--max_batch_size=1", "--testing_step_delay=5ms"});
