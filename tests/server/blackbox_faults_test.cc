@@ -79,8 +79,7 @@ TEST(BlackboxFaultsTest, ASecondServerCannotShareThePort) {
   ASSERT_NE(first, nullptr);
   auto second = ServerProcess::Start({"--port=" + std::to_string(first->port())});
   ASSERT_FALSE(second.ok()) << "a second server listens on port " << first->port();
-  EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos)
-      << second.status();
+  EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos) << second.status();
   EXPECT_TRUE(first->WaitServing(absl::Seconds(5)));
 }
 
