@@ -8,17 +8,18 @@
 #include <cstdlib>
 #include <vector>
 
+#include "engine/huge_page_buffer.h"
+
 namespace stocha::bench {
 namespace {
 
 class Buffers : public WeightStorage {
  public:
-  std::vector<std::vector<uint16_t>> data;
+  std::vector<HugePageBuffer> data;
 };
 
 // Uniform in [-scale, scale], from a per-chunk splitmix64 stream.
-void Fill(std::vector<uint16_t>& v, float scale, uint64_t seed) {
-  const int64_t n = static_cast<int64_t>(v.size());
+void Fill(uint16_t* v, int64_t n, float scale, uint64_t seed) {
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < n; c += 4096) {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(c);
@@ -63,17 +64,18 @@ std::shared_ptr<const Model> SyntheticModel(const Shape& shape, int layers, bool
   auto make = [&](std::vector<int64_t> dims, float scale) {
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
-    auto& v = store->data.emplace_back(n);
+    auto* v = reinterpret_cast<uint16_t*>(
+        store->data.emplace_back(static_cast<size_t>(n) * sizeof(uint16_t)).data());
     if (scale == 0) {
-      std::fill(v.begin(), v.end(), F32ToBF16(1.0f));
+      std::fill_n(v, n, F32ToBF16(1.0f));
     } else {
-      Fill(v, scale, seed++);
+      Fill(v, n, scale, seed++);
     }
     Tensor t;
     t.name = "synthetic";
     t.dtype = DType::kBF16;
     t.shape = std::move(dims);
-    t.data = v.data();
+    t.data = v;
     return t;
   };
   const int64_t D = c.hidden_size, F = c.intermediate_size;

@@ -9,23 +9,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "engine/huge_page_buffer.h"
 
 namespace stocha {
 namespace {
 
-// Owns a converted tensor's bytes. 64-byte aligned so that kernels may use aligned loads.
+// Owns a converted tensor's bytes (2 MiB-aligned huge pages when large; page-aligned
+// otherwise, so kernels may use aligned loads).
 class AlignedBuffer : public WeightStorage {
  public:
-  explicit AlignedBuffer(size_t bytes)
-      : data_(static_cast<uint8_t*>(::operator new(bytes == 0 ? 1 : bytes, kAlign))) {}
-  ~AlignedBuffer() override { ::operator delete(data_, kAlign); }
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  uint8_t* data() { return data_; }
+  explicit AlignedBuffer(size_t bytes) : buffer_(bytes) {}
+  uint8_t* data() { return buffer_.data(); }
 
  private:
-  static constexpr std::align_val_t kAlign{64};
-  uint8_t* data_;
+  HugePageBuffer buffer_;
 };
 
 std::string ShapeString(const std::vector<int64_t>& shape) {

@@ -33,7 +33,7 @@ TransposedMatrix::TransposedMatrix(TransposedMatrix&& o) noexcept
 TransposedMatrix TransposedMatrix::Of(const Tensor& w, int threads) {
   TransposedMatrix t;
   const int64_t rows = w.rows(), cols = w.cols();
-  t.bytes.resize(w.nbytes());
+  t.bytes = HugePageBuffer(w.nbytes());
   if (DTypeSize(w.dtype) == 4) {
     Transpose(static_cast<const uint32_t*>(w.data), rows, cols,
               reinterpret_cast<uint32_t*>(t.bytes.data()), threads);

@@ -3,8 +3,8 @@
 #define STOCHA_ENGINE_TRANSPOSED_WEIGHTS_H_
 
 #include <cstdint>
-#include <vector>
 
+#include "engine/huge_page_buffer.h"
 #include "engine/tensor.h"
 
 namespace stocha {
@@ -12,7 +12,7 @@ namespace stocha {
 // W_down is stored [D][F]; the sparse FFN wants one contiguous D-long row per neuron.
 // Thread-safety: immutable after Of().
 struct TransposedMatrix {
-  std::vector<uint8_t> bytes;
+  HugePageBuffer bytes;
   Tensor tensor;  // [cols][rows] of the source; data points into `bytes`
 
   static TransposedMatrix Of(const Tensor& w, int threads);

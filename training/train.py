@@ -6,8 +6,23 @@ import os
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+
+def _set_blas_threads(argv):
+    """OpenBLAS (the BLAS of Debian's torch) sizes its own pthread pool at import time and
+    ignores torch.set_num_threads: without this, `--threads 1` still keeps 2 cores busy."""
+    n = "2"
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif arg.startswith("--threads="):
+            n = arg.split("=", 1)[1]
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", n)
+
+
+_set_blas_threads(sys.argv)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stocha import data, hf_io, recipe  # noqa: E402

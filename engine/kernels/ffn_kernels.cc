@@ -24,8 +24,12 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
                                     int64_t d0, int64_t d1) {
   const int64_t n = d1 - d0;
   for (int64_t t = 0; t < T; ++t) std::fill_n(out + t * D + d0, n, 0.0f);
+  const int64_t esize = DTypeSize(dt);
   for (int64_t j = 0; j < count; ++j) {
     const int64_t f = active[j];
+    if (j + 1 < count) {
+      PrefetchBytes(static_cast<const char*>(wT) + (active[j + 1] * D + d0) * esize, n * esize);
+    }
     for (int64_t t = 0; t < T; ++t) {
       const float a = h[t * F + f];
       if (a == 0.0f) continue;

@@ -94,6 +94,7 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
     if (T <= 2) {
+      if (n + 1 < n1) PrefetchBytes(static_cast<const char*>(src) + row_bytes, row_bytes);
       for (int64_t t = 0; t < T; ++t) y[t * N + n] = DotRow(x + t * K, src, w.dtype, K) + bias[n];
       continue;
     }
@@ -123,8 +124,10 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
                                         int64_t count, float* y) {
   const int64_t K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
+  const char* base = static_cast<const char*>(w.data);
   for (int64_t j = 0; j < count; ++j) {
-    y[j] = DotRow(x, static_cast<const char*>(w.data) + idx[j] * row_bytes, w.dtype, K);
+    if (j + 1 < count) PrefetchBytes(base + idx[j + 1] * row_bytes, row_bytes);
+    y[j] = DotRow(x, base + idx[j] * row_bytes, w.dtype, K);
   }
 }
 
