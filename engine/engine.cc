@@ -193,6 +193,8 @@ absl::Status Engine::Impl::Validate(absl::Span<const StepInput> inputs) {
 
 absl::StatusOr<StepOutput> Engine::Step(absl::Span<const StepInput> inputs) {
   if (absl::Status st = impl_->Validate(inputs); !st.ok()) return st;
+  // oneDNN and every unqualified parallel region started from this thread use this count.
+  omp_set_num_threads(impl_->threads);
   StepOutput out;
   const ModelConfig& c = impl_->model->config();
   out.stats.ffn_dim = c.intermediate_size;

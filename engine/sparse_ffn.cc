@@ -130,7 +130,7 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
     }
   }
   if (!info.sparse && !options_.deterministic && T >= kOneDnnMinRows) {
-    OneDnnMatMulKN(a_.data(), T, down_t_[layer].tensor, out);
+    OneDnnMatMulKN(a_.data(), T, down_t_[layer].tensor, out, options_.threads);
     return info;
   }
   const std::vector<int32_t>& active = info.sparse ? union_ : all_;

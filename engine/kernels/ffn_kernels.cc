@@ -27,8 +27,9 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
   const int64_t esize = DTypeSize(dt);
   for (int64_t j = 0; j < count; ++j) {
     const int64_t f = active[j];
-    if (j + 1 < count) {
-      PrefetchBytes(static_cast<const char*>(wT) + (active[j + 1] * D + d0) * esize, n * esize);
+    if (j + kAhead < count) {
+      PrefetchBytes(static_cast<const char*>(wT) + (active[j + kAhead] * D + d0) * esize,
+                    n * esize);
     }
     for (int64_t t = 0; t < T; ++t) {
       const float a = h[t * F + f];

@@ -126,7 +126,7 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   const char* base = static_cast<const char*>(w.data);
   for (int64_t j = 0; j < count; ++j) {
-    if (j + 1 < count) PrefetchBytes(base + idx[j + 1] * row_bytes, row_bytes);
+    if (j + kAhead < count) PrefetchBytes(base + idx[j + kAhead] * row_bytes, row_bytes);
     y[j] = DotRow(x, base + idx[j] * row_bytes, w.dtype, K);
   }
 }

@@ -1,6 +1,8 @@
 // oneDNN matmul wrappers: strided sub-matrices, weights widened to F32 block by block.
 #include "engine/kernels/onednn_matmul.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -42,11 +44,16 @@ void Gemm(const float* src, int64_t lds, int64_t M, int64_t K, const float* wei,
   stream.wait();
 }
 
-constexpr int64_t kRowBlock = 512;  // weight rows widened per GEMM call
+constexpr int64_t kRowBlock = 512;
+
+int Threads(int threads) {
+  return threads > 0 ? threads : omp_get_max_threads();
+}  // weight rows widened per GEMM call
 
 }  // namespace
 
-void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y) {
+void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
+                  int threads) {
   const int64_t N = w.rows(), K = w.cols();
   if (w.dtype == DType::kF32) {
     // W [N][K] row-major is the [K][N] operand with strides (1, K).
@@ -55,7 +62,7 @@ void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias
     std::vector<float> block(static_cast<size_t>(std::min(N, kRowBlock)) * K);
     for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
       const int64_t nb = std::min(kRowBlock, N - n0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(Threads(threads))
       for (int64_t r = 0; r < nb; ++r) RowToF32(w, n0 + r, block.data() + r * K);
       Gemm(x, K, T, K, block.data(), nb, 1, K, y + n0, N, false);
     }
@@ -69,7 +76,7 @@ void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias
   }
 }
 
-void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y) {
+void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y, int threads) {
   const int64_t K = w_kn.rows(), N = w_kn.cols();
   if (w_kn.dtype == DType::kF32) {
     Gemm(x, K, T, K, static_cast<const float*>(w_kn.data), N, N, 1, y, N, false);
@@ -79,7 +86,7 @@ void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y) {
   std::vector<float> block(static_cast<size_t>(std::min(K, kRowBlock)) * N);
   for (int64_t k0 = 0; k0 < K; k0 += kRowBlock) {
     const int64_t kb = std::min(kRowBlock, K - k0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(Threads(threads))
     for (int64_t r = 0; r < kb; ++r) RowToF32(w_kn, k0 + r, block.data() + r * N);
     Gemm(x + k0, K, T, kb, block.data(), N, N, 1, y, N, /*accumulate=*/k0 > 0);
   }
@@ -88,7 +95,7 @@ void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y) {
 void MatMulAuto(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
                 int threads, bool deterministic) {
   if (!deterministic && T >= kOneDnnMinRows) {
-    OneDnnMatMul(x, T, w, bias, y);
+    OneDnnMatMul(x, T, w, bias, y, threads);
   } else {
     MatMul(x, T, w, bias, y, threads);
   }

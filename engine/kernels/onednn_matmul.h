@@ -15,10 +15,13 @@ inline constexpr int64_t kOneDnnMinRows = 16;
 // widened to F32 one block of rows at a time (activations stay F32, so accuracy equals
 // the F32 path's; the widening is O(N·K) against O(T·N·K) of compute). The reduction
 // order is oneDNN's and depends on T: not for deterministic mode.
-void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y);
+// `threads` > 0 bounds the widening loops (oneDNN itself uses the calling thread's
+// omp_get_max_threads(), which Engine::Step sets).
+void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
+                  int threads = 0);
 
 // y[T][N] = x[T][K] · W[K][N] for a weight stored [K][N] (W_downᵀ in the FFN).
-void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y);
+void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y, int threads = 0);
 
 // Picks oneDNN for T >= kOneDnnMinRows unless `deterministic`, else MatMul.
 void MatMulAuto(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,

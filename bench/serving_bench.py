@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Serving benchmark: stocha-loadgen against a real stocha-server on one machine.
+
+Prints three markdown tables (docs/PERFORMANCE.md, "Serving"):
+  1. aggregate throughput and latency percentiles at 1..32 concurrent streams;
+  2. serving overhead at one stream: the engine alone (stocha-generate) against Generate and
+     GenerateStream on the same prompt, greedy, run alternately in pairs, ratio of medians;
+  3. MultiSample n=8 against 8 concurrent GenerateStream calls on a long prompt.
+
+Usage: bench/serving_bench.py [--build build-release] [--model models/default] [--quick]
+Everything runs with one compute thread (OMP_NUM_THREADS=1, --threads=1).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_json(cmd, env):
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def start_server(build, model, env, workdir):
+    port_file = os.path.join(workdir, "port")
+    log = open(os.path.join(workdir, "server.log"), "w")
+    proc = subprocess.Popen(
+        [os.path.join(build, "server/stocha-server"), f"--model={model}", "--threads=1",
+         "--host=127.0.0.1", "--port=0", f"--port_file={port_file}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while not os.path.exists(port_file):
+        if proc.poll() is not None or time.time() > deadline:
+            sys.exit("stocha-server did not start; see " + log.name)
+        time.sleep(0.05)
+    target = "127.0.0.1:" + open(port_file).read().strip()
+    cli = os.path.join(build, "client/stocha-cli")
+    while subprocess.run([cli, f"--target={target}", "health"], env=env,
+                         capture_output=True).returncode != 0:
+        if time.time() > deadline:
+            sys.exit("stocha-server not SERVING in time; see " + log.name)
+        time.sleep(0.1)
+    return proc, target
+
+
+def loadgen(build, target, env, **flags):
+    cmd = [os.path.join(build, "client/stocha-loadgen"), f"--target={target}", "--json",
+           "--progress=false"] + [f"--{k}={v}" for k, v in flags.items()]
+    return run_json(cmd, env)
+
+
+def throughput_table(build, target, env, duration):
+    print("\n| streams | calls | req/s | tok/s | total p50 / p90 / p99 ms "
+          "| TTFT p50 / p90 / p99 ms | TPOT p50 / p90 / p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in (1, 2, 4, 8, 16, 32):
+        r = loadgen(build, target, env, concurrency=c, duration=duration, max_new_tokens=128)
+        p = lambda k: " / ".join(f"{r[k][q]:.1f}" for q in ("p50", "p90", "p99"))  # noqa: E731
+        print(f"| {c} | {r['ok']} | {r['requests_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
+              f"{p('total_ms')} | {p('ttft_ms')} | {p('tpot_ms')} | {r['errors'] or 0} |",
+              flush=True)
+
+
+def overhead_table(build, model, target, env, pairs):
+    gen = [os.path.join(build, "engine/tools/stocha-generate"), "--model", model, "--prompt",
+           "Once upon a time", "--max-tokens", "128", "--temperature", "0", "--threads", "1",
+           "--json"]
+    engine, unary, stream, tokens = [], [], [], set()
+    for _ in range(pairs):
+        g = run_json(gen, env)
+        t = g["timings"]
+        engine.append((t["prefill_seconds"] + t["decode_seconds"]) * 1e3)
+        tokens.add(t["generated_tokens"])
+        for rpc, into in (("generate", unary), ("stream", stream)):
+            r = loadgen(build, target, env, rpc=rpc, concurrency=1, requests=1,
+                        max_new_tokens=128, ignore_eos="false", temperature=0)
+            into.append(r["total_ms"]["p50"])
+    ratios = lambda xs: statistics.median(x / e for x, e in zip(xs, engine))  # noqa: E731
+    print(f"\n{pairs} alternating runs, 'Once upon a time', greedy, {sorted(tokens)} new tokens")
+    print("| path | median ms | ratio to the engine alone (median of per-run ratios) |")
+    print("|---|---|---|")
+    print(f"| engine alone (`stocha-generate`, prefill + decode) | "
+          f"{statistics.median(engine):.1f} | 1.00 |")
+    print(f"| `Generate`, client wall time | {statistics.median(unary):.1f} | "
+          f"**{ratios(unary):.3f}** |")
+    print(f"| `GenerateStream`, client wall time | {statistics.median(stream):.1f} | "
+          f"**{ratios(stream):.3f}** |", flush=True)
+
+
+def multisample_table(build, target, env, rounds):
+    prompt = " ".join(["Once upon a time, there was a little girl named Lily who loved to play "
+                       "in the park with her dog."] * 6)
+    rows = []
+    for _ in range(rounds):
+        m = loadgen(build, target, env, rpc="multi-sample", n=8, concurrency=1, requests=2,
+                    max_new_tokens=64, prompt=prompt)
+        s = loadgen(build, target, env, rpc="stream", concurrency=8, requests=16,
+                    max_new_tokens=64, prompt=prompt)
+        rows.append((m, s))
+    print("\n| per 8 samples | prompt tokens computed | TTFT p50 ms | total p50 ms | tok/s |")
+    print("|---|---|---|---|---|")
+    for label, idx, calls_per_8 in (("`MultiSample` n = 8", 0, 1), ("8 × `GenerateStream`", 1, 8)):
+        rs = [r[idx] for r in rows]
+        computed = statistics.median(r["prompt_tokens_computed"] / r["ok"] * calls_per_8
+                                     for r in rs)
+        print(f"| {label} | {computed:.0f} | "
+              f"{statistics.median(r['ttft_ms']['p50'] for r in rs):.1f} | "
+              f"{statistics.median(r['total_ms']['p50'] for r in rs):.1f} | "
+              f"{statistics.median(r['tokens_per_s'] for r in rs):.0f} |", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-release"))
+    ap.add_argument("--model", default=os.path.join(ROOT, "models/default"))
+    ap.add_argument("--quick", action="store_true", help="2 s per level, 4 pairs, 1 round")
+    args = ap.parse_args()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as work:
+        proc, target = start_server(args.build, args.model, env, work)
+        try:
+            print(f"stocha-server on {args.model}, --threads=1; loadgen on the same machine "
+                  f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start)")
+            throughput_table(args.build, target, env, "2s" if args.quick else "8s")
+            overhead_table(args.build, args.model, target, env, 4 if args.quick else 12)
+            multisample_table(args.build, target, env, 1 if args.quick else 3)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
