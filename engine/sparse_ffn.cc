@@ -120,6 +120,12 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   const float density = static_cast<float>(union_.size()) / static_cast<float>(F_);
   info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
                 (options_.policy == FfnPolicy::kAuto && density <= options_.max_sparse_density);
+  if (gated_ && info.sparse && T == 1 && options_.threads == 1) {
+    // One pass over the active neurons: up row and W_downᵀ row back to back.
+    SparseUpDownRow(xb, a_.data(), w.w_up, down_t_[layer].tensor, union_.data(),
+                    static_cast<int64_t>(union_.size()), out);
+    return info;
+  }
   if (gated_) {
     if (info.sparse) {
       SparseUp(w, xb, T, rows);

@@ -9,6 +9,7 @@
 
 #include "engine/kernels/clones.h"
 #include "engine/kernels/matmul.h"
+#include "engine/kernels/row_dot.h"
 
 namespace stocha {
 namespace {
@@ -49,7 +50,62 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
   }
 }
 
+template <DType DT>
+STOCHA_INLINE void AxpyRow(float h, const void* row, int64_t n, float* o) {
+  for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(h, Weight(row, DT, i), o[i]);
+}
+
+STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                                    const int32_t* active, int64_t count, float* out) {
+  const int64_t D = wT.cols(), K = w_up.cols();
+  const int64_t up_bytes = K * static_cast<int64_t>(DTypeSize(w_up.dtype));
+  const int64_t down_bytes = D * static_cast<int64_t>(DTypeSize(wT.dtype));
+  const char* up = static_cast<const char*>(w_up.data);
+  const char* down = static_cast<const char*>(wT.data);
+  std::fill_n(out, D, 0.0f);
+  for (int64_t j = 0; j < count; ++j) {
+    if (j + kAhead < count) {
+      PrefetchBytes(up + active[j + kAhead] * up_bytes, up_bytes);
+      PrefetchBytes(down + active[j + kAhead] * down_bytes, down_bytes);
+    }
+    const int64_t f = active[j];
+    if (a[f] == 0.0f) continue;
+    const float h = a[f] * DotRow(x, up + f * up_bytes, w_up.dtype, K);
+    a[f] = h;
+    if (h == 0.0f) continue;
+    const void* row = down + f * down_bytes;
+    switch (wT.dtype) {
+      case DType::kBF16:
+        AxpyRow<DType::kBF16>(h, row, D, out);
+        break;
+      case DType::kF16:
+        AxpyRow<DType::kF16>(h, row, D, out);
+        break;
+      default:
+        AxpyRow<DType::kF32>(h, row, D, out);
+        break;
+    }
+  }
+}
+
 }  // namespace
+
+void SparseUpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                     const int32_t* active, int64_t count, float* out) {
+  UpDownRow(x, a, w_up, wT, active, count, out);
+}
+
+void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                              const int32_t* active, int64_t count, float* out) {
+  std::vector<int32_t> nz;
+  for (int64_t j = 0; j < count; ++j) {
+    if (a[active[j]] != 0.0f) nz.push_back(active[j]);
+  }
+  std::vector<float> v(nz.size());
+  DotRowsReference(x, w_up, nz.data(), static_cast<int64_t>(nz.size()), v.data());
+  for (size_t j = 0; j < nz.size(); ++j) a[nz[j]] *= v[j];
+  AxpyRowsReference(a, 1, wT, nz.data(), static_cast<int64_t>(nz.size()), out);
+}
 
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
              int threads) {

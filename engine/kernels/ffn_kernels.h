@@ -26,6 +26,16 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
 void AxpyRowsReference(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
                        int64_t count, float* out);
 
+// One row (T = 1), one thread, gated FFN: for each f in `active` (ascending) with a[f] != 0,
+//   a[f] = a[f] · (x · W_up[f])        (DotRows' value)
+//   out += a[f] · wT[f]                  (AxpyRows' order; out [D] is written)
+// The same bits as DotRows + AxpyRows, but each neuron's up row and W_downᵀ row are read
+// back to back, both prefetched a few neurons ahead: one pass over the active set.
+void SparseUpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                     const int32_t* active, int64_t count, float* out);
+void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                              const int32_t* active, int64_t count, float* out);
+
 // Indices i in [0, n) with a[i] != 0, ascending; returns how many.
 int64_t CollectNonZero(const float* a, int64_t n, int32_t* idx);
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/matmul.h"
@@ -90,6 +91,24 @@ TEST_P(FfnKernelsTest, SparseEqualsDenseEqualsReference) {
   for (int64_t j = 0; j < n; ++j) {
     ASSERT_EQ(std::memcmp(&some[j], &full[active[j]], 4), 0) << j;
     ASSERT_EQ(std::memcmp(&some[j], &some_ref[j], 4), 0) << j;
+  }
+
+  // The fused one-row kernel: the same bits as DotRows then AxpyRows, and as its reference,
+  // over the active set of the first row and over every neuron.
+  std::vector<int32_t> row_active(F);
+  const int64_t m = CollectNonZero(h.data(), F, row_active.data());
+  std::vector<float> a0(h.begin(), h.begin() + F), v(m), two_pass(D);
+  DotRows(x.data(), up.t, row_active.data(), m, v.data(), 1);
+  for (int64_t j = 0; j < m; ++j) a0[row_active[j]] *= v[j];
+  AxpyRows(a0.data(), 1, dT.tensor, row_active.data(), m, two_pass.data(), 1);
+  for (const auto& [set, count] :
+       {std::pair{row_active.data(), m}, std::pair{all.data(), int64_t{F}}}) {
+    std::vector<float> a1(h.begin(), h.begin() + F), a2 = a1, fused(D), fused_ref(D);
+    SparseUpDownRow(x.data(), a1.data(), up.t, dT.tensor, set, count, fused.data());
+    SparseUpDownRowReference(x.data(), a2.data(), up.t, dT.tensor, set, count, fused_ref.data());
+    EXPECT_TRUE(SameBits(fused, two_pass)) << count;
+    EXPECT_TRUE(SameBits(fused, fused_ref)) << count;
+    EXPECT_TRUE(SameBits(a1, a0)) << count;
   }
 }
 

@@ -9,17 +9,10 @@
 
 #include "engine/dtype.h"
 #include "engine/kernels/clones.h"
+#include "engine/kernels/row_dot.h"
 
 namespace stocha {
 namespace {
-
-constexpr int kLanes = 16;
-
-STOCHA_INLINE float Weight(const void* row, DType dt, int64_t i) {
-  if (dt == DType::kBF16) return BF16ToF32(static_cast<const uint16_t*>(row)[i]);
-  if (dt == DType::kF16) return F16ToF32(static_cast<const uint16_t*>(row)[i]);
-  return static_cast<const float*>(row)[i];
-}
 
 // Tree-reduces 16 lanes, then adds the tail in order.
 STOCHA_INLINE float Finish(float* acc, const float* a, int64_t i, int64_t n, const float* w) {
@@ -45,34 +38,6 @@ STOCHA_INLINE void DotBlock(const float* x, int64_t ldx, const float* w, int64_t
     }
   }
   for (int r = 0; r < R; ++r) out[r] = Finish(acc[r], x + r * ldx, i, n, w);
-}
-
-// One row of x against one weight row of any dtype, converting in registers.
-template <DType DT>
-STOCHA_INLINE float DotRowT(const float* x, const void* row, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j)
-      acc[j] = __builtin_fmaf(x[i + j], Weight(row, DT, i + j), acc[j]);
-  }
-  for (int s = kLanes / 2; s > 0; s /= 2) {
-    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
-  }
-  float r = acc[0];
-  for (; i < n; ++i) r = __builtin_fmaf(x[i], Weight(row, DT, i), r);
-  return r;
-}
-
-STOCHA_INLINE float DotRow(const float* x, const void* row, DType dt, int64_t n) {
-  switch (dt) {
-    case DType::kBF16:
-      return DotRowT<DType::kBF16>(x, row, n);
-    case DType::kF16:
-      return DotRowT<DType::kF16>(x, row, n);
-    default:
-      return DotRowT<DType::kF32>(x, row, n);
-  }
 }
 
 STOCHA_INLINE void ConvertRow(const void* src, DType dt, int64_t n, float* dst) {

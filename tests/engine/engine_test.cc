@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "engine/generate.h"
@@ -217,16 +218,18 @@ namespace stocha {
 namespace {
 
 // The sparse and the dense FFN paths give the same bits, for every activation mode, in
-// mixed batches, and for gated and plain FFNs.
+// mixed batches, for gated and plain FFNs, with one thread (the fused one-row kernel) and
+// with more threads than cores.
 TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
-  for (bool gated : {true, false}) {
+  for (auto [gated, threads] :
+       {std::pair{true, 1}, std::pair{true, 3}, std::pair{false, 1}, std::pair{false, 3}}) {
     ModelConfig c = SmallConfig();
     c.mlp_gated = gated;
     auto m = RandomModel(c, 4);
     std::vector<std::vector<float>> results[2];
     for (int p = 0; p < 2; ++p) {
       EngineOptions o;
-      o.num_threads = 3;
+      o.num_threads = threads;
       o.deterministic = true;
       o.ffn.policy = p == 0 ? FfnPolicy::kDense : FfnPolicy::kSparse;
       auto e = std::move(*Engine::Create(m, o));
@@ -246,7 +249,8 @@ TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
     }
     ASSERT_EQ(results[0].size(), results[1].size());
     for (size_t i = 0; i < results[0].size(); ++i) {
-      EXPECT_TRUE(SameBits(results[0][i], results[1][i])) << "output " << i << " gated " << gated;
+      EXPECT_TRUE(SameBits(results[0][i], results[1][i]))
+          << "output " << i << " gated " << gated << " threads " << threads;
     }
   }
 }
