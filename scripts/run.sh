@@ -17,11 +17,8 @@ cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOCHA_BUILD_T
 cmake --build build-release -j"$JOBS" --target stocha-server stocha-cli stocha-generate
 
 BIN=build-release
-# The server reads the llama2.c copy of the vocabulary (models/default/tokenizer.bin):
-# Debian's libsentencepiece embeds a protobuf that clashes with gRPC's in one process.
-TOK=()
-[ -f "$MODEL/tokenizer.bin" ] && TOK=(--tokenizer "$MODEL/tokenizer.bin")
-"$BIN/server/stocha-server" --model "$MODEL" "${TOK[@]}" --port "$PORT" &
+# The server reads $MODEL/tokenizer.model itself (docs/TOKENIZERS.md).
+"$BIN/server/stocha-server" --model "$MODEL" --port "$PORT" &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER' INT TERM EXIT
 

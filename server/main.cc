@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
+#include "engine/tokenizers/load_tokenizer.h"
 #include "server/batch_engine.h"
 #include "server/log.h"
 #include "server/scheduler.h"
@@ -215,6 +216,9 @@ int Run() {
 }  // namespace stocha::server
 
 int main(int argc, char** argv) {
+  // This process links libprotobuf 3.21 for gRPC; libsentencepiece's embedded protobuf 3.14
+  // would abort it. tokenizer.model files that need the library then fail with an error.
+  stocha::SetLibSentencePieceUsable(false);
   absl::SetProgramUsageMessage(stocha::server::kUsage);
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {

@@ -10,12 +10,8 @@
 #include "engine/tokenizers/load_tokenizer.h"
 
 namespace stocha {
-namespace {
 
-using tokenizers::AddedToken;
-using tokenizers::BpeConfig;
-
-absl::Status Validate(const GgufVocab& v, const std::string& source) {
+absl::Status tokenizers::ValidateGgufVocab(const GgufVocab& v, const std::string& source) {
   const size_t n = v.tokens.size();
   if (n == 0)
     return absl::InvalidArgumentError(
@@ -40,6 +36,11 @@ absl::Status Validate(const GgufVocab& v, const std::string& source) {
   }
   return absl::OkStatus();
 }
+
+namespace {
+
+using tokenizers::AddedToken;
+using tokenizers::BpeConfig;
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGgufBpe(const GgufVocab& v,
                                                        const std::string& source) {
@@ -81,7 +82,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGgufBpe(const GgufVocab& v,
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(const GgufVocab& vocab,
                                                              const std::string& source) {
-  if (absl::Status s = Validate(vocab, source); !s.ok()) return s;
+  if (absl::Status s = tokenizers::ValidateGgufVocab(vocab, source); !s.ok()) return s;
   if (vocab.model == "llama") return tokenizers::MakeGgufSpmTokenizer(vocab, source);
   if (vocab.model == "gpt2") return MakeGgufBpe(vocab, source);
   return absl::UnimplementedError(absl::StrCat(source, ": unsupported tokenizer.ggml.model \"",

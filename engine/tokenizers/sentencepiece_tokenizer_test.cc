@@ -1,4 +1,6 @@
-// SentencePiece tokenizer.model through libsentencepiece: ids, decode, bad files.
+// SentencePiece tokenizer.model, built-in and through libsentencepiece: ids, decode, bad files.
+#include "engine/tokenizers/sentencepiece_tokenizer.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -11,14 +13,17 @@ namespace stocha {
 namespace {
 
 using tokenizers::EncodingCase;
+using tokenizers::SentencePieceBackend;
 using tokenizers::SharedDataPath;
 
-class SentencePieceTokenizerTest : public ::testing::Test {
+// Every case runs on both backends: the built-in tokenizer LoadSentencePieceTokenizer picks
+// for this (BPE, identity) model, and libsentencepiece.
+class SentencePieceTokenizerTest : public ::testing::TestWithParam<SentencePieceBackend> {
  protected:
   void SetUp() override {
     const std::string path = SharedDataPath("llama2-tokenizer/tokenizer.model");
     if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/llama2-tokenizer absent";
-    auto tok = LoadSentencePieceTokenizer(path);
+    auto tok = tokenizers::LoadSentencePieceTokenizer(path, GetParam());
     ASSERT_TRUE(tok.ok()) << tok.status();
     tok_ = std::move(*tok);
   }
@@ -42,7 +47,7 @@ class SentencePieceTokenizerTest : public ::testing::Test {
   std::unique_ptr<Tokenizer> tok_;
 };
 
-TEST_F(SentencePieceTokenizerTest, MatchesLlama2TestC) {
+TEST_P(SentencePieceTokenizerTest, MatchesLlama2TestC) {
   auto cases = tokenizers::ReadEncodingCases(
       SharedDataPath("llama2-tokenizer/test_c_expected_encodings.json"));
   ASSERT_TRUE(cases.ok()) << cases.status();
@@ -54,7 +59,7 @@ TEST_F(SentencePieceTokenizerTest, MatchesLlama2TestC) {
 
 // Same vocab as ggml-vocab-llama-spm.gguf: SentencePiece itself should agree with the
 // llama.cpp vectors.
-TEST_F(SentencePieceTokenizerTest, AgreesWithLlamaCppSpmVectors) {
+TEST_P(SentencePieceTokenizerTest, AgreesWithLlamaCppSpmVectors) {
   const std::string inp = SharedDataPath("vocab/ggml-vocab-llama-spm.gguf.inp");
   if (!tokenizers::Exists(inp)) GTEST_SKIP() << "shared/data/vocab absent";
   auto cases = tokenizers::ReadGgmlVocabCases(inp);
@@ -62,7 +67,7 @@ TEST_F(SentencePieceTokenizerTest, AgreesWithLlamaCppSpmVectors) {
   EXPECT_EQ(CheckCases(*cases), static_cast<int>(cases->size()));
 }
 
-TEST_F(SentencePieceTokenizerTest, TokenBytes) {
+TEST_P(SentencePieceTokenizerTest, TokenBytes) {
   EXPECT_EQ(tok_->TokenBytes(1, 306), "I");     // "▁I": space dropped after BOS
   EXPECT_EQ(tok_->TokenBytes(-1, 306), "I");    // and at the start
   EXPECT_EQ(tok_->TokenBytes(278, 306), " I");  // "▁I" mid-text
@@ -71,6 +76,25 @@ TEST_F(SentencePieceTokenizerTest, TokenBytes) {
   EXPECT_EQ(tok_->TokenBytes(306, 13), "\n");   // <0x0A>
   EXPECT_EQ(tok_->TokenBytes(306, 0xF0 + 3), "\xF0");
   EXPECT_EQ(tok_->TokenBytes(306, 29871), " ");  // "▁"
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SentencePieceTokenizerTest,
+                         ::testing::Values(SentencePieceBackend::kBuiltIn,
+                                           SentencePieceBackend::kLibrary),
+                         [](const auto& info) {
+                           return info.param == SentencePieceBackend::kBuiltIn ? "BuiltIn"
+                                                                               : "Library";
+                         });
+
+TEST(SentencePieceTokenizerPolicyTest, LlamaUsesTheBuiltInTokenizer) {
+  const std::string path = SharedDataPath("llama2-tokenizer/tokenizer.model");
+  if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/llama2-tokenizer absent";
+  // With libsentencepiece switched off only the built-in tokenizer can load it.
+  SetLibSentencePieceUsable(false);
+  auto tok = LoadSentencePieceTokenizer(path);
+  SetLibSentencePieceUsable(true);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_EQ(*(*tok)->Encode("Hello world", true), (std::vector<int>{1, 15043, 3186}));
 }
 
 TEST(SentencePieceBadFileTest, ErrorsNameTheFile) {

@@ -4,6 +4,7 @@
 #include <queue>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -15,13 +16,48 @@
 namespace stocha::tokenizers {
 namespace {
 
-// llama.cpp renders unknown tokens as U+2585.
-constexpr std::string_view kUnknownSurface = "\xE2\x96\x85";
+// What libsentencepiece's identity normalizer does to its input (string_util::DecodeUTF8):
+// every byte that does not start a valid, shortest-form UTF-8 character of a scalar value
+// becomes U+FFFD.
+std::string ToValidUtf8(std::string_view text) {
+  static constexpr uint32_t kMinCodePoint[5] = {0, 0, 0x80, 0x800, 0x10000};
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char lead = static_cast<unsigned char>(text[i]);
+    int len = 0;  // 0: not a lead byte
+    uint32_t cp = lead;
+    if (lead < 0x80) {
+      len = 1;
+    } else if ((lead & 0xE0) == 0xC0) {
+      len = 2, cp = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      len = 3, cp = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      len = 4, cp = lead & 0x07;
+    }
+    bool valid = len > 0 && text.size() - i >= static_cast<size_t>(len);
+    for (int k = 1; valid && k < len; ++k) {
+      const unsigned char c = static_cast<unsigned char>(text[i + k]);
+      valid = (c & 0xC0) == 0x80;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    valid = valid && cp >= kMinCodePoint[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    if (valid) {
+      out.append(text, i, len);
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
 
 // Thread-safety: immutable after construction; Encode keeps its work state on the stack.
 class SpmTokenizer final : public Tokenizer {
  public:
-  explicit SpmTokenizer(const GgufVocab& vocab);
+  SpmTokenizer(const GgufVocab& vocab, const SpmOptions& options);
 
   absl::StatusOr<std::vector<int>> Encode(std::string_view text, bool add_bos) const override;
   std::string TokenBytes(int prev_token, int token) const override;
@@ -30,42 +66,67 @@ class SpmTokenizer final : public Tokenizer {
   int eos_id() const override { return eos_; }
 
  private:
+  // Undoes merges into unused pieces (SentencePiece's rev_merge): piece -> its two halves.
+  using RevMerge = absl::flat_hash_map<std::string, std::pair<std::string, std::string>>;
+
   int Lookup(std::string_view text) const {
     auto it = text_to_id_.find(AsAbsl(text));
     return it == text_to_id_.end() ? -1 : it->second;
   }
-  // llm_tokenizer_spm_session::tokenize on already-escaped text.
-  void EncodeFragment(const std::string& text, std::vector<int>& out) const;
+  // Whether a merge may produce `id`: any token for llama.cpp; for SentencePiece only the
+  // pieces its BPE model indexes (normal, user-defined, unused).
+  bool Mergeable(int id) const {
+    if (!sentencepiece_) return true;
+    const int type = types_[id];
+    return type == kTypeNormal || type == kTypeUserDefined || type == kTypeUnused;
+  }
+  // llm_tokenizer_spm_session::tokenize (or bpe_model.cc's Encode) on escaped text.
+  void EncodeFragment(std::string_view text, std::vector<int>& out) const;
+  // One final symbol, SentencePiece-style: unused pieces resegmented, unknown ones to bytes.
+  void EmitSentencePiece(std::string_view piece, const RevMerge& rev_merge,
+                         std::vector<int>& out) const;
+  void EmitBytes(std::string_view piece, std::vector<int>& out) const {
+    for (unsigned char c : piece) {
+      if (byte_to_id_[c] >= 0) out.push_back(byte_to_id_[c]);
+    }
+  }
 
   absl::flat_hash_map<std::string, int> text_to_id_;  // last id wins, as in llama.cpp
   std::vector<float> scores_;
+  std::vector<uint8_t> types_;
   std::vector<std::string> decoded_;
   int byte_to_id_[256];
   SpecialTokenMatcher specials_;
   int bos_, eos_, unk_;
   bool add_space_prefix_;
+  bool sentencepiece_;
+  bool has_unused_ = false;
 };
 
-SpmTokenizer::SpmTokenizer(const GgufVocab& vocab)
+SpmTokenizer::SpmTokenizer(const GgufVocab& vocab, const SpmOptions& options)
     : bos_(vocab.bos_id),
       eos_(vocab.eos_id),
       unk_(vocab.unk_id),
-      add_space_prefix_(vocab.add_space_prefix) {
+      add_space_prefix_(vocab.add_space_prefix),
+      sentencepiece_(options.sentencepiece) {
   const int n = static_cast<int>(vocab.tokens.size());
   scores_ = vocab.scores;
   scores_.resize(n, 0.0f);
+  types_.reserve(n);
   decoded_.reserve(n);
   for (int id = 0; id < n; ++id) {
     const std::string& text = vocab.tokens[id];
     text_to_id_[text] = id;
     const int type = vocab.token_types.empty() ? kTypeNormal : vocab.token_types[id];
+    types_.push_back(static_cast<uint8_t>(type));
+    has_unused_ |= type == kTypeUnused;
     switch (type) {
       case kTypeControl:
       case kTypeUnused:
         decoded_.emplace_back();
         break;
       case kTypeUnknown:
-        decoded_.emplace_back(kUnknownSurface);
+        decoded_.emplace_back(options.unk_surface);
         break;
       case kTypeByte:
         if (auto b = ParseBytePiece(text)) {
@@ -76,12 +137,15 @@ SpmTokenizer::SpmTokenizer(const GgufVocab& vocab)
       default:  // normal and user-defined: unescape the visible space
         decoded_.push_back(ReplaceAll(text, kSpmSpace, " "));
     }
-    // Control and user-defined tokens are matched in the text (llama.cpp parse_special).
-    if (type == kTypeControl || type == kTypeUserDefined) specials_.Add(text, id);
+    // Matched in the text: user-defined tokens, and for llama.cpp (parse_special) control
+    // tokens too.
+    if (type == kTypeUserDefined || (type == kTypeControl && !sentencepiece_)) {
+      specials_.Add(text, id);
+    }
   }
   for (int b = 0; b < 256; ++b) {
     int id = Lookup(absl::StrFormat("<0x%02X>", b));
-    if (id < 0) id = Lookup(std::string(1, static_cast<char>(b)));
+    if (id < 0 && !sentencepiece_) id = Lookup(std::string(1, static_cast<char>(b)));
     byte_to_id_[b] = id >= 0 ? id : unk_;
   }
 }
@@ -89,6 +153,20 @@ SpmTokenizer::SpmTokenizer(const GgufVocab& vocab)
 absl::StatusOr<std::vector<int>> SpmTokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int> out;
   if (add_bos && bos_ >= 0) out.push_back(bos_);
+  if (sentencepiece_) {
+    // Normalize the whole text first, then split on user-defined pieces (frozen symbols).
+    if (text.empty()) return out;
+    std::string escaped = add_space_prefix_ ? std::string(kSpmSpace) : "";
+    escaped += ReplaceAll(ToValidUtf8(text), " ", kSpmSpace);
+    for (const TextSegment& seg : specials_.Split(escaped)) {
+      if (seg.token >= 0) {
+        out.push_back(seg.token);
+      } else {
+        EncodeFragment(seg.text, out);
+      }
+    }
+    return out;
+  }
   bool prev_special = true;  // the first fragment gets the space prefix
   for (const TextSegment& seg : specials_.Split(text)) {
     if (seg.token >= 0) {
@@ -104,7 +182,7 @@ absl::StatusOr<std::vector<int>> SpmTokenizer::Encode(std::string_view text, boo
   return out;
 }
 
-void SpmTokenizer::EncodeFragment(const std::string& text, std::vector<int>& out) const {
+void SpmTokenizer::EncodeFragment(std::string_view text, std::vector<int>& out) const {
   struct Symbol {
     int prev, next;
     size_t offset, n;
@@ -118,6 +196,7 @@ void SpmTokenizer::EncodeFragment(const std::string& text, std::vector<int>& out
     return a.score < b.score || (a.score == b.score && a.left > b.left);
   };
   const std::string_view view = text;
+  RevMerge rev_merge;
   std::vector<Symbol> symbols;
   for (size_t offs = 0; offs < text.size();) {
     const size_t len =
@@ -131,8 +210,15 @@ void SpmTokenizer::EncodeFragment(const std::string& text, std::vector<int>& out
   auto try_add = [&](int left, int right) {
     if (left < 0 || right < 0) return;
     const size_t size = symbols[left].n + symbols[right].n;
-    const int id = Lookup(view.substr(symbols[left].offset, size));
-    if (id >= 0) queue.push({left, right, scores_[id], size});
+    const std::string_view piece = view.substr(symbols[left].offset, size);
+    const int id = Lookup(piece);
+    if (id < 0 || !Mergeable(id)) return;
+    queue.push({left, right, scores_[id], size});
+    if (sentencepiece_ && has_unused_ && types_[id] == kTypeUnused) {
+      rev_merge[std::string(piece)] = {
+          std::string(view.substr(symbols[left].offset, symbols[left].n)),
+          std::string(view.substr(symbols[right].offset, symbols[right].n))};
+    }
   };
   for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
   while (!queue.empty()) {
@@ -150,16 +236,34 @@ void SpmTokenizer::EncodeFragment(const std::string& text, std::vector<int>& out
   }
   // Every merged symbol is a token by construction (llama.cpp's rev_merge resegmenting
   // never triggers), so only single characters without a token fall back to bytes.
+  // SentencePiece's rev_merge does trigger: for merges into unused pieces.
   for (int i = 0; i >= 0; i = symbols[i].next) {
     const std::string_view piece = view.substr(symbols[i].offset, symbols[i].n);
-    if (const int id = Lookup(piece); id >= 0) {
+    if (sentencepiece_) {
+      EmitSentencePiece(piece, rev_merge, out);
+    } else if (const int id = Lookup(piece); id >= 0) {
       out.push_back(id);
-      continue;
-    }
-    for (unsigned char c : piece) {
-      if (byte_to_id_[c] >= 0) out.push_back(byte_to_id_[c]);
+    } else {
+      EmitBytes(piece, out);
     }
   }
+}
+
+void SpmTokenizer::EmitSentencePiece(std::string_view piece, const RevMerge& rev_merge,
+                                     std::vector<int>& out) const {
+  const int id = Lookup(piece);
+  if (id < 0 || types_[id] == kTypeUnknown) {
+    EmitBytes(piece, out);
+    return;
+  }
+  if (types_[id] == kTypeUnused) {
+    if (auto it = rev_merge.find(AsAbsl(piece)); it != rev_merge.end()) {
+      EmitSentencePiece(it->second.first, rev_merge, out);
+      EmitSentencePiece(it->second.second, rev_merge, out);
+      return;
+    }
+  }
+  out.push_back(id);
 }
 
 std::string SpmTokenizer::TokenBytes(int prev_token, int token) const {
@@ -167,7 +271,7 @@ std::string SpmTokenizer::TokenBytes(int prev_token, int token) const {
   const std::string& piece = decoded_[token];
   // Drop the space Encode added as a prefix: at the start and after BOS.
   if (add_space_prefix_ && (prev_token < 0 || prev_token == bos_) && !piece.empty() &&
-      piece[0] == ' ') {
+      piece[0] == ' ' && types_[token] != kTypeUnknown) {
     return piece.substr(1);
   }
   return piece;
@@ -176,8 +280,9 @@ std::string SpmTokenizer::TokenBytes(int prev_token, int token) const {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGgufSpmTokenizer(const GgufVocab& vocab,
-                                                                const std::string& source) {
-  return std::make_unique<SpmTokenizer>(vocab);
+                                                                const std::string& source,
+                                                                const SpmOptions& options) {
+  return std::make_unique<SpmTokenizer>(vocab, options);
 }
 
 }  // namespace stocha::tokenizers

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/tokenizers/load_tokenizer.h"
 #include "gtest/gtest.h"
 #include "tests/server/rpc_helpers.h"
 #include "tests/server/server_process.h"
@@ -304,6 +305,45 @@ TEST(BlackboxFaultsTest, TlsServesOnlyTls) {
                                                        grpc::InsecureChannelCredentials()));
   EXPECT_EQ(plain->Generate(Context(absl::Seconds(2)).get(), Request("Hi", 4), &resp).error_code(),
             grpc::StatusCode::UNAVAILABLE);
+}
+
+// The bundled model with no --tokenizer: the server reads models/default/tokenizer.model
+// itself. libsentencepiece would abort this process (its embedded protobuf against gRPC's);
+// the built-in reader and tokenizer must give the same ids as the engine's tokenizer here.
+TEST(BlackboxFaultsTest, ServesTheDefaultModelWithItsTokenizerModel) {
+  const std::string dir = std::string(STOCHA_SOURCE_DIR) + "/models/default";
+  SetLibSentencePieceUsable(false);  // for good: this test process links gRPC's protobuf too
+  auto tokenizer = LoadSentencePieceTokenizer(dir + "/tokenizer.model");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  auto server = ServerProcess::StartWithModel({"--model=" + dir}, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Stocha::NewStub((*server)->channel());
+  for (const std::string text : {"Once upon a time", "Lily found a dog. \"Hi!\" she said.\n",
+                                 "  two  spaces, caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 "
+                                 "\xF0\x9F\x90\xB6 42"}) {
+    v1::TokenizeRequest tr;
+    tr.set_text(text);
+    v1::TokenizeResponse tokens;
+    grpc::Status s = stub->Tokenize(Context().get(), tr, &tokens);
+    ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << (*server)->Log();
+    const std::vector<int> ids(tokens.token_ids().begin(), tokens.token_ids().end());
+    EXPECT_EQ(ids, *(*tokenizer)->Encode(text, /*add_bos=*/true)) << text;
+    v1::DetokenizeRequest dr;
+    dr.mutable_token_ids()->CopyFrom(tokens.token_ids());
+    v1::DetokenizeResponse back;
+    ASSERT_TRUE(stub->Detokenize(Context().get(), dr, &back).ok());
+    EXPECT_EQ(back.text(), text);
+  }
+  v1::GenerateResponse r;
+  grpc::Status s = stub->Generate(Context().get(), Request("Once upon a time", 16), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << (*server)->Log();
+  ASSERT_EQ(r.samples_size(), 1);
+  EXPECT_FALSE(r.samples(0).text().empty());
+  EXPECT_GT(r.samples(0).token_ids_size(), 0);
+  EXPECT_EQ(r.usage().prompt_tokens(), (*(*tokenizer)->Encode("Once upon a time", true)).size());
+  auto health = (*server)->Health();
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, HealthStatus::SERVING);
 }
 
 }  // namespace

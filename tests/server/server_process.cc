@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -47,6 +48,13 @@ bool HaveTestModel() { return access(TestModelPath().c_str(), R_OK) == 0; }
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::vector<std::string>& flags, bool wait_serving,
     std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  return StartWithModel({"--model=" + TestModelPath(), "--tokenizer=" + TestTokenizerPath()}, flags,
+                        wait_serving, std::move(credentials));
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartWithModel(
+    const std::vector<std::string>& model_flags, const std::vector<std::string>& flags,
+    bool wait_serving, std::shared_ptr<grpc::ChannelCredentials> credentials) {
   static std::atomic<int> counter{0};
   auto p = std::unique_ptr<ServerProcess>(new ServerProcess());
   p->credentials_ = std::move(credentials);
@@ -55,13 +63,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   mkdir(p->dir_.c_str(), 0755);
   const std::string port_file = p->dir_ + "/port";
   const std::string log_file = p->dir_ + "/server.log";
-  std::vector<std::string> args = {STOCHA_SERVER_BINARY,
-                                   "--model=" + TestModelPath(),
-                                   "--tokenizer=" + TestTokenizerPath(),
-                                   "--host=127.0.0.1",
-                                   "--port=0",
-                                   "--port_file=" + port_file,
-                                   "--threads=1"};
+  std::vector<std::string> args = {STOCHA_SERVER_BINARY};
+  args.insert(args.end(), model_flags.begin(), model_flags.end());
+  args.insert(args.end(),
+              {"--host=127.0.0.1", "--port=0", "--port_file=" + port_file, "--threads=1"});
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
   for (std::string& a : args) {

@@ -29,6 +29,11 @@ class ServerProcess {
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::vector<std::string>& flags, bool wait_serving = true,
       std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+  // The same with `model_flags` (--model=..., and --tokenizer=... if wanted) instead of the
+  // tiny model's --model and --tokenizer, e.g. to start with no --tokenizer at all.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartWithModel(
+      const std::vector<std::string>& model_flags, const std::vector<std::string>& flags,
+      bool wait_serving = true, std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~ServerProcess();  // SIGKILL if still running
 
   int port() const { return port_; }
