@@ -31,6 +31,11 @@ class PyTorchReferenceTest : public ::testing::TestWithParam<std::string> {
                             " > /dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << "failed: " << cmd;
   }
+  // A failure in SetUpTestSuite only makes gtest skip the tests (a pass for ctest): fail here.
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(RefDir() + "/manifest.json"))
+        << "no reference models in " << RefDir();
+  }
 };
 
 // F32 weights: 1e-4 absolute (different summation orders only). BF16/F16 weights: the

@@ -3,17 +3,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -55,12 +55,16 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartWithModel(
     const std::vector<std::string>& model_flags, const std::vector<std::string>& flags,
     bool wait_serving, std::shared_ptr<grpc::ChannelCredentials> credentials) {
-  static std::atomic<int> counter{0};
   auto p = std::unique_ptr<ServerProcess>(new ServerProcess());
   p->credentials_ = std::move(credentials);
-  p->dir_ = absl::StrFormat("%s/stocha-server-%d-%d", ::testing::TempDir(), getpid(),
-                            counter.fetch_add(1));
-  mkdir(p->dir_.c_str(), 0755);
+  // A fresh directory every time: a name built from the pid can be left over from an
+  // earlier test process with the same (reused) pid, and its stale port file would send
+  // this test to a port nobody listens on.
+  std::string dir = ::testing::TempDir() + "/stocha-server-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) {
+    return absl::InternalError("mkdtemp failed for " + dir);
+  }
+  p->dir_ = dir;
   const std::string port_file = p->dir_ + "/port";
   const std::string log_file = p->dir_ + "/server.log";
   std::vector<std::string> args = {STOCHA_SERVER_BINARY};
@@ -101,8 +105,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartWithModel(
   }
   p->port_ = std::stoi(ReadAll(port_file));
   p->channel_ = p->NewChannel();
-  if (wait_serving && !p->WaitServing(absl::Seconds(30))) {
-    return absl::DeadlineExceededError("not SERVING in time:\n" + p->Log());
+  if (wait_serving) {
+    if (absl::Status st = p->WaitServing(absl::Seconds(30)); !st.ok()) {
+      return absl::DeadlineExceededError(absl::StrCat(st.message(), "\n", p->Log()));
+    }
   }
   return p;
 }
@@ -112,6 +118,8 @@ ServerProcess::~ServerProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
 }
 
 std::shared_ptr<grpc::Channel> ServerProcess::NewChannel() const {
@@ -134,16 +142,19 @@ absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> ServerProce
   return resp.status();
 }
 
-bool ServerProcess::WaitServing(absl::Duration timeout) const {
+absl::Status ServerProcess::WaitServing(absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
+  absl::Status last = absl::DeadlineExceededError("no health answer yet");
   while (absl::Now() < deadline) {
     auto h = Health();
     if (h.ok() && *h == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
+      return absl::OkStatus();
     }
+    last = h.ok() ? absl::UnavailableError("health NOT_SERVING") : h.status();
     absl::SleepFor(absl::Milliseconds(10));
   }
-  return false;
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "not SERVING on %s in time; last health answer: %s", target(), last.ToString()));
 }
 
 void ServerProcess::Signal(int signal) const {

@@ -45,7 +45,8 @@ class ServerProcess {
 
   // The server's health ("" service) or an error status.
   absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health() const;
-  bool WaitServing(absl::Duration timeout) const;
+  // OK once health answers SERVING; else the last answer or RPC error.
+  absl::Status WaitServing(absl::Duration timeout) const;
 
   void Signal(int signal) const;
   // The exit code (or 128 + signal) once the process ended, or DEADLINE_EXCEEDED.
