@@ -286,9 +286,8 @@ TEST(BlackboxFaultsTest, TlsServesOnlyTls) {
   REQUIRE_MODEL();
   std::string dir = ::testing::TempDir() + "/stocha-tls-XXXXXX";
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes " +
-                          "-keyout " + dir + "/key.pem -out " + dir + "/cert.pem -days 1 " +
-                          "-subj /CN=localhost " +
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes " + "-keyout " + dir +
+                          "/key.pem -out " + dir + "/cert.pem -days 1 " + "-subj /CN=localhost " +
                           "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/install-deps.sh) failed: " << cmd;
   std::stringstream cert;
