@@ -82,7 +82,8 @@ def overhead_table(build, model, target, env, pairs):
                         max_new_tokens=128, ignore_eos="false", temperature=0)
             into.append(r["total_ms"]["p50"])
     ratios = lambda xs: statistics.median(x / e for x, e in zip(xs, engine))  # noqa: E731
-    print(f"\n{pairs} alternating runs, 'Once upon a time', greedy, {sorted(tokens)} new tokens")
+    print(f"\n{pairs} alternating runs, 'Once upon a time', greedy, "
+          f"{'/'.join(map(str, sorted(tokens)))} new tokens")
     print("| path | median ms | ratio to the engine alone (median of per-run ratios) |")
     print("|---|---|---|")
     print(f"| engine alone (`stocha-generate`, prefill + decode) | "
@@ -121,6 +122,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--model", default=os.path.join(ROOT, "models/default"))
     ap.add_argument("--quick", action="store_true", help="2 s per level, 4 pairs, 1 round")
+    ap.add_argument("--only", choices=("throughput", "overhead", "multisample"),
+                    help="run one of the three tables")
+    ap.add_argument("--pairs", type=int, help="overhead runs (default 12, --quick 4)")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as work:
@@ -128,9 +132,13 @@ def main():
         try:
             print(f"stocha-server on {args.model}, --threads=1; loadgen on the same machine "
                   f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start)")
-            throughput_table(args.build, target, env, "2s" if args.quick else "8s")
-            overhead_table(args.build, args.model, target, env, 4 if args.quick else 12)
-            multisample_table(args.build, target, env, 1 if args.quick else 3)
+            if args.only in (None, "throughput"):
+                throughput_table(args.build, target, env, "2s" if args.quick else "8s")
+            if args.only in (None, "overhead"):
+                overhead_table(args.build, args.model, target, env,
+                               args.pairs or (4 if args.quick else 12))
+            if args.only in (None, "multisample"):
+                multisample_table(args.build, target, env, 1 if args.quick else 3)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
