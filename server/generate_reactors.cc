@@ -34,8 +34,11 @@ void GenerateReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
   io_->Post([this, status = std::move(status)] { Finish(status); });
 }
 
-StreamReactor::StreamReactor(Scheduler* scheduler, IoExecutor* io)
-    : scheduler_(scheduler), io_(io), tokenizer_(scheduler->engine().tokenizer()) {}
+StreamReactor::StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval)
+    : scheduler_(scheduler),
+      io_(io),
+      tokenizer_(scheduler->engine().tokenizer()),
+      stream_interval_(stream_interval) {}
 
 void StreamReactor::Start(GenerationRequest request) {
   if (absl::Status s = scheduler_->Submit(std::move(request), this, control_); !s.ok()) {
@@ -50,9 +53,10 @@ void StreamReactor::OnChunk(SampleChunk chunk) {
     if (broken_) {
       return;
     }
-    // A slow reader (or a busy machine) gets fewer, larger messages: while a write is in
-    // flight, new tokens of the same sample join the last queued message.
-    v1::GenerateChunk* last = pending_.size() >= 2 ? &pending_.back() : nullptr;
+    // A slow reader (or a busy machine) gets fewer, larger messages: new tokens of the same
+    // sample join the last queued message unless that one is already being written.
+    const bool back_in_flight = writing_ && pending_.size() == 1;
+    v1::GenerateChunk* last = !pending_.empty() && !back_in_flight ? &pending_.back() : nullptr;
     if (last != nullptr && last->sample_index() == static_cast<uint32_t>(chunk.sample_index) &&
         last->finish_reason() == v1::FINISH_REASON_UNSPECIFIED && !last->has_summary()) {
       v1::GenerateChunk more;
@@ -113,6 +117,13 @@ StreamReactor::Action StreamReactor::NextAction() {
     return a;
   }
   if (!pending_.empty() && !broken_) {
+    const v1::GenerateChunk& front = pending_.front();
+    const bool ready =
+        pending_.size() >= 2 || completed_ || front.token_ids_size() >= stream_interval_ ||
+        front.finish_reason() != v1::FINISH_REASON_UNSPECIFIED || front.has_summary();
+    if (!ready) {
+      return a;  // wait for more tokens of this sample
+    }
     writing_ = true;
     a.write = &pending_.front();  // deque: stays put while later chunks are appended
   } else if (completed_) {

@@ -44,7 +44,8 @@ class GenerateReactor final : public grpc::ServerUnaryReactor, public RequestSin
 // callback). Deletes itself in OnDone. Thread-safety: as GenerateReactor.
 class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, public RequestSink {
  public:
-  StreamReactor(Scheduler* scheduler, IoExecutor* io);
+  // stream_interval: see ServiceOptions.
+  StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval);
   void Start(GenerationRequest request);
 
   void OnChunk(SampleChunk chunk) override;
@@ -67,6 +68,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, 
   Scheduler* const scheduler_;
   IoExecutor* const io_;
   const Tokenizer* const tokenizer_;
+  const int stream_interval_;
   const std::shared_ptr<RequestControl> control_ = std::make_shared<RequestControl>();
   std::mutex mu_;                          // guards the members below
   std::deque<v1::GenerateChunk> pending_;  // front: in flight if writing_

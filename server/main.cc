@@ -59,6 +59,9 @@ ABSL_FLAG(int, max_new_tokens, 1024, "Per-request limit of max_new_tokens");
 ABSL_FLAG(int, default_max_new_tokens, 64, "max_new_tokens when a request sets none");
 ABSL_FLAG(int, max_n, 16, "Per-request limit of n (samples); at most --max_batch_size");
 ABSL_FLAG(int, max_stop_strings, 8, "Per-request limit of stop strings");
+ABSL_FLAG(int, stream_interval, 1,
+          "Streams send a message every N new tokens of a sample (and at its end); N > 1 "
+          "trades time-to-each-token for less CPU per token");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
           "On SIGTERM/SIGINT: how long running requests may take to finish");
 ABSL_FLAG(absl::Duration, testing_step_delay, absl::ZeroDuration(),
@@ -125,6 +128,10 @@ absl::StatusOr<ServerOptions> ServerFlags() {
   }
   o.service.auth_token = *token;
   o.service.model_source = absl::GetFlag(FLAGS_model);
+  o.service.stream_interval = absl::GetFlag(FLAGS_stream_interval);
+  if (o.service.stream_interval < 1) {
+    return absl::InvalidArgumentError("--stream_interval must be >= 1");
+  }
   RequestLimits& l = o.service.limits;
   l.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   l.default_max_new_tokens =

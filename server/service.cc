@@ -119,7 +119,7 @@ grpc::ServerWriteReactor<v1::GenerateChunk>* StochaService::Stream(
   if (!r.ok()) {
     return new RefusedStream(ToGrpcStatus(r.status()));
   }
-  auto* reactor = new StreamReactor(s, &io_);
+  auto* reactor = new StreamReactor(s, &io_, options_.stream_interval);
   reactor->Start(std::move(*r));
   return reactor;
 }

@@ -18,6 +18,9 @@ struct ServiceOptions {
   RequestLimits limits;
   std::string auth_token;    // non-empty: calls need "authorization: Bearer <token>"
   std::string model_source;  // reported by GetModelInfo
+  // Streams send a message once this many new tokens of a sample are ready (or the sample
+  // ends, or another sample's tokens queue behind): fewer, larger messages cost less CPU.
+  int stream_interval = 1;
 };
 
 // Until a scheduler is attached (model loading, warm-up) and once draining starts, every

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -286,8 +287,8 @@ TEST(BlackboxFaultsTest, TlsServesOnlyTls) {
   REQUIRE_MODEL();
   std::string dir = ::testing::TempDir() + "/stocha-tls-XXXXXX";
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes " + "-keyout " + dir +
-                          "/key.pem -out " + dir + "/cert.pem -days 1 " + "-subj /CN=localhost " +
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + dir +
+                          "/key.pem -out " + dir + "/cert.pem -days 1 -subj /CN=localhost " +
                           "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/install-deps.sh) failed: " << cmd;
   std::stringstream cert;
@@ -344,6 +345,52 @@ TEST(BlackboxFaultsTest, ServesTheDefaultModelWithItsTokenizerModel) {
   auto health = (*server)->Health();
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, HealthStatus::SERVING);
+}
+
+// --stream_interval=4: the same tokens in fewer messages of >= 4 tokens each (but the last),
+// MultiSample's interleaved samples still complete, and 0 is refused at start-up.
+TEST(BlackboxFaultsTest, StreamIntervalSendsFewerLargerMessagesWithTheSameTokens) {
+  REQUIRE_MODEL();
+  auto bad = ServerProcess::Start({"--stream_interval=0"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("stream_interval"), std::string::npos) << bad.status();
+
+  auto server = MustStart({"--stream_interval=4", "--deterministic"});
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Stocha::NewStub(server->channel());
+  v1::GenerateRequest req = Long(30);
+  v1::GenerateResponse unary;
+  ASSERT_TRUE(stub->Generate(Context().get(), req, &unary).ok());
+
+  auto ctx = Context();
+  auto reader = stub->GenerateStream(ctx.get(), req);
+  std::vector<int> ids, sizes;
+  v1::GenerateChunk c;
+  while (reader->Read(&c)) {
+    if (c.token_ids_size() > 0) sizes.push_back(c.token_ids_size());
+    ids.insert(ids.end(), c.token_ids().begin(), c.token_ids().end());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(ids, std::vector<int>(unary.samples(0).token_ids().begin(),
+                                  unary.samples(0).token_ids().end()));
+  ASSERT_GE(sizes.size(), 2u) << "still streamed, not one message at the end";
+  EXPECT_LE(sizes.size(), 8u);  // 30 tokens in messages of >= 4
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+    EXPECT_GE(sizes[i], 4) << "message " << i;
+  }
+
+  v1::GenerateRequest multi = Long(20);
+  multi.set_n(3);
+  multi.mutable_sampling()->set_temperature(0.8f);
+  multi.mutable_sampling()->set_seed(5);
+  auto mctx = Context();
+  auto mreader = stub->MultiSample(mctx.get(), multi);
+  std::map<uint32_t, int> per_sample;
+  while (mreader->Read(&c)) {
+    per_sample[c.sample_index()] += c.token_ids_size();
+  }
+  ASSERT_TRUE(mreader->Finish().ok());
+  EXPECT_EQ(per_sample, (std::map<uint32_t, int>{{0, 20}, {1, 20}, {2, 20}}));
 }
 
 }  // namespace
