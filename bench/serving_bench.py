@@ -27,12 +27,12 @@ def run_json(cmd, env):
     return json.loads(out)
 
 
-def start_server(build, model, env, workdir):
+def start_server(build, model, env, workdir, extra_flags=()):
     port_file = os.path.join(workdir, "port")
     log = open(os.path.join(workdir, "server.log"), "w")
     proc = subprocess.Popen(
         [os.path.join(build, "server/stocha-server"), f"--model={model}", "--threads=1",
-         "--host=127.0.0.1", "--port=0", f"--port_file={port_file}"],
+         "--host=127.0.0.1", "--port=0", f"--port_file={port_file}", *extra_flags],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while not os.path.exists(port_file):
@@ -125,12 +125,15 @@ def main():
     ap.add_argument("--only", choices=("throughput", "overhead", "multisample"),
                     help="run one of the three tables")
     ap.add_argument("--pairs", type=int, help="overhead runs (default 12, --quick 4)")
+    ap.add_argument("--server-flag", action="append", default=[],
+                    help="extra stocha-server flag, e.g. --server-flag=--stream_interval=4")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as work:
-        proc, target = start_server(args.build, args.model, env, work)
+        proc, target = start_server(args.build, args.model, env, work, args.server_flag)
         try:
-            print(f"stocha-server on {args.model}, --threads=1; loadgen on the same machine "
+            print(f"stocha-server on {args.model}, --threads=1 {' '.join(args.server_flag)}; "
+                  f"loadgen on the same machine "
                   f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start)")
             if args.only in (None, "throughput"):
                 throughput_table(args.build, target, env, "2s" if args.quick else "8s")

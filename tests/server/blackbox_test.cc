@@ -162,7 +162,7 @@ TEST_F(BlackboxTest, ThirtyTwoConcurrentClientsGetCorrectCompleteAnswers) {
   for (const std::string& p : prompts) {
     expected.push_back(MustGenerate(Request(p, 32)));
   }
-  std::atomic<int> correct{0};
+  std::vector<std::string> problems(32);  // one slot per client: no lock needed
   std::vector<std::thread> clients;
   for (int i = 0; i < 32; ++i) {
     clients.emplace_back([&, i] {
@@ -174,7 +174,12 @@ TEST_F(BlackboxTest, ThirtyTwoConcurrentClientsGetCorrectCompleteAnswers) {
       v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
       if (i % 2 == 0) {
         v1::GenerateResponse r;
-        if (!stub->Generate(Context().get(), req, &r).ok()) {
+        auto ctx = Context();
+        ctx->set_wait_for_ready(true);  // 32 fresh connections at once: a refused connect
+                                        // is retried, as a real client would
+        grpc::Status st = stub->Generate(ctx.get(), req, &r);
+        if (!st.ok()) {
+          problems[i] = "Generate failed: " + st.error_message();
           return;
         }
         text = r.samples(0).text();
@@ -182,25 +187,30 @@ TEST_F(BlackboxTest, ThirtyTwoConcurrentClientsGetCorrectCompleteAnswers) {
         finish = r.samples(0).finish_reason();
       } else {
         auto ctx = Context();
+        ctx->set_wait_for_ready(true);
         auto reader = stub->GenerateStream(ctx.get(), req);
         StreamResult r = ReadStream(ctx.get(), reader.get());
         if (!r.status.ok() || !r.summary) {
+          problems[i] = "GenerateStream failed: " + r.status.error_message();
           return;
         }
         text = r.text[0];
         tokens = r.tokens[0];
         finish = r.finish[0];
       }
-      if (text == want.samples(0).text() && tokens == Ids(want.samples(0).token_ids()) &&
-          finish == want.samples(0).finish_reason()) {
-        ++correct;
+      if (text != want.samples(0).text() || tokens != Ids(want.samples(0).token_ids()) ||
+          finish != want.samples(0).finish_reason()) {
+        problems[i] = "got '" + text + "' (" + std::to_string(tokens.size()) + " tokens, finish " +
+                      std::to_string(finish) + "), want '" + want.samples(0).text() + "'";
       }
     });
   }
   for (std::thread& t : clients) {
     t.join();
   }
-  EXPECT_EQ(correct.load(), 32);
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_EQ(problems[i], "") << "client " << i << (i % 2 == 0 ? " (unary)" : " (stream)");
+  }
 }
 
 TEST_F(BlackboxTest, StopStringIsCutAndNeverStreamed) {
