@@ -28,7 +28,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions& o) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  const bool tls = o.tls || !o.tls_ca_file.empty() || !o.tls_cert_file.empty();
+  const bool tls =
+      o.tls || !o.tls_ca_file.empty() || !o.tls_cert_file.empty() || !o.tls_key_file.empty();
   if (!tls) {
     return grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args);
   }

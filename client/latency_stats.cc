@@ -41,8 +41,10 @@ RunStats Compute(const std::vector<CallResult>& results, double wall_s) {
     total.push_back(r.total_ms);
     if (r.ttft_ms >= 0) {
       ttft.push_back(r.ttft_ms);
-      if (r.completion_tokens >= 2) {
-        tpot.push_back((r.total_ms - r.ttft_ms) / (r.completion_tokens - 1));
+      const double per_sample =
+          static_cast<double>(r.completion_tokens) / static_cast<double>(std::max(1, r.samples));
+      if (per_sample >= 2) {
+        tpot.push_back((r.total_ms - r.ttft_ms) / (per_sample - 1));
       }
     }
   }

@@ -12,9 +12,10 @@ namespace stocha::client {
 struct CallResult {
   std::string code = "OK";  // gRPC status code name
   double total_ms = 0;
-  double ttft_ms = -1;  // < 0: no token arrived (or unary)
-  int completion_tokens = 0;
+  double ttft_ms = -1;        // < 0: no token arrived (or unary)
+  int completion_tokens = 0;  // all samples of the call
   int prompt_tokens_computed = 0;
+  int samples = 1;  // samples the call generated together (MultiSample's n)
 };
 
 struct Distribution {
@@ -34,7 +35,10 @@ struct RunStats {
   Distribution total_ms, ttft_ms, tpot_ms;  // OK calls only
 };
 
-// Time per output token = (total - ttft) / (tokens - 1), for calls with >= 2 tokens.
+// Failed calls count only in `errors` (their tokens are not throughput). Time per output
+// token = (total - ttft) / (tokens per sample - 1), for calls with >= 2 tokens per sample:
+// the n samples of a MultiSample call advance together, so the interval a reader of one
+// sample sees is n times what dividing by all n samples' tokens would report.
 RunStats Compute(const std::vector<CallResult>& results, double wall_s);
 
 }  // namespace stocha::client

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -20,6 +21,7 @@ class StreamCall final : public grpc::ClientReadReactor<v1::GenerateChunk> {
              bool multi, const ChannelOptions& co, absl::Duration deadline)
       : driver_(driver), request_(request) {
     PrepareContext(&context_, co, deadline);
+    result_.samples = multi && request.has_n() ? std::max<int>(1, request.n()) : 1;
     start_ = absl::Now();
     if (multi) {
       stub->async()->MultiSample(&context_, &request_, this);
@@ -76,6 +78,7 @@ class UnaryCall final {
       r.code = StatusCodeName(s.error_code());
       r.completion_tokens = static_cast<int>(response_.usage().completion_tokens());
       r.prompt_tokens_computed = static_cast<int>(response_.usage().prompt_tokens_computed());
+      r.samples = std::max(1, response_.samples_size());
       driver_->Done(r);
       delete this;
     });

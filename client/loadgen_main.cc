@@ -1,4 +1,5 @@
 // stocha-loadgen: throughput and latency percentiles of a stocha-server under load.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -9,7 +10,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/channel.h"
@@ -51,6 +54,34 @@ status code.)";
 nlohmann::json ToJson(const Distribution& d) {
   return {{"count", d.count}, {"p50", d.p50},   {"p90", d.p90},
           {"p99", d.p99},     {"mean", d.mean}, {"max", d.max}};
+}
+
+// Waits until `channel` is connected. A refused connection or an unresolvable name fails
+// after one retry (gRPC's reconnect backoff is about 1 s; a loaded listener can refuse one
+// connect), a silent peer after `timeout`. WaitForConnected alone would retry a refused port
+// until the timeout.
+absl::Status Connect(grpc::Channel& channel, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  bool retried = false;
+  for (grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+       state != GRPC_CHANNEL_READY; state = channel.GetState(/*try_to_connect=*/true)) {
+    absl::Time wait_until = deadline;
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      if (retried || state == GRPC_CHANNEL_SHUTDOWN) {
+        return absl::UnavailableError("connection failed (is the server running there?)");
+      }
+      retried = true;
+      wait_until = std::min(deadline, absl::Now() + absl::Seconds(2));
+    }
+    if (!channel.WaitForStateChange(state, absl::ToChronoTime(wait_until))) {
+      if (wait_until < deadline) {  // still failing after the retry
+        return absl::UnavailableError("connection failed (is the server running there?)");
+      }
+      return absl::DeadlineExceededError(
+          absl::StrCat("no connection within ", absl::FormatDuration(timeout)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void PrintTable(const RunStats& s) {
@@ -113,6 +144,19 @@ int Run() {
     std::fprintf(stderr, "stocha-loadgen: --concurrency must be >= 1\n");
     return 2;
   }
+  if (o.rate < 0) {
+    std::fprintf(stderr, "stocha-loadgen: --rate must be >= 0\n");
+    return 2;
+  }
+  // Without these a typo could start no call at all and report the empty run as a success.
+  if (o.requests < 0) {
+    std::fprintf(stderr, "stocha-loadgen: --requests must be >= 0\n");
+    return 2;
+  }
+  if (o.requests == 0 && o.duration <= absl::ZeroDuration()) {
+    std::fprintf(stderr, "stocha-loadgen: --duration must be > 0 (or set --requests)\n");
+    return 2;
+  }
   v1::GenerateRequest& r = o.request;
   r.set_prompt(absl::GetFlag(FLAGS_prompt));
   r.set_max_new_tokens(absl::GetFlag(FLAGS_max_new_tokens));
@@ -133,8 +177,9 @@ int Run() {
   // Connect before the clock starts: a client keeps its connection, so the first call's
   // TCP and HTTP/2 handshake is not part of any call's latency. Unreachable: say so now.
   const absl::Time connect_start = absl::Now();
-  if (!(*channel)->WaitForConnected(absl::ToChronoTime(connect_start + absl::Seconds(10)))) {
-    std::fprintf(stderr, "stocha-loadgen: cannot connect to %s within 10s\n", co.target.c_str());
+  if (absl::Status st = Connect(**channel, absl::Seconds(10)); !st.ok()) {
+    std::fprintf(stderr, "stocha-loadgen: cannot connect to %s: %s\n", co.target.c_str(),
+                 std::string(st.message()).c_str());
     return 1;
   }
   const double connect_ms = absl::ToDoubleMilliseconds(absl::Now() - connect_start);
