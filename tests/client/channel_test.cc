@@ -13,17 +13,25 @@
 namespace stocha::client {
 namespace {
 
-// A fresh file holding `contents` (parallel test processes share the temp directory).
-std::string WriteTemp(const std::string& contents) {
-  std::string path = ::testing::TempDir() + "/stocha-channel-test-XXXXXX";
-  const int fd = mkstemp(path.data());
-  EXPECT_GE(fd, 0) << path;
-  if (fd >= 0) {
-    close(fd);
+// A fresh file holding `contents` (parallel test processes share the temp directory),
+// removed when it goes out of scope.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& contents)
+      : path_(::testing::TempDir() + "/stocha-channel-test-XXXXXX") {
+    const int fd = mkstemp(path_.data());
+    EXPECT_GE(fd, 0) << path_;
+    if (fd >= 0) {
+      close(fd);
+    }
+    std::ofstream(path_, std::ios::binary) << contents;
   }
-  std::ofstream(path, std::ios::binary) << contents;
-  return path;
-}
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 TEST(StatusCodeNameTest, EveryCodeHasItsName) {
   EXPECT_STREQ(StatusCodeName(grpc::StatusCode::OK), "OK");
@@ -40,8 +48,8 @@ TEST(StatusCodeNameTest, EveryCodeHasItsName) {
 }
 
 TEST(LoadTokenTest, FromFileWithoutSurroundingWhitespace) {
-  const std::string path = WriteTemp("  s3cret\n");
-  absl::StatusOr<std::string> token = LoadToken(path);
+  const TempFile file("  s3cret\n");
+  absl::StatusOr<std::string> token = LoadToken(file.path());
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(*token, "s3cret");
 }
@@ -49,7 +57,8 @@ TEST(LoadTokenTest, FromFileWithoutSurroundingWhitespace) {
 TEST(LoadTokenTest, FileBeatsEnvironmentWhichBeatsNothing) {
   ASSERT_EQ(setenv("STOCHA_AUTH_TOKEN", " from-env ", 1), 0);
   EXPECT_EQ(LoadToken("").value_or("?"), "from-env");
-  EXPECT_EQ(LoadToken(WriteTemp("from-file")).value_or("?"), "from-file");
+  const TempFile file("from-file");
+  EXPECT_EQ(LoadToken(file.path()).value_or("?"), "from-file");
   ASSERT_EQ(unsetenv("STOCHA_AUTH_TOKEN"), 0);
   EXPECT_EQ(LoadToken("").value_or("?"), "");
 }
@@ -79,12 +88,13 @@ TEST(MakeChannelTest, MissingCaFileIsAnError) {
 
 TEST(MakeChannelTest, ClientCertificateNeedsItsKey) {
   ChannelOptions o;
-  o.tls_cert_file = WriteTemp("not really a certificate");
+  const TempFile cert("not really a certificate"), key("not really a key");
+  o.tls_cert_file = cert.path();
   absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(o);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   o.tls_cert_file.clear();
-  o.tls_key_file = WriteTemp("not really a key");
+  o.tls_key_file = key.path();
   EXPECT_EQ(MakeChannel(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -42,18 +42,6 @@ std::ostream& operator<<(std::ostream& os, const Outcome& o) {
             << o.err;
 }
 
-// A fresh file holding `contents` (parallel test processes share the temp directory).
-std::string TempFile(const std::string& contents) {
-  std::string path = ::testing::TempDir() + "/stocha-client-test-XXXXXX";
-  const int fd = mkstemp(path.data());
-  EXPECT_GE(fd, 0) << path;
-  if (fd >= 0) {
-    close(fd);
-  }
-  std::ofstream(path) << contents;
-  return path;
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -172,6 +160,25 @@ class ClientBlackboxTest : public ::testing::Test {
     // The server and both clients read it: a developer's own token must not leak in.
     unsetenv("STOCHA_AUTH_TOKEN");
   }
+  void TearDown() override {
+    for (const std::string& f : temp_files_) {
+      unlink(f.c_str());
+    }
+  }
+
+  // A fresh file holding `contents` (parallel test processes share the temp directory),
+  // removed after the test.
+  std::string TempFile(const std::string& contents) {
+    std::string path = ::testing::TempDir() + "/stocha-client-test-XXXXXX";
+    const int fd = mkstemp(path.data());
+    EXPECT_GE(fd, 0) << path;
+    if (fd >= 0) {
+      close(fd);
+      temp_files_.push_back(path);
+    }
+    std::ofstream(path) << contents;
+    return path;
+  }
 
   // Starts the server (failing, not skipping, if it does not come up) and remembers it.
   bool StartServer(const std::vector<std::string>& flags = {}) {
@@ -187,6 +194,7 @@ class ClientBlackboxTest : public ::testing::Test {
 
   std::unique_ptr<ServerProcess> server_;
   std::string target_;
+  std::vector<std::string> temp_files_;
 };
 
 // ---------------------------------------------------------------------------------------
