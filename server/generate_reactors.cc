@@ -69,7 +69,9 @@ void StreamReactor::OnChunk(SampleChunk chunk) {
     }
     action = NextAction();
   }
-  RunOnIo(action);
+  // Without an action the reactor may be finished and deleted by another thread as soon as
+  // mu_ is released: touch nothing of it then. With one, it lives until the action has run.
+  if (action.write != nullptr || action.finish) RunOnIo(action);
 }
 
 void StreamReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
@@ -87,12 +89,15 @@ void StreamReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
     }
     action = NextAction();
   }
-  RunOnIo(action);
+  // Without an action the reactor may be finished and deleted by another thread as soon as
+  // mu_ is released: touch nothing of it then. With one, it lives until the action has run.
+  if (action.write != nullptr || action.finish) RunOnIo(action);
 }
 
 void StreamReactor::OnWriteDone(bool ok) {
   Action action;
   bool cancel = false;
+  const std::shared_ptr<RequestControl> control = control_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
@@ -106,9 +111,9 @@ void StreamReactor::OnWriteDone(bool ok) {
     action = NextAction();
   }
   if (cancel) {
-    control_->Cancel();
+    control->Cancel();  // a copy: the reactor may already be gone (see OnChunk)
   }
-  Run(action);
+  if (action.write != nullptr || action.finish) Run(action);
 }
 
 StreamReactor::Action StreamReactor::NextAction() {
