@@ -332,7 +332,10 @@ absl::Status ParseModelProto(Cursor c, SentencePieceModel* model, IdsPresent* pr
     } else if (f.number == 3) {
       s = ParseNormalizerSpec(c.Sub(bytes, "normalizer_spec"), &model->normalizer_spec);
     } else {
-      if (!model->denormalizer_spec) model->denormalizer_spec.emplace();
+      // Assigned, not emplace()d: clang caches NormalizerSpec as not default-constructible
+      // while the enclosing struct is incomplete (default member initializers).
+      if (!model->denormalizer_spec)
+        model->denormalizer_spec = SentencePieceModel::NormalizerSpec();
       s = ParseNormalizerSpec(c.Sub(bytes, "denormalizer_spec"), &*model->denormalizer_spec);
     }
     if (!s.ok()) return s;
