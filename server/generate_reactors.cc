@@ -71,7 +71,7 @@ void StreamReactor::OnChunk(SampleChunk chunk) {
   }
   // Without an action the reactor may be finished and deleted by another thread as soon as
   // mu_ is released: touch nothing of it then. With one, it lives until the action has run.
-  if (action.write != nullptr || action.finish) RunOnIo(action);
+  if (action.any()) RunOnIo(action);
 }
 
 void StreamReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
@@ -89,9 +89,8 @@ void StreamReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
     }
     action = NextAction();
   }
-  // Without an action the reactor may be finished and deleted by another thread as soon as
-  // mu_ is released: touch nothing of it then. With one, it lives until the action has run.
-  if (action.write != nullptr || action.finish) RunOnIo(action);
+  // See OnChunk: nothing of the reactor after unlocking unless an action is pending.
+  if (action.any()) RunOnIo(action);
 }
 
 void StreamReactor::OnWriteDone(bool ok) {
@@ -113,7 +112,7 @@ void StreamReactor::OnWriteDone(bool ok) {
   if (cancel) {
     control->Cancel();  // a copy: the reactor may already be gone (see OnChunk)
   }
-  if (action.write != nullptr || action.finish) Run(action);
+  if (action.any()) Run(action);
 }
 
 StreamReactor::Action StreamReactor::NextAction() {
@@ -140,7 +139,7 @@ StreamReactor::Action StreamReactor::NextAction() {
 }
 
 void StreamReactor::RunOnIo(const Action& action) {
-  if (action.write != nullptr || action.finish) io_->Post([this, action] { Run(action); });
+  io_->Post([this, action] { Run(action); });
 }
 
 void StreamReactor::Run(const Action& action) {

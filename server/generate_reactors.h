@@ -60,10 +60,11 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, 
     const v1::GenerateChunk* write = nullptr;
     bool finish = false;
     grpc::Status status;
+    bool any() const { return write != nullptr || finish; }
   };
   Action NextAction();  // with mu_ held
   void Run(const Action& action);
-  void RunOnIo(const Action& action);  // from the inference thread
+  void RunOnIo(const Action& action);  // from the inference thread; action.any()
 
   Scheduler* const scheduler_;
   IoExecutor* const io_;
