@@ -25,52 +25,43 @@ CallResult Failed(const std::string& code, double total_ms = 1000, int tokens = 
   return r;
 }
 
+// Exact expected values, worked out by hand in each test.
+void ExpectSummary(const Distribution& d, int count, double p50, double p90, double p99,
+                   double mean, double max) {
+  EXPECT_EQ(d.count, count);
+  EXPECT_EQ(d.p50, p50);
+  EXPECT_EQ(d.p90, p90);
+  EXPECT_EQ(d.p99, p99);
+  EXPECT_EQ(d.mean, mean);
+  EXPECT_EQ(d.max, max);
+}
+
 // Nearest rank: the q-quantile of N sorted values is the value of rank ceil(q * N), 1-based.
 
 TEST(SummarizeTest, EmptyIsAllZero) {
   std::vector<double> v;
   const Distribution d = Summarize(v);
-  EXPECT_EQ(d.count, 0);
-  EXPECT_EQ(d.p50, 0);
-  EXPECT_EQ(d.p90, 0);
-  EXPECT_EQ(d.p99, 0);
-  EXPECT_EQ(d.mean, 0);
-  EXPECT_EQ(d.max, 0);
+  ExpectSummary(d, 0, 0, 0, 0, 0, 0);
 }
 
 TEST(SummarizeTest, OneSampleIsEveryPercentile) {
   std::vector<double> v = {7.5};
   const Distribution d = Summarize(v);
-  EXPECT_EQ(d.count, 1);
-  EXPECT_EQ(d.p50, 7.5);
-  EXPECT_EQ(d.p90, 7.5);
-  EXPECT_EQ(d.p99, 7.5);
-  EXPECT_EQ(d.mean, 7.5);
-  EXPECT_EQ(d.max, 7.5);
+  ExpectSummary(d, 1, 7.5, 7.5, 7.5, 7.5, 7.5);
 }
 
 TEST(SummarizeTest, TwoSamples) {
   // p50: rank ceil(1.0) = 1 -> 10; p90: ceil(1.8) = 2 -> 20; p99: ceil(1.98) = 2 -> 20.
   std::vector<double> v = {20, 10};
   const Distribution d = Summarize(v);
-  EXPECT_EQ(d.count, 2);
-  EXPECT_EQ(d.p50, 10);
-  EXPECT_EQ(d.p90, 20);
-  EXPECT_EQ(d.p99, 20);
-  EXPECT_EQ(d.mean, 15);
-  EXPECT_EQ(d.max, 20);
+  ExpectSummary(d, 2, 10, 20, 20, 15, 20);
 }
 
 TEST(SummarizeTest, TenUnsortedValues) {
   // Sorted 1..10. p50: rank 5 -> 5; p90: rank 9 -> 9; p99: rank ceil(9.9) = 10 -> 10.
   std::vector<double> v = {7, 3, 10, 1, 9, 2, 8, 5, 6, 4};
   const Distribution d = Summarize(v);
-  EXPECT_EQ(d.count, 10);
-  EXPECT_EQ(d.p50, 5);
-  EXPECT_EQ(d.p90, 9);
-  EXPECT_EQ(d.p99, 10);
-  EXPECT_EQ(d.mean, 5.5);
-  EXPECT_EQ(d.max, 10);
+  ExpectSummary(d, 10, 5, 9, 10, 5.5, 10);
   // Documented: sorted in place.
   EXPECT_EQ(v, (std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
 }
@@ -82,12 +73,7 @@ TEST(SummarizeTest, HundredValues) {
     v.push_back(i);
   }
   const Distribution d = Summarize(v);
-  EXPECT_EQ(d.count, 100);
-  EXPECT_EQ(d.p50, 50);
-  EXPECT_EQ(d.p90, 90);
-  EXPECT_EQ(d.p99, 99);
-  EXPECT_EQ(d.mean, 50.5);
-  EXPECT_EQ(d.max, 100);
+  ExpectSummary(d, 100, 50, 90, 99, 50.5, 100);
 }
 
 TEST(SummarizeTest, Ties) {
@@ -102,12 +88,7 @@ TEST(SummarizeTest, Ties) {
 
   std::vector<double> same(7, 3.25);
   const Distribution s = Summarize(same);
-  EXPECT_EQ(s.count, 7);
-  EXPECT_EQ(s.p50, 3.25);
-  EXPECT_EQ(s.p90, 3.25);
-  EXPECT_EQ(s.p99, 3.25);
-  EXPECT_EQ(s.mean, 3.25);
-  EXPECT_EQ(s.max, 3.25);
+  ExpectSummary(s, 7, 3.25, 3.25, 3.25, 3.25, 3.25);
 }
 
 TEST(SummarizeTest, OneOutlierShowsOnlyInTheTailAndTheMean) {
