@@ -19,6 +19,36 @@ int Threads(int threads) { return threads > 0 ? threads : omp_get_max_threads();
 // Smallest column block per task.
 constexpr int64_t kColBlock = 256;
 
+template <DType DT>
+STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
+  for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(h, Weight(row, DT, i), o[i]);
+}
+
+// o[0..n) += h * row[0..n) (one fused multiply-add per element, so any vector width gives
+// the same bits). With `stream`, row is one of a stream of rows and `next` is read after it
+// (nullptr: the last): prefetch ahead.
+STOCHA_INLINE void AxpyRow(float h, const void* row, DType dt, int64_t n, float* o, bool stream,
+                           const void* next) {
+  const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
+  if (Avx2RowKernels()) {
+    const RowPrefetch pf = PlanPrefetch(row, next, n * esize, esize);
+    AxpyRowAvx2(h, row, dt, n, o, stream ? &pf : nullptr);
+    return;
+  }
+  if (stream && next != nullptr) PrefetchBytes(next, n * esize);
+  switch (dt) {
+    case DType::kBF16:
+      AxpyRowT<DType::kBF16>(h, row, n, o);
+      break;
+    case DType::kF16:
+      AxpyRowT<DType::kF16>(h, row, n, o);
+      break;
+    default:
+      AxpyRowT<DType::kF32>(h, row, n, o);
+      break;
+  }
+}
+
 // Accumulates rows of wT (of element type `dt`) into out[t][d0..d1).
 STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* wT, DType dt,
                                     int64_t D, const int32_t* active, int64_t count, float* out,
@@ -26,33 +56,19 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
   const int64_t n = d1 - d0;
   for (int64_t t = 0; t < T; ++t) std::fill_n(out + t * D + d0, n, 0.0f);
   const int64_t esize = DTypeSize(dt);
+  const char* base = static_cast<const char*>(wT);
   for (int64_t j = 0; j < count; ++j) {
     const int64_t f = active[j];
-    if (j + kAhead < count) {
-      PrefetchBytes(static_cast<const char*>(wT) + (active[j + kAhead] * D + d0) * esize,
-                    n * esize);
-    }
+    const char* row = base + (f * D + d0) * esize;
+    const char* next = j + 1 < count ? base + (active[j + 1] * D + d0) * esize : nullptr;
+    bool first = true;  // the first row t to use this weight row streams it from memory
     for (int64_t t = 0; t < T; ++t) {
       const float a = h[t * F + f];
       if (a == 0.0f) continue;
-      float* o = out + t * D + d0;
-      if (dt == DType::kF32) {
-        const float* w = static_cast<const float*>(wT) + f * D + d0;
-        for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(a, w[i], o[i]);
-      } else if (dt == DType::kBF16) {
-        const uint16_t* w = static_cast<const uint16_t*>(wT) + f * D + d0;
-        for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(a, BF16ToF32(w[i]), o[i]);
-      } else {
-        const uint16_t* w = static_cast<const uint16_t*>(wT) + f * D + d0;
-        for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(a, F16ToF32(w[i]), o[i]);
-      }
+      AxpyRow(a, row, dt, n, out + t * D + d0, first, next);
+      first = false;
     }
   }
-}
-
-template <DType DT>
-STOCHA_INLINE void AxpyRow(float h, const void* row, int64_t n, float* o) {
-  for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(h, Weight(row, DT, i), o[i]);
 }
 
 STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
@@ -63,28 +79,16 @@ STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up
   const char* up = static_cast<const char*>(w_up.data);
   const char* down = static_cast<const char*>(wT.data);
   std::fill_n(out, D, 0.0f);
+  // The stream of rows read: up[f0], down[f0], up[f1], down[f1], ...
   for (int64_t j = 0; j < count; ++j) {
-    if (j + kAhead < count) {
-      PrefetchBytes(up + active[j + kAhead] * up_bytes, up_bytes);
-      PrefetchBytes(down + active[j + kAhead] * down_bytes, down_bytes);
-    }
     const int64_t f = active[j];
     if (a[f] == 0.0f) continue;
-    const float h = a[f] * DotRow(x, up + f * up_bytes, w_up.dtype, K);
+    const char* down_row = down + f * down_bytes;
+    const float h = a[f] * DotRowAhead(x, up + f * up_bytes, down_row, w_up.dtype, K);
     a[f] = h;
     if (h == 0.0f) continue;
-    const void* row = down + f * down_bytes;
-    switch (wT.dtype) {
-      case DType::kBF16:
-        AxpyRow<DType::kBF16>(h, row, D, out);
-        break;
-      case DType::kF16:
-        AxpyRow<DType::kF16>(h, row, D, out);
-        break;
-      default:
-        AxpyRow<DType::kF32>(h, row, D, out);
-        break;
-    }
+    const char* next_up = j + 1 < count ? up + active[j + 1] * up_bytes : nullptr;
+    AxpyRow(h, down_row, wT.dtype, D, out, /*stream=*/true, next_up);
   }
 }
 

@@ -59,8 +59,11 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
     if (T <= 2) {
-      if (n + 1 < n1) PrefetchBytes(static_cast<const char*>(src) + row_bytes, row_bytes);
-      for (int64_t t = 0; t < T; ++t) y[t * N + n] = DotRow(x + t * K, src, w.dtype, K) + bias[n];
+      // Rows are contiguous; the stream runs on into the next block (usually this
+      // thread's next).
+      const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
+      y[n] = DotRowAhead(x, src, next, w.dtype, K) + bias[n];
+      if (T == 2) y[N + n] = DotRow(x + K, src, w.dtype, K) + bias[n];
       continue;
     }
     const float* row = static_cast<const float*>(src);
@@ -91,8 +94,8 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   const char* base = static_cast<const char*>(w.data);
   for (int64_t j = 0; j < count; ++j) {
-    if (j + kAhead < count) PrefetchBytes(base + idx[j + kAhead] * row_bytes, row_bytes);
-    y[j] = DotRow(x, base + idx[j] * row_bytes, w.dtype, K);
+    const char* next = j + 1 < count ? base + idx[j + 1] * row_bytes : nullptr;
+    y[j] = DotRowAhead(x, base + idx[j] * row_bytes, next, w.dtype, K);
   }
 }
 

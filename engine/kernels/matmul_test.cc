@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/kernels/row_kernels_avx2.h"
 #include "gtest/gtest.h"
 
 namespace stocha {
@@ -36,10 +37,13 @@ Buffer RandomWeights(DType dt, int64_t n, int64_t k, uint32_t seed) {
   return b;
 }
 
-class MatMulTest : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int>> {};
+class MatMulTest
+    : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int, bool /*avx2 rows*/>> {};
 
 TEST_P(MatMulTest, EqualsReferenceBitwise) {
-  const auto [dt, T, N, K, threads] = GetParam();
+  const auto [dt, T, N, K, threads, avx2] = GetParam();
+  if (avx2 && !Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+  ScopedAvx2RowKernels scoped(avx2);
   Buffer w = RandomWeights(dt, N, K, 1 + N * K);
   Buffer bias = RandomWeights(dt, 1, N, 7);
   bias.t.shape = {N};
@@ -67,11 +71,12 @@ TEST_P(MatMulTest, EqualsReferenceBitwise) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, MatMulTest,
-    ::testing::Combine(::testing::Values(DType::kF32, DType::kBF16, DType::kF16),
-                       ::testing::Values(1, 3), ::testing::Values(1, 17, 130),
-                       ::testing::Values(1, 15, 16, 33, 257), ::testing::Values(1, 7)));
+INSTANTIATE_TEST_SUITE_P(Shapes, MatMulTest,
+                         ::testing::Combine(::testing::Values(DType::kF32, DType::kBF16,
+                                                              DType::kF16),
+                                            ::testing::Values(1, 3), ::testing::Values(1, 17, 130),
+                                            ::testing::Values(1, 15, 16, 33, 257),
+                                            ::testing::Values(1, 7), ::testing::Bool()));
 
 }  // namespace
 }  // namespace stocha

@@ -8,10 +8,15 @@
 
 #include "engine/dtype.h"
 #include "engine/kernels/clones.h"
+#include "engine/kernels/prefetch.h"
+#include "engine/kernels/row_kernels_avx2.h"
 
 namespace stocha {
 
 inline constexpr int kLanes = 16;
+
+template <DType DT>
+inline constexpr int64_t kWeightSize = DT == DType::kF32 ? 4 : 2;
 
 STOCHA_INLINE float Weight(const void* row, DType dt, int64_t i) {
   if (dt == DType::kBF16) return BF16ToF32(static_cast<const uint16_t*>(row)[i]);
@@ -45,6 +50,20 @@ STOCHA_INLINE float DotRow(const float* x, const void* row, DType dt, int64_t n)
     default:
       return DotRowT<DType::kF32>(x, row, n);
   }
+}
+
+// DotRow for one row of a stream of rows (`next` is read after it; nullptr for the last),
+// prefetching ahead: the AVX2 kernel where enabled, else the portable one with the next
+// row requested in one burst. Same bits either way.
+STOCHA_INLINE float DotRowAhead(const float* x, const void* row, const void* next, DType dt,
+                                int64_t n) {
+  const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
+  if (Avx2RowKernels()) {
+    const RowPrefetch pf = PlanPrefetch(row, next, n * esize, esize);
+    return DotRowAvx2(x, row, dt, n, &pf);
+  }
+  if (next != nullptr) PrefetchBytes(next, n * esize);
+  return DotRow(x, row, dt, n);
 }
 
 }  // namespace stocha
