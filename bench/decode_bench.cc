@@ -3,6 +3,7 @@
 // and prefill tokens/s. Paired runs are interleaved (>= 5 repetitions); ratios of medians.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ struct Args {
   bool prefill = true;
   double min_time = 0.5;
   int predictor_rank = 128;
+  int reps = 5;
 };
 
 Args Parse(int argc, char** argv) {
@@ -37,10 +39,13 @@ Args Parse(int argc, char** argv) {
       a.min_time = 0.1;
     } else if (s == "--no-prefill") {
       a.prefill = false;
+    } else if (s.rfind("--reps=", 0) == 0) {
+      a.reps = std::max(5, std::stoi(s.substr(7)));
     } else if (s.rfind("--sparsity=", 0) == 0) {
       a.density = 1.0f - std::stof(s.substr(11)) / 100.0f;
     } else {
-      std::fprintf(stderr, "usage: decode_bench [--quick] [--no-prefill] [--sparsity=90]\n");
+      std::fprintf(stderr,
+                   "usage: decode_bench [--quick] [--no-prefill] [--sparsity=90] [--reps=5]\n");
       std::exit(2);
     }
   }
@@ -109,7 +114,7 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args,
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   });
   MedianCollector c;
-  auto flags = DefaultBenchmarkFlags(5, args.min_time);
+  auto flags = DefaultBenchmarkFlags(args.reps, args.min_time);
   std::vector<char*> argv;
   for (auto& f : flags) argv.push_back(f.data());
   int argc = static_cast<int>(argv.size());
@@ -158,8 +163,8 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
-      "medians of >= 5 interleaved repetitions\n",
-      100 * (1 - args.density), omp_get_max_threads());
+      "medians of %d interleaved repetitions; dense = every weight read (0%% sparsity)\n",
+      100 * (1 - args.density), omp_get_max_threads(), args.reps);
   std::printf(
       "| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
       "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "

@@ -6,6 +6,7 @@
 // ratio of their medians is printed. Sparsity is set by FfnOptions.bench_force_density.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -40,10 +41,12 @@ Args Parse(int argc, char** argv) {
       a.sparsity = {0, 90};
       a.working_set_gib = 1.0;
       a.min_time = 0.05;
+    } else if (s.rfind("--reps=", 0) == 0) {
+      a.reps = std::max(5, std::stoi(s.substr(7)));
     } else if (s.rfind("--gib=", 0) == 0) {
       a.working_set_gib = std::stod(s.substr(6));
     } else {
-      std::fprintf(stderr, "usage: ffn_bench [--quick] [--gib=GiB]\n");
+      std::fprintf(stderr, "usage: ffn_bench [--quick] [--gib=GiB] [--reps=5]\n");
       std::exit(2);
     }
   }
