@@ -2,7 +2,9 @@
 // the portable ones (whole next row prefetched in one burst), on one BF16 matrix far larger
 // than the L3, side by side in one process: a dense GEMV over every row (MatMul, one input
 // row) and a sparse one over a random 10% of rows (DotRows), with the streaming-read probe
-// as the machine's ceiling. Ratios of medians of >= 5 interleaved repetitions.
+// as the machine's ceiling. Then stocha's MatMul against oneDNN's GEMM (OneDnnMatMul, the
+// prefill path) at batches 1-32 on a 256 MiB slice, which places kOneDnnMinRows.
+// Ratios of medians of >= 5 interleaved repetitions.
 #include <omp.h>
 
 #include <cstdint>
@@ -18,6 +20,7 @@
 #include "engine/huge_page_buffer.h"
 #include "engine/kernels/ffn_kernels.h"
 #include "engine/kernels/matmul.h"
+#include "engine/kernels/onednn_matmul.h"
 #include "engine/kernels/row_kernels_avx2.h"
 
 namespace stocha::bench {
@@ -94,6 +97,28 @@ int main(int argc, char** argv) {
       }
     })->UseRealTime();
   }
+  // Batches: a 256 MiB slice of the same rows, x repeated T times.
+  Tensor slice = w;
+  slice.shape = {std::min<int64_t>(N, (int64_t{256} << 20) / (K * 2)), K};
+  const std::vector<int> batches = {1, 2, 4, 8, 16, 32};
+  std::vector<float> xs(static_cast<size_t>(batches.back()) * K), ys(batches.back() * slice.rows());
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = x[i % K] * (1.0f + static_cast<float>(i / K));
+  for (const int T : batches) {
+    benchmark::RegisterBenchmark(absl::StrFormat("batch/%d/stocha", T).c_str(),
+                                 [&, T](benchmark::State& st) {
+                                   for (auto _ : st) {
+                                     MatMul(xs.data(), T, slice, nullptr, ys.data(), threads);
+                                   }
+                                 })
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(absl::StrFormat("batch/%d/onednn", T).c_str(),
+                                 [&, T](benchmark::State& st) {
+                                   for (auto _ : st) {
+                                     OneDnnMatMul(xs.data(), T, slice, nullptr, ys.data(), threads);
+                                   }
+                                 })
+        ->UseRealTime();
+  }
   benchmark::RegisterBenchmark("probe", [&](benchmark::State& st) {
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   })->UseRealTime();
@@ -123,5 +148,15 @@ int main(int argc, char** argv) {
   std::printf("avx2 / portable time: dense %.3f, sparse %.3f\n",
               c.Median("gemv/dense/avx2") / c.Median("gemv/dense/portable"),
               c.Median("gemv/sparse10/avx2") / c.Median("gemv/sparse10/portable"));
+  std::printf(
+      "\nstocha MatMul vs oneDNN (OneDnnMatMul: BF16 widened to F32 by blocks, F32 "
+      "GEMM), %lld x %lld BF16, %d threads\n| batch | stocha ms | oneDNN ms | oneDNN / "
+      "stocha |\n|---|---|---|---|\n",
+      static_cast<long long>(slice.rows()), static_cast<long long>(K), threads);
+  for (const int T : batches) {
+    const double a = c.Median(absl::StrFormat("batch/%d/stocha", T));
+    const double b = c.Median(absl::StrFormat("batch/%d/onednn", T));
+    std::printf("| %d | %.2f | %.2f | %.2f |\n", T, a * 1e3, b * 1e3, b / a);
+  }
   return 0;
 }
