@@ -4,6 +4,8 @@
 // the working set is several GiB, so the large L3 cannot hide DRAM traffic. Dense and
 // sparse runs of one configuration are interleaved at random (>= 5 repetitions) and the
 // ratio of their medians is printed. Sparsity is set by FfnOptions.bench_force_density.
+// A third run per configuration uses the default policy (kAuto): which path it took, and
+// its time against the faster of the two forced paths (1.00 = it chose right).
 #include <omp.h>
 
 #include <algorithm>
@@ -77,26 +79,30 @@ void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& ta
 
   for (int b : args.batches) {
     for (int sp : args.sparsity) {
-      for (const char* mode : {"dense", "sparse"}) {
-        const bool sparse = mode[0] == 's';
+      for (const char* mode : {"dense", "sparse", "auto"}) {
+        const FfnPolicy policy = mode[0] == 's'   ? FfnPolicy::kSparse
+                                 : mode[0] == 'd' ? FfnPolicy::kDense
+                                                  : FfnPolicy::kAuto;
         benchmark::RegisterBenchmark(
             Name(shape, b, sp, mode).c_str(),
-            [&, b, sp, sparse](benchmark::State& st) {
+            [&, b, sp, policy](benchmark::State& st) {
               FfnOptions o;
-              o.policy = sparse ? FfnPolicy::kSparse : FfnPolicy::kDense;
+              o.policy = policy;
               o.bench_force_density = 1.0f - sp / 100.0f;
               ffn->SetOptions(o);
               int layer = 0;
-              int64_t active = 0, calls = 0;
+              int64_t active = 0, calls = 0, sparse_calls = 0;
               for (auto _ : st) {
                 FfnCallInfo info = ffn->Forward(model->weights().layers[layer], layer, x.data(), b,
                                                 rows.data(), out.data(), zeros.data());
                 benchmark::DoNotOptimize(out.data());
                 active += info.union_active;
+                sparse_calls += info.sparse ? 1 : 0;
                 ++calls;
                 layer = (layer + 1) % layers;
               }
               st.counters["union_density"] = static_cast<double>(active) / (calls * shape.F);
+              st.counters["sparse_share"] = static_cast<double>(sparse_calls) / calls;
             })
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
@@ -118,16 +124,19 @@ void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& ta
       const double dense = collector.Median(Name(shape, b, sp, "dense"));
       const double sparse = collector.Median(sn);
       const double u = collector.Counter(sn, "union_density");
+      const double autom = collector.Median(Name(shape, b, sp, "auto"));
+      const bool auto_sparse = collector.Counter(Name(shape, b, sp, "auto"), "sparse_share") > 0.5;
       // A dense engine does the same work at any sparsity; stocha's dense path does not
       // quite (its W_downᵀ accumulation skips zero activations), so the honest baseline
       // is the dense path at 0% sparsity, measured in the same interleaved run.
       const std::string d0 = Name(shape, b, 0, "dense");
       const double dense0 = collector.Median(d0) > 0 ? collector.Median(d0) : dense;
       const double ceiling = (1.0 + 2.0 * u) / 3.0;  // gate dense + union rows of up, down
-      table.push_back(
-          absl::StrFormat("| %s | %d | %d%% | %.3f | %.3f | %.3f | %.2f | %.3f | **%.3f** | %.3f |",
-                          shape.name, b, sp, dense0 * 1e3, dense * 1e3, sparse * 1e3, u,
-                          sparse / dense, sparse / dense0, ceiling));
+      table.push_back(absl::StrFormat(
+          "| %s | %d | %d%% | %.3f | %.3f | %.3f | %.2f | %.3f | **%.3f** | %.3f | %s | %.2f |",
+          shape.name, b, sp, dense0 * 1e3, dense * 1e3, sparse * 1e3, u, sparse / dense,
+          sparse / dense0, ceiling, auto_sparse ? "sparse" : "dense",
+          autom / std::min(dense, sparse)));
     }
   }
 }
@@ -144,8 +153,9 @@ int main(int argc, char** argv) {
               omp_get_max_threads(), args.reps);
   std::printf(
       "| shape | batch | sparsity | dense ms at 0%% | dense ms | sparse ms | union density "
-      "| sparse/dense (same activations) | sparse/dense at 0%% | bytes ceiling |\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n");
+      "| sparse/dense (same activations) | sparse/dense at 0%% | bytes ceiling | auto picks "
+      "| auto / faster of the two |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& row : table) std::printf("%s\n", row.c_str());
   return 0;
 }

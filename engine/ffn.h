@@ -29,16 +29,20 @@ struct FfnCallInfo {
 };
 
 enum class FfnPolicy {
-  kAuto,    // sparse when the union density is at most FfnOptions.max_sparse_density
+  kAuto,    // sparse when the rows' mean activation density is at most the limit below
   kDense,   // always every row of every matrix
   kSparse,  // always skip inactive neurons (even when it does not pay)
 };
 
 struct FfnOptions {
   FfnPolicy policy = FfnPolicy::kAuto;
-  // Above this union density the dense path reads the weights more efficiently than
-  // gathering rows (measured by bench/ffn_bench; see docs/PERFORMANCE.md).
+  // kAuto's limits on the mean density of the rows' activations (nonzeros / (T·F)); the
+  // sparse path's cost follows it (each row gathers its own W_up rows), not the union's.
+  // Against stocha's own dense kernels (T < kOneDnnMinRows, or deterministic mode) the
+  // sparse path is cheaper up to about 0.6; against oneDNN's GEMM (larger batches) only
+  // up to about 0.3 (bench/ffn_bench, docs/SPARSE.md).
   float max_sparse_density = 0.6f;
+  float max_sparse_density_gemm = 0.3f;
   int threads = 1;
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;

@@ -42,6 +42,8 @@ class SparseFfn : public Ffn {
   void BuildUnion(int64_t T, const FfnRow* rows);
   int64_t KeepLargest(float* a, float density);
   bool UsePredictor(int64_t T, const FfnRow* rows) const;
+  // kAuto's choice from the rows' mean activation density (zeros[t] per row).
+  bool SparseIsCheaper(int64_t T, const int64_t* zeros) const;
   void PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros);
   void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
                  int64_t* zeros);
@@ -117,9 +119,8 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   BuildUnion(T, rows);
   FfnCallInfo info;
   info.union_active = static_cast<int64_t>(union_.size());
-  const float density = static_cast<float>(union_.size()) / static_cast<float>(F_);
   info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
-                (options_.policy == FfnPolicy::kAuto && density <= options_.max_sparse_density);
+                (options_.policy == FfnPolicy::kAuto && SparseIsCheaper(T, zeros));
   if (gated_ && info.sparse && T == 1 && options_.threads == 1) {
     // One pass over the active neurons: up row and W_downᵀ row back to back.
     SparseUpDownRow(xb, a_.data(), w.w_up, down_t_[layer].tensor, union_.data(),
@@ -143,6 +144,14 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(), static_cast<int64_t>(active.size()),
            out, options_.threads);
   return info;
+}
+
+bool SparseFfn::SparseIsCheaper(int64_t T, const int64_t* zeros) const {
+  int64_t nonzero = 0;
+  for (int64_t t = 0; t < T; ++t) nonzero += F_ - zeros[t];
+  const double density = static_cast<double>(nonzero) / (static_cast<double>(T) * F_);
+  const bool gemm = !options_.deterministic && T >= kOneDnnMinRows;
+  return density <= (gemm ? options_.max_sparse_density_gemm : options_.max_sparse_density);
 }
 
 bool SparseFfn::UsePredictor(int64_t T, const FfnRow* rows) const {

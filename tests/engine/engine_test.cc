@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/ffn.h"
 #include "engine/generate.h"
 #include "gtest/gtest.h"
 #include "tests/engine/random_model.h"
@@ -252,6 +253,43 @@ TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
       EXPECT_TRUE(SameBits(results[0][i], results[1][i]))
           << "output " << i << " gated " << gated << " threads " << threads;
     }
+  }
+}
+
+// kAuto follows the rows' mean activation density: sparse up to 0.6 against stocha's own
+// dense kernels, up to 0.3 where the dense path would be oneDNN's GEMM (T >= 16, not
+// deterministic). The union density does not decide: 8 rows half active each cover
+// nearly every neuron and still take the sparse path.
+TEST(SparseFfnTest, AutoPolicyFollowsMeanRowDensity) {
+  const ModelConfig c = SmallConfig();
+  auto m = RandomModel(c, 4);
+  const int64_t D = c.hidden_size;
+  std::vector<float> x(16 * D), out(16 * D);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+  std::vector<int64_t> zeros(16);
+  std::vector<FfnRow> rows(16, FfnRow{kRelu, RngKey{1, 0, 0, 0}});
+  for (const bool deterministic : {false, true}) {
+    FfnOptions o;
+    o.threads = 1;
+    o.deterministic = deterministic;
+    auto ffn = std::move(*Ffn::Create(*m, o));
+    int64_t union_active = 0;
+    auto sparse_at = [&](int64_t T, float density) {
+      FfnOptions p;  // kAuto
+      p.bench_force_density = density;
+      ffn->SetOptions(p);
+      const FfnCallInfo info = ffn->Forward(m->weights().layers[0], 0, x.data(), T, rows.data(),
+                                            out.data(), zeros.data());
+      union_active = info.union_active;
+      return info.sparse;
+    };
+    SCOPED_TRACE(deterministic);
+    EXPECT_TRUE(sparse_at(1, 0.5f));
+    EXPECT_FALSE(sparse_at(1, 0.7f));
+    EXPECT_TRUE(sparse_at(8, 0.5f));
+    EXPECT_GT(union_active, c.intermediate_size * 0.6);
+    EXPECT_TRUE(sparse_at(16, 0.2f));
+    EXPECT_EQ(sparse_at(16, 0.5f), deterministic);
   }
 }
 
