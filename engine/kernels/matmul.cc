@@ -50,14 +50,30 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
   return b;
 }
 
-// Output rows [n0, n1) for all T inputs. Decode (T <= 2) converts weights in registers;
-// larger T converts each weight row once into `scratch` and reuses it for blocks of 4.
+// Output rows [n0, n1) for all T inputs. With the AVX2 row kernels: four inputs at a time
+// per weight row, converting in registers. Portable: decode (T <= 2) converts weights in
+// registers; larger T converts each weight row once into `scratch` and reuses it for
+// blocks of 4.
 STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w, const float* bias,
                                      float* y, int64_t n0, int64_t n1, float* scratch) {
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
+    if (Avx2RowKernels()) {
+      // Up to four inputs per pass over the row (in L1 after the first), converting in
+      // registers; the first pass streams the row and prefetches ahead.
+      const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
+      const int64_t esize = static_cast<int64_t>(DTypeSize(w.dtype));
+      const RowPrefetch pf = PlanPrefetch(src, next, K * esize, esize);
+      float out[kMaxDotRows];
+      for (int64_t t = 0; t < T; t += kMaxDotRows) {
+        const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, T - t));
+        DotRowMultiAvx2(x + t * K, K, r, src, w.dtype, K, t == 0 ? &pf : nullptr, out);
+        for (int q = 0; q < r; ++q) y[(t + q) * N + n] = out[q] + bias[n];
+      }
+      continue;
+    }
     if (T <= 2) {
       // Rows are contiguous; the stream runs on into the next block (usually this
       // thread's next).

@@ -69,6 +69,41 @@ STOCHA_AVX2 inline void Prefetch32(const RowPrefetch* pf, int64_t i) {
   }
 }
 
+// Canonical tree over lanes lo (0-7) and hi (8-15): lane j += lane j + 8, + 4, + 2, + 1;
+// then the tail elements in order.
+template <DType DT>
+STOCHA_AVX2 inline float Finish(__m256 lo, __m256 hi, const float* x, const void* row, int64_t i,
+                                int64_t n) {
+  const __m256 s8 = _mm256_add_ps(lo, hi);
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  const __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+  float r = _mm_cvtss_f32(s1);
+  for (; i < n; ++i) r = __builtin_fmaf(x[i], Weight(row, DT, i), r);
+  return r;
+}
+
+// R rows of x against one weight row: per 16 elements the weights are loaded once and
+// each row keeps its own two accumulators.
+template <DType DT, int R, bool kPf>
+STOCHA_AVX2 void DotMulti(const float* x, int64_t ldx, const void* row, int64_t n,
+                          const RowPrefetch* pf, float* y) {
+  __m256 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    if constexpr (kPf) {
+      if ((i * kWeightSize<DT>) % 64 == 0) PrefetchAt(*pf, i, kWeightSize<DT>);
+    }
+    const __m256 w0 = Load8<DT>(row, i), w1 = Load8<DT>(row, i + 8);
+    for (int r = 0; r < R; ++r) {
+      lo[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * ldx + i), w0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * ldx + i + 8), w1, hi[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = Finish<DT>(lo[r], hi[r], x + r * ldx, row, i, n);
+}
+
 template <DType DT, bool kPf>
 STOCHA_AVX2 float Dot(const float* x, const void* row, int64_t n, const RowPrefetch* pf) {
   __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
@@ -85,14 +120,33 @@ STOCHA_AVX2 float Dot(const float* x, const void* row, int64_t n, const RowPrefe
     hi = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), Load8<DT>(row, i + 8), hi);
     i += 16;
   }
-  // Canonical tree: lane j += lane j + 8, then + 4, + 2, + 1.
-  const __m256 s8 = _mm256_add_ps(lo, hi);
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  const __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-  float r = _mm_cvtss_f32(s1);
-  for (; i < n; ++i) r = __builtin_fmaf(x[i], Weight(row, DT, i), r);
-  return r;
+  return Finish<DT>(lo, hi, x, row, i, n);
+}
+
+template <DType DT, bool kPf>
+void DotMultiR(const float* x, int64_t ldx, int rows, const void* row, int64_t n,
+               const RowPrefetch* pf, float* y) {
+  switch (rows) {
+    case 1:  // the single-row kernel, unrolled over 32 elements
+      y[0] = Dot<DT, kPf>(x, row, n, pf);
+      return;
+    case 2:
+      return DotMulti<DT, 2, kPf>(x, ldx, row, n, pf, y);
+    case 3:
+      return DotMulti<DT, 3, kPf>(x, ldx, row, n, pf, y);
+    default:
+      return DotMulti<DT, 4, kPf>(x, ldx, row, n, pf, y);
+  }
+}
+
+template <DType DT>
+void DotMultiPf(const float* x, int64_t ldx, int rows, const void* row, int64_t n,
+                const RowPrefetch* pf, float* y) {
+  if (pf != nullptr) {
+    DotMultiR<DT, true>(x, ldx, rows, row, n, pf, y);
+  } else {
+    DotMultiR<DT, false>(x, ldx, rows, row, n, pf, y);
+  }
 }
 
 template <DType DT, bool kPf>
@@ -139,6 +193,18 @@ float DotRowAvx2(const float* x, const void* row, DType dt, int64_t n, const Row
   }
 }
 
+void DotRowMultiAvx2(const float* x, int64_t ldx, int rows, const void* row, DType dt, int64_t n,
+                     const RowPrefetch* pf, float* y) {
+  switch (dt) {
+    case DType::kBF16:
+      return DotMultiPf<DType::kBF16>(x, ldx, rows, row, n, pf, y);
+    case DType::kF16:
+      return DotMultiPf<DType::kF16>(x, ldx, rows, row, n, pf, y);
+    default:
+      return DotMultiPf<DType::kF32>(x, ldx, rows, row, n, pf, y);
+  }
+}
+
 void AxpyRowAvx2(float h, const void* row, DType dt, int64_t n, float* o, const RowPrefetch* pf) {
   switch (dt) {
     case DType::kBF16:
@@ -156,6 +222,10 @@ void AxpyRowAvx2(float h, const void* row, DType dt, int64_t n, float* o, const 
 #else  // not x86-64: never enabled
 
 float DotRowAvx2(const float*, const void*, DType, int64_t, const RowPrefetch*) { std::abort(); }
+void DotRowMultiAvx2(const float*, int64_t, int, const void*, DType, int64_t, const RowPrefetch*,
+                     float*) {
+  std::abort();
+}
 void AxpyRowAvx2(float, const void*, DType, int64_t, float*, const RowPrefetch*) { std::abort(); }
 
 #endif

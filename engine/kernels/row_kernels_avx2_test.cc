@@ -80,6 +80,19 @@ TEST_P(RowKernelsAvx2Test, DotAndAxpyEqualScalarBitwise) {
     // The portable inlined kernel (compiled here for the baseline target) agrees too.
     EXPECT_TRUE(SameBits(DotRow(x.data(), r.data(), dt, n), want));
 
+    // Several inputs against the row at once: each input's value is the same.
+    std::vector<float> xs(kMaxDotRows * n), ys(kMaxDotRows);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = u(rng);
+    for (int rows = 1; rows <= kMaxDotRows; ++rows) {
+      for (const RowPrefetch* p : {static_cast<const RowPrefetch*>(nullptr), &pf}) {
+        DotRowMultiAvx2(xs.data(), n, rows, r.data(), dt, n, p, ys.data());
+        for (int q = 0; q < rows; ++q) {
+          const std::vector<float> xq(xs.begin() + q * n, xs.begin() + (q + 1) * n);
+          EXPECT_TRUE(SameBits(ys[q], ScalarDot(xq, r, dt, n))) << rows << " " << q;
+        }
+      }
+    }
+
     const float h = -0.37f;
     std::vector<float> want_o = o, got = o, got_pf = o;
     for (int64_t i = 0; i < n; ++i) want_o[i] = std::fma(h, W(r, dt, i), want_o[i]);
