@@ -38,11 +38,11 @@ struct FfnOptions {
   FfnPolicy policy = FfnPolicy::kAuto;
   // kAuto's limits on the mean density of the rows' activations (nonzeros / (T·F)); the
   // sparse path's cost follows it (each row gathers its own W_up rows), not the union's.
-  // Against stocha's own dense kernels (T < kOneDnnMinRows, or deterministic mode) the
-  // sparse path is cheaper up to about 0.6; against oneDNN's GEMM (larger batches) only
-  // up to about 0.3 (bench/ffn_bench, docs/SPARSE.md).
-  float max_sparse_density = 0.6f;
-  float max_sparse_density_gemm = 0.3f;
+  // One row (decode): the sparse path costs 0.80-0.85 of the dense one at density 0.5 and
+  // about the same at 1.0. Two rows or more, where the dense path shares each weight row
+  // between inputs: break-even between 0.3 and 0.5 (bench/ffn_bench, docs/SPARSE.md).
+  float max_sparse_density = 0.7f;
+  float max_sparse_density_batch = 0.33f;
   int threads = 1;
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;

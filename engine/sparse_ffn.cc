@@ -150,8 +150,7 @@ bool SparseFfn::SparseIsCheaper(int64_t T, const int64_t* zeros) const {
   int64_t nonzero = 0;
   for (int64_t t = 0; t < T; ++t) nonzero += F_ - zeros[t];
   const double density = static_cast<double>(nonzero) / (static_cast<double>(T) * F_);
-  const bool gemm = !options_.deterministic && T >= kOneDnnMinRows;
-  return density <= (gemm ? options_.max_sparse_density_gemm : options_.max_sparse_density);
+  return density <= (T == 1 ? options_.max_sparse_density : options_.max_sparse_density_batch);
 }
 
 bool SparseFfn::UsePredictor(int64_t T, const FfnRow* rows) const {
