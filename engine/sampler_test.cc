@@ -1,8 +1,10 @@
 // Tests for the sampler: greedy, filters, penalties, determinism, validation.
 #include "engine/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -61,6 +63,58 @@ TEST(SamplerTest, FrequenciesFollowTheDistribution) {
   for (uint32_t i = 0; i < n; ++i) ++seen[Sample(p, l, {}, {}, Key(i, 99)).token];
   EXPECT_NEAR(seen[0] / double(n), 0.2, 0.015);
   EXPECT_NEAR(seen[1] / double(n), 0.5, 0.015);
+}
+
+// A large vocabulary (the nucleus is found by sorting a growing prefix): every draw lies
+// in the nucleus computed by a full sort, with the frequencies of the renormalised
+// nucleus; with top-k the nucleus is taken within the k; unfiltered draws follow the
+// full distribution.
+TEST(SamplerTest, LargeVocabularyNucleusMatchesAFullSort) {
+  const int V = 16000;
+  std::vector<float> l(V);
+  for (int i = 0; i < V; ++i) l[i] = 15.0f * std::sin(i * 0.37f) * std::cos(i * 0.011f);
+  std::vector<int> order(V);
+  for (int i = 0; i < V; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+  std::vector<double> prob(V);
+  for (int i = 0; i < V; ++i) prob[i] = std::exp(static_cast<double>(l[i] - l[order[0]]));
+  for (const auto& [top_k, top_p] : {std::pair{0, 0.3f}, std::pair{0, 0.9f}, std::pair{0, 1.0f},
+                                     std::pair{200, 0.5f}, std::pair{50, 1.0f}}) {
+    SCOPED_TRACE(::testing::Message() << "top_k " << top_k << " top_p " << top_p);
+    const int k = top_k > 0 ? top_k : V;
+    double total = 0.0;
+    for (int i = 0; i < k; ++i) total += prob[order[i]];
+    int keep = k;
+    double cum = 0.0;
+    for (int i = 0; i < k && top_p < 1.0f; ++i) {
+      cum += prob[order[i]] / total;
+      if (cum >= top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    std::map<int, double> nucleus;  // token -> renormalised probability
+    double kept = 0.0;
+    for (int i = 0; i < keep; ++i) kept += prob[order[i]];
+    for (int i = 0; i < keep; ++i) nucleus[order[i]] = prob[order[i]] / kept;
+    if (top_p < 1.0f) {
+      ASSERT_LT(keep, k / 2) << "the test wants a real cut";
+    }
+
+    SamplingParams p;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    const int n = 1500;
+    std::map<int, int> seen;
+    for (uint32_t i = 0; i < n; ++i) {
+      const int t = Sample(p, l, {}, {}, Key(i, 11)).token;
+      ASSERT_EQ(nucleus.count(t), 1u) << "token " << t << " outside the nucleus";
+      ++seen[t];
+    }
+    const int best = order[0];
+    EXPECT_NEAR(seen[best] / double(n), nucleus[best], 0.035);
+  }
 }
 
 TEST(SamplerTest, SameKeySameToken) {
