@@ -47,19 +47,21 @@ int Argmax(const std::vector<float>& v) {
   return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-// Inverse-CDF draw over ids[0..n) in that order with weights prob[id]; `coin` in [0, 1).
+// Inverse-CDF draw over ids[0..n) in that order (ids == nullptr: 0..n-1) with weights
+// prob[id]; `coin` in [0, 1).
 int Draw(const std::vector<float>& prob, const int* ids, int n, float coin) {
+  auto id = [&](int i) { return ids != nullptr ? ids[i] : i; };
   double mass = 0.0;
-  for (int i = 0; i < n; ++i) mass += prob[ids[i]];
+  for (int i = 0; i < n; ++i) mass += prob[id(i)];
   const double target = static_cast<double>(coin) * mass;
   double cdf = 0.0;
-  int last = ids[0];
+  int last = id(0);
   for (int i = 0; i < n; ++i) {
-    const double q = prob[ids[i]];
+    const double q = prob[id(i)];
     if (q <= 0.0) continue;
     cdf += q;
-    last = ids[i];
-    if (target < cdf) return ids[i];
+    last = id(i);
+    if (target < cdf) return last;
   }
   return last;  // rounding left target at the total: the last token with weight
 }
@@ -74,11 +76,11 @@ int DrawFiltered(const SamplingParams& p, const std::vector<float>& logits, floa
   const float max = *std::max_element(logits.begin(), logits.end());
   std::vector<float> prob(V);  // exp in float (vectorisable), sums in double
   for (int i = 0; i < V; ++i) prob[i] = std::exp((logits[i] - max) / p.temperature);
+  const int k = p.top_k > 0 ? std::min(p.top_k, V) : V;
+  if (k == V && p.top_p >= 1.0f) return Draw(prob, nullptr, V, coin);
+
   std::vector<int> ids(V);
   std::iota(ids.begin(), ids.end(), 0);
-  const int k = p.top_k > 0 ? std::min(p.top_k, V) : V;
-  if (k == V && p.top_p >= 1.0f) return Draw(prob, ids.data(), V, coin);
-
   auto by_logit = [&](int a, int b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };

@@ -31,9 +31,9 @@ STOCHA_INLINE void AxpyRow(float h, const void* row, DType dt, int64_t n, float*
                            const void* next) {
   const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
   if (Avx2RowKernels()) {
+    if (!stream) return AxpyRowAvx2(h, row, dt, n, o, nullptr);
     const RowPrefetch pf = PlanPrefetch(row, next, n * esize, esize);
-    AxpyRowAvx2(h, row, dt, n, o, stream ? &pf : nullptr);
-    return;
+    return AxpyRowAvx2(h, row, dt, n, o, &pf);
   }
   if (stream && next != nullptr) PrefetchBytes(next, n * esize);
   switch (dt) {

@@ -60,12 +60,14 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
+    // Rows are contiguous; the stream runs on into the next block (usually this thread's
+    // next).
+    const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
     if (Avx2RowKernels()) {
       // Up to four inputs per pass over the row (in L1 after the first), converting in
       // registers; the first pass streams the row and prefetches ahead.
-      const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
-      const int64_t esize = static_cast<int64_t>(DTypeSize(w.dtype));
-      const RowPrefetch pf = PlanPrefetch(src, next, K * esize, esize);
+      const RowPrefetch pf = PlanPrefetch(src, next, static_cast<int64_t>(row_bytes),
+                                          static_cast<int64_t>(DTypeSize(w.dtype)));
       float out[kMaxDotRows];
       for (int64_t t = 0; t < T; t += kMaxDotRows) {
         const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, T - t));
@@ -75,9 +77,6 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
       continue;
     }
     if (T <= 2) {
-      // Rows are contiguous; the stream runs on into the next block (usually this
-      // thread's next).
-      const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
       y[n] = DotRowAhead(x, src, next, w.dtype, K) + bias[n];
       if (T == 2) y[N + n] = DotRow(x + K, src, w.dtype, K) + bias[n];
       continue;

@@ -167,11 +167,6 @@ STOCHA_AVX2 void Axpy(float h, const void* row, int64_t n, float* o, const RowPr
 }
 
 template <DType DT>
-float DotPf(const float* x, const void* row, int64_t n, const RowPrefetch* pf) {
-  return pf != nullptr ? Dot<DT, true>(x, row, n, pf) : Dot<DT, false>(x, row, n, pf);
-}
-
-template <DType DT>
 void AxpyPf(float h, const void* row, int64_t n, float* o, const RowPrefetch* pf) {
   if (pf != nullptr) {
     Axpy<DT, true>(h, row, n, o, pf);
@@ -181,17 +176,6 @@ void AxpyPf(float h, const void* row, int64_t n, float* o, const RowPrefetch* pf
 }
 
 }  // namespace
-
-float DotRowAvx2(const float* x, const void* row, DType dt, int64_t n, const RowPrefetch* pf) {
-  switch (dt) {
-    case DType::kBF16:
-      return DotPf<DType::kBF16>(x, row, n, pf);
-    case DType::kF16:
-      return DotPf<DType::kF16>(x, row, n, pf);
-    default:
-      return DotPf<DType::kF32>(x, row, n, pf);
-  }
-}
 
 void DotRowMultiAvx2(const float* x, int64_t ldx, int rows, const void* row, DType dt, int64_t n,
                      const RowPrefetch* pf, float* y) {
@@ -221,7 +205,6 @@ void AxpyRowAvx2(float h, const void* row, DType dt, int64_t n, float* o, const 
 
 #else  // not x86-64: never enabled
 
-float DotRowAvx2(const float*, const void*, DType, int64_t, const RowPrefetch*) { std::abort(); }
 void DotRowMultiAvx2(const float*, int64_t, int, const void*, DType, int64_t, const RowPrefetch*,
                      float*) {
   std::abort();

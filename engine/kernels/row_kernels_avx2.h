@@ -36,15 +36,20 @@ class ScopedAvx2RowKernels {
   bool saved_;
 };
 
-// x · row[0..n) in the canonical order (16 lanes, pairwise tree, tail). `pf`: where to
-// prefetch (nullptr: nowhere).
-float DotRowAvx2(const float* x, const void* row, DType dt, int64_t n, const RowPrefetch* pf);
-
 // Up to kMaxDotRows rows of x (ldx floats apart) against one weight row, the row's loads
-// shared: y[r] = x[r] · row, each exactly DotRowAvx2's value. For batches > 1.
+// shared: y[r] = x[r] · row[0..n), each in the canonical order (16 lanes, pairwise tree,
+// tail). `pf`: where to prefetch (nullptr: nowhere).
 inline constexpr int kMaxDotRows = 4;
 void DotRowMultiAvx2(const float* x, int64_t ldx, int rows, const void* row, DType dt, int64_t n,
                      const RowPrefetch* pf, float* y);
+
+// One input: x · row[0..n).
+inline float DotRowAvx2(const float* x, const void* row, DType dt, int64_t n,
+                        const RowPrefetch* pf) {
+  float y;
+  DotRowMultiAvx2(x, n, 1, row, dt, n, pf, &y);
+  return y;
+}
 
 // o[i] = fma(h, row[i], o[i]) for i < n, prefetching as above.
 void AxpyRowAvx2(float h, const void* row, DType dt, int64_t n, float* o, const RowPrefetch* pf);
