@@ -114,15 +114,13 @@ absl::StatusOr<SequenceId> Engine::AddSequence(const SequenceOptions& options) {
   return id;
 }
 
-absl::StatusOr<SequenceId> Engine::Fork(SequenceId parent, uint32_t sample_index,
-                                        std::optional<ActivationSpec> activation) {
+absl::StatusOr<SequenceId> Engine::Fork(SequenceId parent, uint32_t sample_index) {
   Sequence* p = impl_->Find(parent);
   if (p == nullptr) return absl::NotFoundError(absl::StrFormat("no sequence %d", parent));
   SequenceOptions o = p->options;
   o.sample_index = sample_index;
-  if (activation) o.activation = activation;
   auto seq = std::make_unique<Sequence>(
-      Sequence{o, activation.value_or(p->activation), p->cache.Prefix(p->position), p->position});
+      Sequence{o, p->activation, p->cache.Prefix(p->position), p->position});
   const SequenceId id = impl_->next_id++;
   impl_->sequences.emplace(id, std::move(seq));
   return id;

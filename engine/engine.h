@@ -58,10 +58,9 @@ class Engine {
   ~Engine();
 
   absl::StatusOr<SequenceId> AddSequence(const SequenceOptions& options = {});
-  // A new sequence sharing `parent`'s KV cache and position (no recomputation); later
-  // positions draw StochA randomness with `sample_index`. Activation may differ.
-  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index,
-                                  std::optional<ActivationSpec> activation = std::nullopt);
+  // A new sequence sharing `parent`'s KV cache, position, activation and seed (no
+  // recomputation); later positions draw StochA randomness with `sample_index`.
+  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index);
   absl::Status RemoveSequence(SequenceId seq);
   absl::StatusOr<int> Position(SequenceId seq) const;  // tokens in the KV cache
 

@@ -2,36 +2,33 @@
 #ifndef STOCHA_ENGINE_GENERATE_H_
 #define STOCHA_ENGINE_GENERATE_H_
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/sample_stream.h"
 #include "engine/sampler.h"
 #include "engine/step_stats.h"
 #include "engine/tokenizer.h"
 
 namespace stocha {
 
-enum class FinishReason { kLength, kStop, kEos, kCancelled };
-const char* FinishReasonName(FinishReason r);
-
 struct GenerateRequest {
-  std::vector<int> prompt;  // token ids, BOS included if wanted; not empty
-  int max_new_tokens = 256;
+  std::vector<int> prompt;   // token ids, BOS included if wanted; shorter than the context
+  int max_new_tokens = 256;  // capped at context - prompt
   int num_samples = 1;
   SamplingParams sampling;
   std::optional<ActivationSpec> activation;  // default: the model's
-  std::vector<std::string> stop_strings;     // never part of the returned text
+  std::vector<std::string> stop_strings;     // never part of the returned text or tokens
   std::vector<int> stop_token_ids;           // in addition to EOS (and BOS, as run.c)
   bool ignore_eos = false;
   int prefill_chunk = 512;  // prompt tokens per Step
 };
 
 struct SampleOutput {
-  std::vector<int> tokens;             // generated ids (the stop token excluded)
+  std::vector<int> tokens;             // generated ids (no stop token, no stop string's)
   std::string text;                    // decoded, stop string cut
   std::vector<SampleResult> logprobs;  // one per generated token
   FinishReason finish = FinishReason::kLength;
@@ -45,13 +42,11 @@ struct GenerateResult {
   double prefill_seconds = 0, decode_seconds = 0;
 };
 
-// Called after each decode step with (sample index, new text); return false to cancel.
-using StreamCallback = std::function<bool(int sample, const std::string& text)>;
-
+// Runs the request to its end; each sample steps through a SampleStream (the server's
+// scheduler runs the same per-sample step), so the two agree token for token.
 // The engine must be exclusive to this call. `tokenizer` may be null (no text output).
 absl::StatusOr<GenerateResult> Generate(Engine& engine, const Tokenizer* tokenizer,
-                                        const GenerateRequest& request,
-                                        const StreamCallback& on_text = nullptr);
+                                        const GenerateRequest& request);
 
 }  // namespace stocha
 

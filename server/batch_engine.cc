@@ -13,9 +13,8 @@ class EngineAdapter final : public BatchEngine {
   absl::StatusOr<SequenceId> AddSequence(const SequenceOptions& options) override {
     return engine_->AddSequence(options);
   }
-  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index,
-                                  std::optional<ActivationSpec> activation) override {
-    return engine_->Fork(parent, sample_index, activation);
+  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index) override {
+    return engine_->Fork(parent, sample_index);
   }
   absl::Status RemoveSequence(SequenceId seq) override { return engine_->RemoveSequence(seq); }
   absl::StatusOr<StepOutput> Step(absl::Span<const StepInput> inputs) override {

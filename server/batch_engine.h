@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -21,8 +20,7 @@ class BatchEngine {
   virtual ~BatchEngine() = default;
 
   virtual absl::StatusOr<SequenceId> AddSequence(const SequenceOptions& options) = 0;
-  virtual absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index,
-                                          std::optional<ActivationSpec> activation) = 0;
+  virtual absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t sample_index) = 0;
   virtual absl::Status RemoveSequence(SequenceId seq) = 0;
   virtual absl::StatusOr<StepOutput> Step(absl::Span<const StepInput> inputs) = 0;
 

@@ -10,21 +10,15 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
-#include "engine/generate.h"
+#include "engine/sample_stream.h"
 #include "engine/step_stats.h"
 #include "server/request.h"
-#include "server/sample_stream.h"
 
 namespace stocha::server {
 
 struct SampleState {
-  SequenceId seq = 0;          // 0: not created (yet)
-  std::vector<int> history;    // prompt + generated (repetition penalty, RNG position)
-  std::vector<int> generated;  // frequency / presence penalties
-  std::unique_ptr<SampleStream> stream;
-  int next_token = -1;  // fed to the engine at the next step
-  std::optional<FinishReason> finish;
-  std::optional<int> stop_token_id;
+  SequenceId seq = 0;                  // 0: not created (yet)
+  std::optional<SampleStream> stream;  // the engine's per-sample step; set after prefill
   bool finish_sent = false;
 };
 
@@ -39,6 +33,7 @@ struct Job {
   absl::Time started = absl::InfinitePast();      // first prefill step
   absl::Time first_token = absl::InfinitePast();  // first sampled token
 
+  SampleRules rules;                 // from the request; the samples' streams point here
   SequenceId root = 0;               // the prompt's sequence; sample 0 continues on it
   int prefilled = 0;                 // prompt tokens in the root's KV cache
   std::vector<SampleState> samples;  // empty until the prompt is prefilled
@@ -47,13 +42,20 @@ struct Job {
   absl::Status error;  // set when the engine refused part of the job
 
   bool prefilling() const { return samples.empty(); }
+  // Every sample finished, or the engine refused to fork them (`error`).
   bool AllDone() const {
+    if (samples.empty()) {
+      return false;
+    }
+    if (!error.ok()) {
+      return true;
+    }
     for (const SampleState& s : samples) {
-      if (!s.finish.has_value()) {
+      if (!s.stream.has_value() || !s.stream->finished()) {
         return false;
       }
     }
-    return !samples.empty();
+    return true;
   }
 };
 

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/activation.h"
-#include "engine/generate.h"
+#include "engine/sample_stream.h"
 #include "engine/sampler.h"
 #include "engine/step_stats.h"
 

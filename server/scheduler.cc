@@ -243,10 +243,10 @@ Scheduler::StepPlan Scheduler::Plan() const {
   for (const std::unique_ptr<Job>& job : running_) {
     for (size_t i = 0; i < job->samples.size(); ++i) {
       const SampleState& s = job->samples[i];
-      if (s.finish.has_value()) {
+      if (!s.stream.has_value() || s.stream->finished()) {
         continue;
       }
-      plan.inputs.push_back(StepInput{s.seq, {s.next_token}, /*is_prompt=*/false, true});
+      plan.inputs.push_back(StepInput{s.seq, {s.stream->next_token()}, /*is_prompt=*/false, true});
       plan.jobs.push_back(job.get());
       plan.samples.push_back(static_cast<int>(i));
       --budget;

@@ -83,8 +83,7 @@ class FakeEngine final : public BatchEngine {
     positions_[id] = 0;
     return id;
   }
-  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t /*sample_index*/,
-                                  std::optional<ActivationSpec> /*activation*/) override {
+  absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t /*sample_index*/) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = positions_.find(parent);
     if (it == positions_.end()) {
