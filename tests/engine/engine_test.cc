@@ -212,6 +212,28 @@ TEST(GenerateTest, StopTokensAndLength) {
   EXPECT_LE(b->samples[0].tokens.size(), 2u);
 }
 
+// The decided limit (docs/API.md, "Stopping"): prompt + new tokens fit the context, as the
+// server's; a prompt that fills the context is refused.
+TEST(GenerateTest, NewTokensAreCappedAtContextMinusPrompt) {
+  EngineOptions o;
+  o.max_context = 16;
+  auto e = Engine::Create(RandomModel(SmallConfig()), o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  GenerateRequest r;
+  r.prompt = kPrompt;
+  r.max_new_tokens = 100;
+  r.num_samples = 2;
+  r.ignore_eos = true;
+  auto a = Generate(**e, nullptr, r);
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (const SampleOutput& s : a->samples) {
+    EXPECT_EQ(s.tokens.size(), 16 - kPrompt.size());
+    EXPECT_EQ(s.finish, FinishReason::kLength);
+  }
+  r.prompt.resize(16, 3);
+  EXPECT_EQ(Generate(**e, nullptr, r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace stocha
 

@@ -33,18 +33,35 @@ std::shared_ptr<const Model> Load(const Case& c) {
 }
 
 // Runs run.c's loop (-t 0 -n steps -i prompt) and returns what run.c prints, minus the
-// final newline.
+// final newline. run.c never feeds its last token back, so at a full context it prints one
+// token more than Generate() makes (prompt + new tokens <= context, docs/API.md): that
+// token is the greedy pick after one more Step over the whole context.
 std::string RunC(const Model& m, const std::string& prompt, int steps) {
   auto engine = Engine::Create(std::shared_ptr<const Model>(&m, [](const Model*) {}));
   EXPECT_TRUE(engine.ok());
   GenerateRequest r;
   r.prompt = *m.tokenizer()->Encode(prompt, true);
-  r.max_new_tokens = steps - (static_cast<int>(r.prompt.size()) - 1);
+  const int prompt_size = static_cast<int>(r.prompt.size());
+  r.max_new_tokens = steps - (prompt_size - 1);
   r.sampling.temperature = 0;
   r.activation = ActivationSpec{ActivationKind::kSilu, 0};
   auto out = Generate(**engine, m.tokenizer(), r);
   EXPECT_TRUE(out.ok()) << out.status();
-  return m.tokenizer()->Decode(r.prompt) + out->samples[0].text;
+  const SampleOutput& s = out->samples[0];
+  std::string text = m.tokenizer()->Decode(r.prompt) + s.text;
+  const int context = (*engine)->max_context();
+  if (r.max_new_tokens > context - prompt_size && s.finish == FinishReason::kLength) {
+    std::vector<int> all = r.prompt;
+    all.insert(all.end(), s.tokens.begin(), s.tokens.end());
+    EXPECT_EQ(static_cast<int>(all.size()), context);
+    SequenceId seq = *(*engine)->AddSequence({r.activation});
+    auto last = (*engine)->Step({StepInput{seq, all, true, true}});
+    EXPECT_TRUE(last.ok()) << last.status();
+    const std::vector<float>& l = last->logits[0];
+    const int next = static_cast<int>(std::max_element(l.begin(), l.end()) - l.begin());
+    text += m.tokenizer()->Decode({next}, all.back());
+  }
+  return text;
 }
 
 std::string Expected(const std::string& rel) {
