@@ -52,8 +52,7 @@ void SampleStream::Advance(absl::Span<const float> logits) {
   const absl::Span<const int> history(history_);
   const RngKey key{rules_->sampling.seed, sample_index_, static_cast<uint32_t>(history.size()),
                    kSamplerStream};
-  SampleResult pick =
-      Sample(rules_->sampling, logits, history, history.subspan(prompt_size_), key);
+  SampleResult pick = Sample(rules_->sampling, logits, history, history.subspan(prompt_size_), key);
   ++drawn_;
   const int token = pick.token;
   if (Contains(rules_->stop_token_ids, token)) {
