@@ -6,6 +6,7 @@
 #include "engine/format/test_writers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -283,7 +284,7 @@ TEST(GgufVocabTest, RejectsInconsistentVocab) {
 
 TEST(GgufVocabTest, ReadsSharedVocabFiles) {
   const std::string spm = test::SharedData("vocab/ggml-vocab-llama-spm.gguf");
-  if (spm.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (spm.empty()) STOCHA_FIXTURE_ABSENT("../shared/data is absent");
   auto v = ReadGgufVocabFile(spm);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->model, "llama");

@@ -8,6 +8,7 @@
 #include "engine/format/test_writers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -108,7 +109,7 @@ TEST_F(Llama2cLoaderTest, HugeHeaderValuesNeverOverflow) {
 
 TEST_F(Llama2cLoaderTest, TokenizerFromOption) {
   const std::string tok = test::SharedData("stories260K/tok512.bin");
-  if (tok.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (tok.empty()) STOCHA_FIXTURE_ABSENT("../shared/data is absent");
   TinyModel m = TinyModel::Make(true);  // widened to tok512's 512 tokens
   m.vocab = 512;
   m.embed = TinyModel::Values(512 * 8, 1);

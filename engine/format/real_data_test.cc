@@ -6,6 +6,7 @@
 #include "engine/format/load_model.h"
 #include "engine/format/test_writers.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -37,7 +38,7 @@ bool SameBytes(const Tensor& a, const Tensor& b) {
 
 TEST(RealDataTest, Stories260KBin) {
   const std::string bin = test::SharedData("stories260K/stories260K.bin");
-  if (bin.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (bin.empty()) STOCHA_FIXTURE_ABSENT("../shared/data is absent");
   LoadOptions options;
   options.tokenizer_path = test::SharedData("stories260K/tok512.bin");
   auto model = MustLoad(bin, options);
@@ -51,7 +52,7 @@ TEST(RealDataTest, Stories260KBin) {
 
 TEST(RealDataTest, Stories260KGgufMatchesBinByteForByte) {
   const std::string bin = test::SharedData("stories260K/stories260K.bin");
-  if (bin.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (bin.empty()) STOCHA_FIXTURE_ABSENT("../shared/data is absent");
   auto from_bin = MustLoad(bin);
   auto from_gguf = MustLoad(test::SharedData("stories260K/stories260K.gguf"));
   ASSERT_NE(from_bin, nullptr);
@@ -91,7 +92,7 @@ TEST(RealDataTest, Stories260KGgufMatchesBinByteForByte) {
 
 TEST(RealDataTest, Stories260KGgufVocab) {
   const std::string gguf = test::SharedData("stories260K/stories260K.gguf");
-  if (gguf.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (gguf.empty()) STOCHA_FIXTURE_ABSENT("../shared/data is absent");
   auto vocab = ReadGgufVocabFile(gguf);
   ASSERT_TRUE(vocab.ok()) << vocab.status();
   EXPECT_EQ(vocab->model, "llama");
@@ -103,7 +104,7 @@ TEST(RealDataTest, Stories260KGgufVocab) {
 
 TEST(RealDataTest, AiDreams260K) {
   const std::string bin = test::SharedData("aidreams260K/aidreams260K.bin");
-  if (bin.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (bin.empty()) STOCHA_FIXTURE_ABSENT("../shared/data is absent");
   LoadOptions options;
   options.tokenizer_path = test::SharedData("aidreams260K/tok512_aidreams.bin");
   options.convert_weights_to = DType::kBF16;

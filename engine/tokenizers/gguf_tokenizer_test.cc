@@ -8,6 +8,7 @@
 #include "engine/tokenizers/load_tokenizer.h"
 #include "engine/tokenizers/test_vectors.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -43,7 +44,7 @@ class GgufVocabVectorsTest : public ::testing::TestWithParam<std::string> {};
 // Decode(Encode(text, add_bos)) gives the text back.
 TEST_P(GgufVocabVectorsTest, AllCasesMatchAndRoundTrip) {
   VocabLoad v = Load(GetParam());
-  if (!v.tok) GTEST_SKIP() << "shared/data/vocab absent";
+  if (!v.tok) STOCHA_FIXTURE_ABSENT("shared/data/vocab absent");
   ASSERT_EQ(v.cases.size(), 46u);
   int passed = 0;
   for (const auto& c : v.cases) {
@@ -71,7 +72,7 @@ TEST(GgufTokenizerTest, SpecialIdsAndSizes) {
   VocabLoad spm = Load("llama-spm");
   VocabLoad phi = Load("phi-3");
   VocabLoad gpt = Load("gpt-2");
-  if (!spm.tok || !phi.tok || !gpt.tok) GTEST_SKIP() << "shared/data/vocab absent";
+  if (!spm.tok || !phi.tok || !gpt.tok) STOCHA_FIXTURE_ABSENT("shared/data/vocab absent");
   EXPECT_EQ(spm.tok->vocab_size(), 32000);
   EXPECT_EQ(spm.tok->bos_id(), 1);
   EXPECT_EQ(spm.tok->eos_id(), 2);
@@ -89,7 +90,7 @@ TEST(GgufTokenizerTest, SpecialIdsAndSizes) {
 TEST(GgufTokenizerTest, SpecialTokensInText) {
   VocabLoad gpt = Load("gpt-2");
   VocabLoad phi = Load("phi-3");
-  if (!gpt.tok || !phi.tok) GTEST_SKIP() << "shared/data/vocab absent";
+  if (!gpt.tok || !phi.tok) STOCHA_FIXTURE_ABSENT("shared/data/vocab absent");
   EXPECT_EQ(*gpt.tok->Encode("Hello<|endoftext|>", false), (std::vector<int>{15496, 50256}));
   EXPECT_EQ(gpt.tok->TokenBytes(15496, 50256), "");
   auto ids = phi.tok->Encode("<|user|>\nHi<|end|>", true);
@@ -103,7 +104,7 @@ TEST(GgufTokenizerTest, SpecialTokensInText) {
 
 TEST(GgufTokenizerTest, StreamsEmojiSplitAcrossByteLevelTokens) {
   VocabLoad gpt = Load("gpt-2");
-  if (!gpt.tok) GTEST_SKIP() << "shared/data/vocab absent";
+  if (!gpt.tok) STOCHA_FIXTURE_ABSENT("shared/data/vocab absent");
   const std::string text = " this is \xF0\x9F\xA6\x99.cpp";  // from the .inp: 🦙 = 3 tokens
   auto ids = gpt.tok->Encode(text, false);
   ASSERT_TRUE(ids.ok());
@@ -121,7 +122,7 @@ TEST(GgufTokenizerTest, StreamsEmojiSplitAcrossByteLevelTokens) {
 // encode on the tok512 cases too.
 TEST(GgufTokenizerTest, Stories260KVocabMatchesRunC) {
   const std::string path = SharedDataPath("stories260K/stories260K.gguf");
-  if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/stories260K absent";
+  if (!tokenizers::Exists(path)) STOCHA_FIXTURE_ABSENT("shared/data/stories260K absent");
   auto vocab = ReadGgufVocabFile(path);
   ASSERT_TRUE(vocab.ok()) << vocab.status();
   auto tok = MakeGgufTokenizer(*vocab, path);

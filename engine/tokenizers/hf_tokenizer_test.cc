@@ -11,6 +11,7 @@
 #include "engine/tokenizers/test_vectors.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -86,7 +87,7 @@ class HfGpt2FixtureTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(HfGpt2FixtureTest, SameIdsAsTheGgufPath) {
   const std::string gguf = SharedDataPath("vocab/ggml-vocab-gpt-2.gguf");
-  if (!tokenizers::Exists(gguf)) GTEST_SKIP() << "shared/data/vocab absent";
+  if (!tokenizers::Exists(gguf)) STOCHA_FIXTURE_ABSENT("shared/data/vocab absent");
   auto vocab = ReadGgufVocabFile(gguf);
   ASSERT_TRUE(vocab.ok()) << vocab.status();
   auto from_gguf = MakeGgufTokenizer(*vocab, gguf);

@@ -9,6 +9,7 @@
 #include "engine/tokenizers/test_vectors.h"
 #include "engine/tokenizers/text_util.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -45,7 +46,7 @@ int CheckCases(const Tokenizer& tok, const std::vector<EncodingCase>& cases) {
 
 TEST(Llama2cTokenizerTest, MatchesRunCEncodeOnTok512) {
   auto tok = LoadOrSkip("stories260K/tok512.bin", 512);
-  if (!tok) GTEST_SKIP() << "shared/data/stories260K absent";
+  if (!tok) STOCHA_FIXTURE_ABSENT("shared/data/stories260K absent");
   auto cases =
       tokenizers::ReadEncodingCases(SharedDataPath("stories260K/expected/tok512_encode_runc.json"));
   ASSERT_TRUE(cases.ok()) << cases.status();
@@ -58,7 +59,7 @@ TEST(Llama2cTokenizerTest, MatchesRunCEncodeOnTok512) {
 
 TEST(Llama2cTokenizerTest, MatchesLlama2TestC) {
   auto tok = LoadOrSkip("llama2-tokenizer/tokenizer.bin", 32000);
-  if (!tok) GTEST_SKIP() << "shared/data/llama2-tokenizer absent";
+  if (!tok) STOCHA_FIXTURE_ABSENT("shared/data/llama2-tokenizer absent");
   auto cases = tokenizers::ReadEncodingCases(
       SharedDataPath("llama2-tokenizer/test_c_expected_encodings.json"));
   ASSERT_TRUE(cases.ok()) << cases.status();
@@ -71,7 +72,7 @@ TEST(Llama2cTokenizerTest, MatchesLlama2TestC) {
 TEST(Llama2cTokenizerTest, AgreesWithLlamaCppSpmVectors) {
   auto tok = LoadOrSkip("llama2-tokenizer/tokenizer.bin", 32000);
   const std::string inp = SharedDataPath("vocab/ggml-vocab-llama-spm.gguf.inp");
-  if (!tok || !tokenizers::Exists(inp)) GTEST_SKIP() << "shared/data vocab files absent";
+  if (!tok || !tokenizers::Exists(inp)) STOCHA_FIXTURE_ABSENT("shared/data vocab files absent");
   auto cases = tokenizers::ReadGgmlVocabCases(inp);
   ASSERT_TRUE(cases.ok()) << cases.status();
   EXPECT_EQ(CheckCases(*tok, *cases), static_cast<int>(cases->size()));
@@ -79,7 +80,7 @@ TEST(Llama2cTokenizerTest, AgreesWithLlamaCppSpmVectors) {
 
 TEST(Llama2cTokenizerTest, TokenBytesFollowsRunCDecode) {
   auto tok = LoadOrSkip("stories260K/tok512.bin", 512);
-  if (!tok) GTEST_SKIP() << "shared/data/stories260K absent";
+  if (!tok) STOCHA_FIXTURE_ABSENT("shared/data/stories260K absent");
   const int once = 403;                          // " Once"
   EXPECT_EQ(tok->TokenBytes(1, once), "Once");   // space dropped after BOS
   EXPECT_EQ(tok->TokenBytes(-1, once), "Once");  // and at the start of a sequence
@@ -102,7 +103,7 @@ class Llama2cBadFileTest : public ::testing::Test {
 
 TEST_F(Llama2cBadFileTest, ErrorsNameTheFileAndTheProblem) {
   const std::string tok512 = SharedDataPath("stories260K/tok512.bin");
-  if (!tokenizers::Exists(tok512)) GTEST_SKIP() << "shared/data/stories260K absent";
+  if (!tokenizers::Exists(tok512)) STOCHA_FIXTURE_ABSENT("shared/data/stories260K absent");
   auto bytes = tokenizers::ReadFileToString(tok512);
   ASSERT_TRUE(bytes.ok());
 

@@ -13,6 +13,7 @@
 #include "engine/tokenizers/test_vectors.h"
 #include "engine/tokenizers/text_util.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha::tokenizers {
 namespace {
@@ -167,7 +168,7 @@ class SentencePieceDifferentialTest : public ::testing::TestWithParam<ModelFile>
     const ModelFile& m = GetParam();
     const std::string path =
         m.in_shared ? SharedDataPath(m.path) : std::string(STOCHA_SOURCE_DIR) + "/" + m.path;
-    if (m.in_shared && !Exists(path)) GTEST_SKIP() << path << " absent (no ../shared)";
+    if (m.in_shared && !Exists(path)) STOCHA_FIXTURE_ABSENT(path << " absent (no ../shared)");
     auto built_in = LoadSentencePieceTokenizer(path, SentencePieceBackend::kBuiltIn);
     ASSERT_TRUE(built_in.ok()) << built_in.status();
     auto library = LoadSentencePieceTokenizer(path, SentencePieceBackend::kLibrary);
@@ -214,7 +215,7 @@ TEST_P(SentencePieceDifferentialTest, SameSpecialIds) {
 
 TEST_P(SentencePieceDifferentialTest, SameIdsOnCorpora) {
   std::vector<std::string> texts;
-  if (!Exists(SharedDataPath("corpora"))) GTEST_SKIP() << "shared/data/corpora absent";
+  if (!Exists(SharedDataPath("corpora"))) STOCHA_FIXTURE_ABSENT("shared/data/corpora absent");
   AddCorpusTexts(texts);
   ASSERT_GT(texts.size(), 1500u);
   EXPECT_EQ(Compare(texts), static_cast<int>(texts.size()));

@@ -18,6 +18,7 @@
 #include "engine/tokenizers/text_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha::tokenizers {
 namespace {
@@ -159,7 +160,7 @@ TEST(SentencePieceModelProtoTest, ReadsTheDefaultModel) {
 
 TEST(SentencePieceModelProtoTest, ReadsTheLlama2Model) {
   const std::string path = SharedDataPath("llama2-tokenizer/tokenizer.model");
-  if (!Exists(path)) GTEST_SKIP() << path << " absent (no ../shared)";
+  if (!Exists(path)) STOCHA_FIXTURE_ABSENT(path << " absent (no ../shared)");
   auto model = ReadSentencePieceModel(path);
   ASSERT_TRUE(model.ok()) << model.status();
   ASSERT_EQ(model->pieces.size(), 32000u);

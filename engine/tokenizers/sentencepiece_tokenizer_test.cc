@@ -8,6 +8,7 @@
 #include "engine/tokenizers/load_tokenizer.h"
 #include "engine/tokenizers/test_vectors.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -22,7 +23,7 @@ class SentencePieceTokenizerTest : public ::testing::TestWithParam<SentencePiece
  protected:
   void SetUp() override {
     const std::string path = SharedDataPath("llama2-tokenizer/tokenizer.model");
-    if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/llama2-tokenizer absent";
+    if (!tokenizers::Exists(path)) STOCHA_FIXTURE_ABSENT("shared/data/llama2-tokenizer absent");
     auto tok = tokenizers::LoadSentencePieceTokenizer(path, GetParam());
     ASSERT_TRUE(tok.ok()) << tok.status();
     tok_ = std::move(*tok);
@@ -61,7 +62,7 @@ TEST_P(SentencePieceTokenizerTest, MatchesLlama2TestC) {
 // llama.cpp vectors.
 TEST_P(SentencePieceTokenizerTest, AgreesWithLlamaCppSpmVectors) {
   const std::string inp = SharedDataPath("vocab/ggml-vocab-llama-spm.gguf.inp");
-  if (!tokenizers::Exists(inp)) GTEST_SKIP() << "shared/data/vocab absent";
+  if (!tokenizers::Exists(inp)) STOCHA_FIXTURE_ABSENT("shared/data/vocab absent");
   auto cases = tokenizers::ReadGgmlVocabCases(inp);
   ASSERT_TRUE(cases.ok()) << cases.status();
   EXPECT_EQ(CheckCases(*cases), static_cast<int>(cases->size()));
@@ -88,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, SentencePieceTokenizerTest,
 
 TEST(SentencePieceTokenizerPolicyTest, LlamaUsesTheBuiltInTokenizer) {
   const std::string path = SharedDataPath("llama2-tokenizer/tokenizer.model");
-  if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/llama2-tokenizer absent";
+  if (!tokenizers::Exists(path)) STOCHA_FIXTURE_ABSENT("shared/data/llama2-tokenizer absent");
   // With libsentencepiece switched off only the built-in tokenizer can load it.
   SetLibSentencePieceUsable(false);
   auto tok = LoadSentencePieceTokenizer(path);

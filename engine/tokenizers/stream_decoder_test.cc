@@ -6,6 +6,7 @@
 #include "engine/tokenizers/load_tokenizer.h"
 #include "engine/tokenizers/test_vectors.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha {
 namespace {
@@ -52,7 +53,7 @@ void CheckStreaming(const Tokenizer& tok, const std::string& text, int min_byte_
 
 TEST(StreamDecoderVocabTest, EmojiAndCjkAcrossByteFallbackTokens) {
   const std::string path = tokenizers::SharedDataPath("stories260K/tok512.bin");
-  if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/stories260K absent";
+  if (!tokenizers::Exists(path)) STOCHA_FIXTURE_ABSENT("shared/data/stories260K absent");
   auto tok = LoadLlama2cTokenizer(path, 512);
   ASSERT_TRUE(tok.ok()) << tok.status();
   // tok512 has no piece for these characters: each becomes 3-4 <0xHH> tokens.
@@ -61,7 +62,7 @@ TEST(StreamDecoderVocabTest, EmojiAndCjkAcrossByteFallbackTokens) {
 
 TEST(StreamDecoderVocabTest, Llama2ByteFallback) {
   const std::string path = tokenizers::SharedDataPath("llama2-tokenizer/tokenizer.model");
-  if (!tokenizers::Exists(path)) GTEST_SKIP() << "shared/data/llama2-tokenizer absent";
+  if (!tokenizers::Exists(path)) STOCHA_FIXTURE_ABSENT("shared/data/llama2-tokenizer absent");
   auto tok = LoadSentencePieceTokenizer(path);
   ASSERT_TRUE(tok.ok()) << tok.status();
   CheckStreaming(**tok, "ok \xF0\x9F\x98\x80\xF0\x9F\x9A\x80 \xE1\x9E\x80 done", 4);

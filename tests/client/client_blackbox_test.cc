@@ -21,13 +21,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 #include "tests/server/server_process.h"
 
 namespace stocha::server::testing {
 namespace {
 
 #define REQUIRE_MODEL() \
-  if (!HaveTestModel()) GTEST_SKIP() << "no ../shared/data/stories260K (a user's clone)"
+  if (!HaveTestModel()) STOCHA_FIXTURE_ABSENT("no ../shared/data/stories260K (a user's clone)")
 
 struct Outcome {
   int exit_code = -1;  // 128 + signal if killed

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -80,6 +81,39 @@ TEST(CliTest, JsonHasSamplesLogprobsSparsityAndTimings) {
   ASSERT_EQ(j["sparsity"]["layers"].size(), 5u);
   EXPECT_GT(j["sparsity"]["layers"][0]["generated_sparsity"].get<double>(), 0.0);
   EXPECT_GT(j["timings"]["decode_seconds"].get<double>(), 0.0);
+}
+
+// models/default/golden.json's greedy ids (PyTorch; ReLU, SiLU and seeded StochA) from the
+// command line, as a user would get them. The CLI stops at EOS, so this needs goldens whose
+// ids hold no EOS or BOS (checked), and a fixed --max-tokens well inside the context.
+TEST(CliTest, GoldenGreedyIdsOfTheDefaultModelForEveryActivation) {
+  const std::string dir = std::string(STOCHA_SOURCE_DIR) + "/models/default";
+  const nlohmann::json g = nlohmann::json::parse(testing::ReadFile(dir + "/golden.json"));
+  const nlohmann::json config = nlohmann::json::parse(testing::ReadFile(dir + "/config.json"));
+  nlohmann::json runs = nlohmann::json::array();
+  runs.push_back({{"activation", g["activation"]}, {"cases", g["cases"]}});
+  for (const auto& run : g["more_activations"]) runs.push_back(run);
+  ASSERT_EQ(runs.size(), 3u);
+  for (const auto& run : runs) {
+    const std::string act = run["activation"].get<std::string>();
+    for (const auto& tc : run["cases"]) {
+      const std::vector<int> want = tc["greedy_ids"].get<std::vector<int>>();
+      for (int id : want) {
+        ASSERT_TRUE(id != config["bos_token_id"] && id != config["eos_token_id"])
+            << "an EOS/BOS in the golden ids would stop the CLI";
+      }
+      Result r = RunCli("--model " + dir + " --prompt '" + tc["prompt"].get<std::string>() +
+                        "' --activation " + act + " --temperature 0 --seed " +
+                        std::to_string(run.value("seed", uint64_t{0})) + " --max-tokens " +
+                        std::to_string(want.size()) + " --json");
+      ASSERT_EQ(r.code, 0) << r.out;
+      const nlohmann::json j = nlohmann::json::parse(r.out);
+      EXPECT_EQ(j["prompt_tokens"].get<std::vector<int>>(),
+                tc["prompt_ids"].get<std::vector<int>>());
+      EXPECT_EQ(j["samples"][0]["tokens"].get<std::vector<int>>(), want)
+          << act << ": " << tc["prompt"];
+    }
+  }
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // The bundled default model (models/default): loads unchanged, tokenizes like the
-// trainer's SentencePiece, and reproduces PyTorch's greedy ids on the sparse and the dense
-// FFN paths.
+// trainer's SentencePiece, and reproduces PyTorch's greedy ids (ReLU, SiLU, seeded StochA)
+// on the sparse and the dense FFN paths.
 #include <string>
 #include <vector>
 
+#include "engine/activation.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
 #include "engine/generate.h"
@@ -46,6 +47,38 @@ TEST(DefaultModelTest, GoldenGreedyIdsOnSparseAndDensePaths) {
       for (const LayerStats& l : out->stats.layers) {
         EXPECT_GT(StepStats::Sparsity(l.generated_zeros, l.generated_tokens, out->stats.ffn_dim),
                   0.4);
+      }
+    }
+  }
+}
+
+// SiLU and a seeded StochA(p): PyTorch's greedy ids, StochA's masks drawn by a Python copy
+// of the engine's Philox keys (training/stocha/philox.py, checked against Random123).
+TEST(DefaultModelTest, GoldenGreedyIdsForSiluAndSeededStochA) {
+  auto model = LoadModel(kDir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const nlohmann::json g = nlohmann::json::parse(testing::ReadFile(kDir + "/golden.json"));
+  ASSERT_EQ(g["more_activations"].size(), 2u);
+  for (FfnPolicy policy : {FfnPolicy::kSparse, FfnPolicy::kDense, FfnPolicy::kAuto}) {
+    EngineOptions o;
+    o.ffn.policy = policy;
+    auto e = std::move(*Engine::Create(*model, o));
+    for (const auto& run : g["more_activations"]) {
+      const std::string name = run["activation"].get<std::string>();
+      absl::StatusOr<ActivationSpec> act = ParseActivation(name);
+      ASSERT_TRUE(act.ok()) << act.status();
+      for (const auto& tc : run["cases"]) {
+        GenerateRequest r;
+        r.prompt = tc["prompt_ids"].get<std::vector<int>>();
+        r.max_new_tokens = g["new_tokens"].get<int>();
+        r.sampling.temperature = 0;
+        r.sampling.seed = run.value("seed", uint64_t{0});
+        r.ignore_eos = true;
+        r.activation = *act;
+        auto out = Generate(*e, (*model)->tokenizer(), r);
+        ASSERT_TRUE(out.ok()) << out.status();
+        EXPECT_EQ(out->samples[0].tokens, tc["greedy_ids"].get<std::vector<int>>())
+            << name << ": " << tc["prompt"] << " policy " << static_cast<int>(policy);
       }
     }
   }

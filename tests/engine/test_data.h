@@ -1,4 +1,5 @@
-// Locating ../shared/data fixtures; tests skip with one line when it is absent.
+// Locating ../shared/data fixtures; tests skip with one line when it is absent
+// (fail under STOCHA_REQUIRE_FIXTURES=1).
 #ifndef STOCHA_TESTS_ENGINE_TEST_DATA_H_
 #define STOCHA_TESTS_ENGINE_TEST_DATA_H_
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 
 namespace stocha::testing {
 
@@ -17,11 +19,12 @@ inline std::string SharedData(const std::string& rel) {
   return std::string(STOCHA_SHARED_DIR) + "/data/" + rel;
 }
 
-#define STOCHA_REQUIRE_SHARED_DATA()                                                     \
-  do {                                                                                   \
-    if (!std::filesystem::exists(::stocha::testing::SharedData("SOURCES.md"))) {         \
-      GTEST_SKIP() << "../shared/data is absent (a user's clone): fixture test skipped"; \
-    }                                                                                    \
+// Skips (or fails under STOCHA_REQUIRE_FIXTURES=1: tests/fixtures.h) without ../shared/data.
+#define STOCHA_REQUIRE_SHARED_DATA()                                                            \
+  do {                                                                                          \
+    if (!std::filesystem::exists(::stocha::testing::SharedData("SOURCES.md"))) {                \
+      STOCHA_FIXTURE_ABSENT("../shared/data is absent (a user's clone): fixture test skipped"); \
+    }                                                                                           \
   } while (0)
 
 inline std::string ReadFile(const std::string& path) {

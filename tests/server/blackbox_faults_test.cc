@@ -15,6 +15,7 @@
 
 #include "engine/tokenizers/load_tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 #include "tests/server/rpc_helpers.h"
 #include "tests/server/server_process.h"
 
@@ -24,7 +25,7 @@ namespace {
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
 #define REQUIRE_MODEL() \
-  if (!HaveTestModel()) GTEST_SKIP() << "no ../shared/data/stories260K (a user's clone)"
+  if (!HaveTestModel()) STOCHA_FIXTURE_ABSENT("no ../shared/data/stories260K (a user's clone)")
 
 std::unique_ptr<ServerProcess> MustStart(const std::vector<std::string>& flags,
                                          bool wait_serving = true) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures.h"
 #include "tests/server/rpc_helpers.h"
 #include "tests/server/server_process.h"
 
@@ -24,7 +25,7 @@ class BlackboxTest : public ::testing::Test {
   }
   void SetUp() override {
     if (!HaveTestModel()) {
-      GTEST_SKIP() << "no ../shared/data/stories260K (a user's clone)";
+      STOCHA_FIXTURE_ABSENT("no ../shared/data/stories260K (a user's clone)");
     }
     // Started by the first test rather than in SetUpTestSuite: a failure there would only
     // make gtest skip the tests, which ctest counts as a pass.

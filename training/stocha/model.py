@@ -39,7 +39,11 @@ class Config:
 
 
 def activation(x, kind, p=0.0, generator=None):
-    """The FFN activation of PAPER.md. stocha: x>=0 -> x; x<0 -> SiLU(x) w.p. p else 0."""
+    """The FFN activation of PAPER.md. stocha: x>=0 -> x; x<0 -> SiLU(x) w.p. p else 0.
+
+    `generator` is a torch.Generator, or a callable shape -> bool mask of the elements that
+    would take the SiLU branch if negative (philox.EngineStochA: the engine's own draws).
+    """
     if kind == "relu":
         return F.relu(x)
     if kind == "silu":
@@ -47,6 +51,9 @@ def activation(x, kind, p=0.0, generator=None):
     if kind == "stocha":
         if p <= 0.0:
             return F.relu(x)
+        if callable(generator):
+            take_silu = (x < 0) & generator(x.shape).to(x.device)
+            return torch.where(take_silu, F.silu(x), F.relu(x))
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=torch.float32)
         take_silu = (x < 0) & (u < p)
         return torch.where(take_silu, F.silu(x), F.relu(x))
@@ -206,7 +213,8 @@ class LlamaModel(nn.Module):
         cos, sin = self.rope(start, idx.shape[1], x.dtype)
         for i, layer in enumerate(self.model.layers):
             c = caches[i] if caches is not None else None
-            x = layer(x, cos, sin, self.act, self.p, gen, c, stats)
+            g = gen.at(i, start) if hasattr(gen, "at") else gen   # keyed per layer/position
+            x = layer(x, cos, sin, self.act, self.p, g, c, stats)
         return self.lm_head(self.model.norm(x))
 
     @torch.no_grad()
