@@ -15,7 +15,15 @@ ARG DEBIAN_FRONTEND=noninteractive
 # The dependency layer first, so that a source change does not re-install packages.
 COPY scripts/install-deps.sh /src/scripts/install-deps.sh
 RUN bash /src/scripts/install-deps.sh --build && rm -rf /var/lib/apt/lists/*
-COPY . /src
+# Only what the build reads, so that a change to docs/, helm/ or tests/ reuses the build.
+COPY CMakeLists.txt /src/
+COPY engine /src/engine
+COPY proto /src/proto
+COPY server /src/server
+COPY client /src/client
+COPY bench /src/bench
+COPY models /src/models
+COPY scripts/runtime-deps.sh /src/scripts/
 WORKDIR /src
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOCHA_BUILD_TESTS=OFF \
  && cmake --build /build -j"${JOBS}" --target stocha-server stocha-cli \

@@ -6,12 +6,8 @@ set -euo pipefail
 for lib in $(ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
   # Merged /usr: the loader may report /lib/... while dpkg recorded /usr/lib/... (or back).
   real=$(readlink -f "$lib")
-  for p in "$lib" "$real" "/usr${lib#/usr}" "${lib#/usr}" "/usr${real#/usr}" "${real#/usr}"; do
-    if owner=$(dpkg -S "$p" 2>/dev/null); then
-      echo "${owner%%:*}"
-      continue 2
-    fi
-  done
-  echo "runtime-deps: no package owns $lib" >&2
-  exit 1
+  owner=$(dpkg -S "$lib" "$real" "/usr${lib#/usr}" "${lib#/usr}" "/usr${real#/usr}" \
+    "${real#/usr}" 2>/dev/null | head -n 1) || true
+  [ -n "$owner" ] || { echo "runtime-deps: no package owns $lib" >&2; exit 1; }
+  echo "${owner%%:*}"
 done | sort -u
