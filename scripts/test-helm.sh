@@ -50,6 +50,7 @@ for p in default cpu gpu all; do
   manifests+=("$OUT/manifests-$p.yaml")
 done
 validate values "$CHART/values.schema.json" "$OUT"/values-{default,cpu,gpu,all}.json || fail "values schema"
+validate readme "$CHART/values.schema.json" "$CHART/README.md" || fail "chart README"
 validate manifests "${manifests[@]}" || fail "Kubernetes schemas"
 validate flags "$OUT/server-help.txt" --pending="$PENDING_FLAGS" "${manifests[@]}" || fail "server flags"
 

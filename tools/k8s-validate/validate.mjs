@@ -11,6 +11,8 @@
 //       container ports and Service target ports agree with --port/--metrics_port. A
 //       --pending flag missing from the help is reported, not failed (a flag another branch
 //       adds); once the help lists it, it is checked like the rest.
+//   node validate.mjs readme SCHEMA README  the README's values table names every value of
+//       the schema (down to free-form objects and lists) and nothing else.
 //   node validate.mjs values SCHEMA FILE...  each JSON values file against values.schema.json
 //       (JSON Schema draft 7, as Helm); exit 1 if any is rejected.
 // Exit status: 0 all valid, 1 something invalid (each problem printed), 2 usage.
@@ -196,6 +198,26 @@ function checkFlags(helpFile, pending, files) {
   return { count, problems };
 }
 
+function checkReadme(schemaFile, readmeFile) {
+  const paths = [];
+  (function walk(schema, prefix) {
+    for (const [k, sub] of Object.entries(schema.properties)) {
+      const p = prefix ? `${prefix}.${k}` : k;
+      if (sub.type === "object" && sub.additionalProperties === false && sub.properties) {
+        walk(sub, p);
+      } else {
+        paths.push(p);
+      }
+    }
+  })(JSON.parse(readFileSync(schemaFile, "utf8")), "");
+  const listed = new Set([...readFileSync(readmeFile, "utf8").matchAll(/^\| `([^`]+)` \|/gm)]
+    .map((m) => m[1]));
+  const problems = paths.filter((p) => !listed.has(p)).map((p) => `${readmeFile}: no row for ${p}`);
+  const known = new Set(paths);
+  for (const p of listed) if (!known.has(p)) problems.push(`${readmeFile}: ${p} is not a value`);
+  return { count: paths.length, problems };
+}
+
 const [mode, ...args] = process.argv.slice(2);
 let result;
 if (mode === "manifests" && args.length > 0) {
@@ -205,11 +227,13 @@ if (mode === "manifests" && args.length > 0) {
   const pending = pendingArg ? pendingArg.slice("--pending=".length).split(",") : [];
   const rest = args.filter((a) => a !== pendingArg);
   result = checkFlags(rest[0], pending, rest.slice(1));
+} else if (mode === "readme" && args.length === 2) {
+  result = checkReadme(args[0], args[1]);
 } else if (mode === "values" && args.length > 1) {
   result = checkValues(args[0], args.slice(1));
 } else {
   console.error("usage: validate.mjs manifests FILE... | flags HELP [--pending=a,b] FILE... | " +
-    "values SCHEMA FILE...");
+    "readme SCHEMA README | values SCHEMA FILE...");
   process.exit(2);
 }
 for (const p of result.problems) console.log(`INVALID ${p}`);
