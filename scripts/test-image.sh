@@ -54,10 +54,9 @@ echo "runtime packages: $(tr '\n' ' ' < "$root/usr/share/stocha/runtime-packages
 total=$(du -sxm "$root" | cut -f1)
 model=$(du -sxm "$root/models" | cut -f1)
 echo "runtime image: ${total} MiB on disk, of which the model ${model} MiB (without: $((total - model)) MiB)"
-"${BUILDAH[@]}" inspect --format '{{json .OCIv1.Config}}' "$IMAGE"
-echo
+"${BUILDAH[@]}" inspect --format '{{.OCIv1.Config}}' "$IMAGE"
 # What the Dockerfile promises, read back from the built image.
-cfg=$("${BUILDAH[@]}" inspect --format '{{.OCIv1.Config.User}} {{.Docker.Config.StopSignal}}' "$IMAGE")
+cfg=$("${BUILDAH[@]}" inspect --format '{{.OCIv1.Config.User}} {{.OCIv1.Config.StopSignal}}' "$IMAGE")
 [ "$cfg" = "10001:10001 SIGTERM" ] || fail "user/stop signal: '$cfg'"
 [ ! -e "$root/usr/bin/c++" ] && [ ! -d "$root/usr/include/grpcpp" ] || fail "compiler or headers in the runtime image"
 "${BUILDAH[@]}" umount "$ctr" >/dev/null
@@ -79,6 +78,18 @@ for _ in $(seq 1 120); do
 done
 [ $ok = 1 ] || { cat "$log"; fail "never SERVING"; }
 echo "health: $(runc health)"
+# The Dockerfile's HEALTHCHECK command itself (buildah's default OCI format does not keep
+# HEALTHCHECK in the image config; docker's format and `docker build` do), on this port.
+hc=$(python3 - Dockerfile "$port" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read().replace("\\\n", " ")
+cmd = json.loads(re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$", text, re.M).group(1))
+print("\n".join(a.replace("127.0.0.1:50051", "127.0.0.1:" + sys.argv[2]) for a in cmd))
+PY
+)
+mapfile -t hc_cmd <<< "$hc"
+"${BUILDAH[@]}" run --isolation chroot "$cli" -- "${hc_cmd[@]}" || fail "HEALTHCHECK command: ${hc_cmd[*]}"
+echo "HEALTHCHECK command passes: ${hc_cmd[*]}"
 out=$(runc --max_new_tokens=8 --temperature=0 generate "Once upon a time")
 echo "generate: $out"
 [ -n "$out" ] || fail "empty Generate"
