@@ -1,23 +1,35 @@
 #!/usr/bin/env bash
 # Installs everything stocha needs to build, test and train, from Debian packages.
 # Run as root on a fresh Debian 12 machine. Idempotent: re-running is cheap.
+# Usage: scripts/install-deps.sh           (everything: build, tests, tools, training)
+#        scripts/install-deps.sh --build   (only what a Release build of the binaries
+#                                           needs; the Dockerfile's build stage uses it)
 set -euo pipefail
 
-PKGS=(
-  build-essential cmake ninja-build pkg-config git
+# What `cmake -DSTOCHA_BUILD_TESTS=OFF` and a build of stocha-server/stocha-cli need.
+BUILD_PKGS=(
+  build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libdnnl-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
-  nlohmann-json3-dev libeigen3-dev libicu-dev openssl
+  libabsl-dev libdnnl-dev prometheus-cpp-dev libbenchmark-dev libsentencepiece-dev
+  nlohmann-json3-dev libeigen3-dev libicu-dev
+)
+# Tests, sanitizers, format/lint, training and the deploy checks (Go renderer, image test).
+DEV_PKGS=(
+  git libgtest-dev libgmock-dev openssl
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread
   python3-matplotlib
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev nodejs
 )
+PKGS=("${BUILD_PKGS[@]}")
+[ "${1:-}" = --build ] || PKGS+=("${DEV_PKGS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs ships npm apart; NodeSource's nodejs bundles it (and conflicts with it).
+[ "${1:-}" = --build ] || command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
   exit 0

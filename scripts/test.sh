@@ -3,6 +3,7 @@
 # the training smoke tests and brief fuzzing of every parser. Exit code 0 = all green.
 # Usage: scripts/test.sh            (everything)
 #        STOCHA_SKIP_SANITIZERS=1 scripts/test.sh   (quick local loop)
+#        STOCHA_IMAGE_TEST=1 scripts/test.sh        (also builds and runs the Docker image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -20,6 +21,14 @@ cmake --build build -j"$JOBS"
 
 step "tests"
 ctest --test-dir build -j"$JOBS" --output-on-failure --timeout 600
+
+step "Helm chart: render + validate"
+bash scripts/test-helm.sh
+
+if [ "${STOCHA_IMAGE_TEST:-0}" = 1 ]; then
+  step "Docker image: build + run (STOCHA_IMAGE_TEST=1)"
+  bash scripts/test-image.sh
+fi
 
 if [ -x scripts/test-training.sh ]; then
   step "training smoke tests"
