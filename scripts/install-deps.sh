@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libdnnl-dev prometheus-cpp-dev
+  libabsl-dev libdnnl-dev prometheus-cpp-dev prometheus python3-grpcio python3-protobuf
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev
   nlohmann-json3-dev libeigen3-dev libicu-dev openssl
   clang clang-format clang-tidy libclang-rt-14-dev

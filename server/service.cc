@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "server/generate_reactors.h"
 #include "server/proto_convert.h"
+#include "server/request_accounting.h"
 #include "server/status_util.h"
 
 namespace stocha::server {
@@ -187,6 +188,7 @@ grpc::ServerUnaryReactor* StochaService::GetLoad(grpc::CallbackServerContext* co
     return FinishNow(context, status);
   }
   *response = LoadToProto(s->Load());
+  if (options_.counters != nullptr) RequestCountsToLoad(*options_.counters, response);
   return FinishNow(context, grpc::Status::OK);
 }
 
