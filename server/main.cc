@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
+#include "engine/predictor.h"
 #include "engine/tokenizers/load_tokenizer.h"
 #include "server/batch_engine.h"
 #include "server/log.h"
@@ -35,6 +36,11 @@ ABSL_FLAG(int, max_context, 0, "Positions per sequence; 0 = the model's maximum"
 ABSL_FLAG(bool, deterministic, false,
           "Batch-invariant engine: a request with a seed gives the same tokens whatever it is "
           "batched with (slightly slower)");
+
+ABSL_FLAG(std::string, predictor, "",
+          "Activity predictor file (stocha-predictor fit): ReLU rows compute the gate only "
+          "for the neurons it ranks highest (opt-in, approximate; docs/SPARSE.md)");
+ABSL_FLAG(double, predictor_density, 0.1, "With --predictor: fraction of F computed per row");
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 = any free port (see --port_file)");
@@ -199,6 +205,15 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   eo.deterministic = absl::GetFlag(FLAGS_deterministic);
   eo.num_threads = absl::GetFlag(FLAGS_threads);
   eo.max_context = absl::GetFlag(FLAGS_max_context);
+  if (const std::string p = absl::GetFlag(FLAGS_predictor); !p.empty()) {
+    absl::StatusOr<std::shared_ptr<const ActivityPredictor>> predictor =
+        ActivityPredictor::Load(p, (*model)->config());
+    if (!predictor.ok()) {
+      return predictor.status();
+    }
+    eo.ffn.predictor = *predictor;
+    eo.ffn.predictor_density = static_cast<float>(absl::GetFlag(FLAGS_predictor_density));
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model, eo);
   if (!engine.ok()) {
     return engine.status();

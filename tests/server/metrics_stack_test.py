@@ -265,6 +265,8 @@ def main():
     ap.add_argument("--source", required=True)
     ap.add_argument("--shared", required=True)
     ap.add_argument("--protoc", default="protoc")
+    ap.add_argument("--predictor-tool", help="stocha-predictor: a second server with a "
+                    "fitted predictor, so the predictor path has data")
     args = ap.parse_args()
     if not os.path.exists(os.path.join(args.shared, "data/stories260K/stories260K.bin")):
         print("SKIP: no ../shared/data/stories260K (a user's clone)")
@@ -287,7 +289,20 @@ def main():
             args, work, "server",
             ["--max_batch_size=2", "--max_queue=1", "--expected_sparsity_min=0.05"])
         procs.append(server)
-        prom_proc, prom = start_prometheus(work, [mport],
+        mports = [mport]
+        if args.predictor_tool:
+            data = os.path.join(args.shared, "data")
+            pred = os.path.join(work, "predictor.bin")
+            subprocess.check_call(
+                [args.predictor_tool, "fit", "--model", f"{data}/stories260K/stories260K.bin",
+                 "--tokenizer", f"{data}/stories260K/tok512.bin", "--text",
+                 f"{data}/corpora/tinystories_train_head.txt", "--rank", "8", "--tokens", "512",
+                 "--out", pred], stdout=subprocess.DEVNULL)
+            pserver, pport, pmport, _ = start_server(args, work, "predicted",
+                                                     [f"--predictor={pred}"])
+            procs.append(pserver)
+            mports.append(pmport)
+        prom_proc, prom = start_prometheus(work, mports,
                                            os.path.join(deploy, "prometheus/alerts.yml"))
         procs.append(prom_proc)
         instance = f"127.0.0.1:{mport}"
@@ -348,6 +363,19 @@ def main():
         fails.check(checked >= 10, f"only {checked} layer sparsities compared")
         print(f"per-layer sparsity: {checked} (layer, phase, activation) values equal the responses'")
 
+        if args.predictor_tool:  # ReLU traffic on the predictor server
+            pc = Client(f"127.0.0.1:{pport}", pb, grpc)
+            for i in range(3):
+                pc.generation("Generate", gen_request(pb, "Once upon a time", 16, "relu", seed=i),
+                              "relu")
+            pinst = f"127.0.0.1:{pmport}"
+            end = time.time() + 30
+            while not prom.vector(f'sum(stocha_ffn_calls_total{{instance="{pinst}",path="predictor"}}) > 0'):
+                fails.check(time.time() < end, "no predictor-path FFN calls scraped")
+                if time.time() > end:
+                    break
+                time.sleep(0.3)
+
         # Refusals, errors, cancels; then every call counted once with its final code.
         refusals(c, pb, grpc)
         fails.check(c.tally.get(("MultiSample", "RESOURCE_EXHAUSTED"), 0) > 0, "no queue refusal")
@@ -366,9 +394,11 @@ def main():
         fails.check(len(models) == 1, "stocha_model_info: one series")
         model = dict(list(models)[0])["model"] if models else ""
         report = []
+        # $instance as Grafana fills a multi-value variable: both servers.
+        all_instances = "|".join(f"127.0.0.1:{p}" for p in mports)
         for p in dash["panels"]:
             for t in p.get("targets", []):
-                expr = fill(t["expr"], instance, model)
+                expr = fill(t["expr"], all_instances, model)
                 r = prom.query_range(expr, t0 - 5, time.time(), 1)
                 ok = r.get("status") == "success"
                 n = len(r["data"]["result"]) if ok else 0
