@@ -58,6 +58,9 @@ ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
 ABSL_FLAG(int, metrics_port, 9400, "Port of GET /metrics; 0 = any free port");
 ABSL_FLAG(std::string, metrics_port_file, "",
           "Write the bound metrics port to this file once listening");
+ABSL_FLAG(bool, log_requests, false,
+          "One JSON line per finished generation request on stderr (id, rpc, code, tokens, "
+          "timings, sparsity), to join with the metrics");
 ABSL_FLAG(double, expected_sparsity_min, 0,
           "Lowest whole-model FFN sparsity expected of the model's default activation "
           "(from its model card); exported for the StochaSparsityBelowExpected alert; 0 = none");
@@ -221,7 +224,8 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   Loaded loaded;
   loaded.labels = Labels(**model, path);
   loaded.stats = std::make_unique<ServingStats>((*model)->config().num_layers,
-                                                (*model)->config().intermediate_size);
+                                                (*model)->config().intermediate_size,
+                                                absl::GetFlag(FLAGS_log_requests));
   SchedulerOptions so = SchedulerFlags();
   so.observer = loaded.stats.get();
   absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =

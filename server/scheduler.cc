@@ -460,6 +460,10 @@ void Scheduler::Observe(const StepPlan& plan, const StepOutput& out, absl::Durat
 void Scheduler::Report(const Job& job, absl::StatusCode code) const {
   if (options_.observer == nullptr) return;
   RequestReport r;
+  r.request_id = job.request.request_id;
+  r.rpc = job.request.rpc;
+  r.activation = ActivationToString(job.request.activation);
+  r.stats = &job.stats;
   r.code = code;
   r.n = job.request.n;
   r.prompt_tokens = static_cast<int>(job.request.prompt.size());

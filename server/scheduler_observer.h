@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/activation.h"
 #include "engine/step_stats.h"
+#include "server/request_counters.h"
 
 namespace stocha::server {
 
@@ -27,6 +29,10 @@ struct StepReport {
 
 // One request leaving the scheduler, whatever its end (code).
 struct RequestReport {
+  std::string request_id;
+  Rpc rpc = Rpc::kOther;
+  std::string activation;            // e.g. "stocha:0.5"
+  const StepStats* stats = nullptr;  // its own token and zero counts (null: it never ran)
   absl::StatusCode code = absl::StatusCode::kOk;
   int n = 1;
   int prompt_tokens = 0;

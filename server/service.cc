@@ -86,6 +86,11 @@ absl::StatusOr<GenerationRequest> StochaService::Convert(grpc::CallbackServerCon
   Scheduler* s = scheduler_.load(std::memory_order_acquire);
   absl::StatusOr<GenerationRequest> r = RequestFromProto(
       request, kind, s->engine(), options_.limits, Deadline(context), absl::Uniform<uint64_t>(gen));
+  if (r.ok()) {
+    r->rpc = kind == RpcKind::kGenerate         ? Rpc::kGenerate
+             : kind == RpcKind::kGenerateStream ? Rpc::kGenerateStream
+                                                : Rpc::kMultiSample;
+  }
   if (r.ok() && r->request_id.empty()) {
     r->request_id = absl::StrFormat("%08x-%d", id_prefix_, next_request_.fetch_add(1));
   }

@@ -1,8 +1,13 @@
 // ServingStats: step and request reports folded into counters and histograms.
 #include "server/serving_stats.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <string>
 #include <utility>
+
+#include "absl/strings/str_format.h"
 
 namespace stocha::server {
 namespace {
@@ -24,6 +29,43 @@ const std::vector<double> kStepSecondBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.
                                                 0.05,   0.1,   0.25,   0.5,   1,    2.5};
 const std::vector<double> kDensityBuckets = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
                                              0.6,  0.7, 0.8, 0.9, 1.0};
+
+// {"event":"request","id":...,"rpc":...,"code":...,...}: joins with the metrics by rpc and
+// code, with the client by id. Sparsity over all layers, as the response reports it.
+std::string RequestJson(const RequestReport& r, int ffn_dim) {
+  int64_t pz = 0, pt = 0, gz = 0, gt = 0;
+  if (r.stats != nullptr) {
+    for (const LayerStats& l : r.stats->layers) {
+      pz += l.prompt_zeros;
+      pt += l.prompt_tokens;
+      gz += l.generated_zeros;
+      gt += l.generated_tokens;
+    }
+  }
+  auto ms = [](std::optional<absl::Duration> d) {
+    return d.has_value() ? absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(*d))
+                         : std::string("null");
+  };
+  std::string id;  // ids are client strings: escape what JSON needs
+  for (unsigned char c : r.request_id) {
+    if (c == '"' || c == '\\') {
+      id += '\\';
+      id += static_cast<char>(c);
+    } else if (c < 0x20) {
+      id += absl::StrFormat("\\u%04x", c);
+    } else {
+      id += static_cast<char>(c);
+    }
+  }
+  return absl::StrFormat(
+      "{\"event\":\"request\",\"id\":\"%s\",\"rpc\":\"%s\",\"code\":\"%s\",\"n\":%d,"
+      "\"activation\":\"%s\",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"queued_ms\":%s,"
+      "\"ttft_ms\":%s,\"total_ms\":%.3f,\"prompt_sparsity\":%.6f,\"generated_sparsity\":%.6f}\n",
+      id, RpcName(r.rpc), StatusCodeName(static_cast<int>(r.code)), r.n, r.activation,
+      r.prompt_tokens, r.completion_tokens, ms(r.queued), ms(r.time_to_first_token),
+      absl::ToDoubleMilliseconds(r.total), StepStats::Sparsity(pz, pt, ffn_dim),
+      StepStats::Sparsity(gz, gt, ffn_dim));
+}
 
 }  // namespace
 
@@ -49,7 +91,8 @@ ServingHistograms::ServingHistograms()
       step_seconds(kStepSecondBuckets),
       ffn_union_density(kDensityBuckets) {}
 
-ServingStats::ServingStats(int num_layers, int ffn_dim) : ffn_dim_(ffn_dim) {
+ServingStats::ServingStats(int num_layers, int ffn_dim, bool log_requests)
+    : ffn_dim_(ffn_dim), log_requests_(log_requests) {
   s_.layers.resize(static_cast<size_t>(std::max(num_layers, 0)));
 }
 
@@ -89,6 +132,10 @@ void ServingStats::OnStep(const StepReport& step) {
 }
 
 void ServingStats::OnRequestDone(const RequestReport& r) {
+  if (log_requests_ && r.rpc != Rpc::kOther) {  // kOther: the warm-up, not a call
+    const std::string line = RequestJson(r, ffn_dim_);
+    (void)!write(STDERR_FILENO, line.data(), line.size());  // one write: lines stay whole
+  }
   std::lock_guard<std::mutex> lock(mu_);
   ServingHistograms& h = s_.histograms;
   if (r.queued.has_value()) h.queue_seconds.Observe(absl::ToDoubleSeconds(*r.queued));

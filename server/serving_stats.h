@@ -55,7 +55,8 @@ struct ServingSnapshot {
 // inference thread adds a step's counts; a scrape copies them).
 class ServingStats final : public SchedulerObserver {
  public:
-  ServingStats(int num_layers, int ffn_dim);
+  // log_requests: one JSON line per finished request on stderr (docs/OPERATIONS.md).
+  ServingStats(int num_layers, int ffn_dim, bool log_requests = false);
 
   void OnStep(const StepReport& step) override;
   void OnRequestDone(const RequestReport& request) override;
@@ -66,6 +67,7 @@ class ServingStats final : public SchedulerObserver {
 
  private:
   const int ffn_dim_;
+  const bool log_requests_;
   mutable std::mutex mu_;
   ServingSnapshot s_;  // guarded by mu_
 };

@@ -8,12 +8,14 @@
 #include <map>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/server/rpc_helpers.h"
 #include "tests/server/server_process.h"
@@ -270,6 +272,39 @@ TEST(MetricsAccountingTest, MetricsPortServesOnlyMetricsAndATakenPortIsAClearErr
   auto off = ServerProcess::Start({"--metrics=false"});
   ASSERT_TRUE(off.ok()) << off.status();
   EXPECT_EQ((*off)->metrics_port(), 0);
+}
+
+TEST(MetricsAccountingTest, RequestLogIsOneJsonLinePerRequestThatJoinsWithTheMetrics) {
+  REQUIRE_MODEL();
+  auto server = ServerProcess::Start({"--log_requests"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Stocha::NewStub((*server)->channel());
+  v1::GenerateRequest r = Request("Once upon a time", 5);
+  r.set_request_id("req-\"42\"");
+  r.mutable_activation()->set_kind("relu");
+  v1::GenerateResponse resp;
+  ASSERT_TRUE(stub->Generate(Context().get(), r, &resp).ok());
+  v1::GenerateRequest bad = Request("Hi", 4);
+  bad.mutable_sampling()->set_temperature(-1);
+  EXPECT_FALSE(stub->Generate(Context().get(), bad, &resp).ok());  // never reaches the log
+
+  std::vector<std::string> lines;
+  std::istringstream log((*server)->Log());
+  for (std::string line; std::getline(log, line);) {
+    if (line.rfind("{\"event\":\"request\"", 0) == 0) lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 1u) << (*server)->Log();  // not the warm-up, not the refusal
+  const std::string& l = lines[0];
+  EXPECT_NE(l.find(R"("id":"req-\"42\"","rpc":"Generate","code":"OK","n":1,"activation":"relu")"),
+            std::string::npos)
+      << l;
+  EXPECT_NE(l.find(absl::StrCat("\"completion_tokens\":", resp.usage().completion_tokens())),
+            std::string::npos)
+      << l;
+  EXPECT_NE(
+      l.find(absl::StrFormat("\"generated_sparsity\":%.6f", resp.sparsity().generated_sparsity())),
+      std::string::npos)
+      << l;
 }
 
 }  // namespace
