@@ -5,7 +5,9 @@ Prints three markdown tables (docs/PERFORMANCE.md, "Serving"):
   1. aggregate throughput and latency percentiles at 1..32 concurrent streams;
   2. serving overhead at one stream: the engine alone (stocha-generate) against Generate and
      GenerateStream on the same prompt, greedy, run alternately in pairs, ratio of medians;
-  3. MultiSample n=8 against 8 concurrent GenerateStream calls on a long prompt.
+  3. MultiSample n=8 against 8 concurrent GenerateStream calls on a long prompt;
+  4. (--only metrics) throughput with the metrics endpoint off and on (scraped every second),
+     alternating, side by side (docs/PERFORMANCE.md, "Metrics cost").
 
 Usage: bench/serving_bench.py [--build build-release] [--model models/default] [--quick]
 Everything runs with one compute thread (OMP_NUM_THREADS=1, --threads=1).
@@ -17,7 +19,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +36,8 @@ def start_server(build, model, env, workdir, extra_flags=()):
     log = open(os.path.join(workdir, "server.log"), "w")
     proc = subprocess.Popen(
         [os.path.join(build, "server/stocha-server"), f"--model={model}", "--threads=1",
-         "--host=127.0.0.1", "--port=0", f"--port_file={port_file}", *extra_flags],
+         "--host=127.0.0.1", "--port=0", f"--port_file={port_file}", "--metrics_host=127.0.0.1",
+         "--metrics_port=0", f"--metrics_port_file={port_file}.metrics", *extra_flags],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while not os.path.exists(port_file):
@@ -116,19 +121,66 @@ def multisample_table(build, target, env, rounds):
               f"{statistics.median(r['tokens_per_s'] for r in rs):.0f} |", flush=True)
 
 
+def scraper(port, stop):
+    """Scrapes /metrics every second, as Prometheus would."""
+    while not stop.wait(1.0):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+
+
+def metrics_table(build, model, env, work, flags, duration, rounds):
+    servers = {}
+    for mode, extra in (("off", ["--metrics=false"]), ("on", [])):
+        d = os.path.join(work, mode)
+        os.makedirs(d)
+        servers[mode] = start_server(build, model, env, d, [*flags, *extra])
+    mport = int(open(os.path.join(work, "on", "port.metrics")).read())
+    print("\n| streams | tok/s metrics off | tok/s metrics on, scraped every 1 s "
+          "| on / off (median of per-pair ratios) |")
+    print("|---|---|---|---|")
+    try:
+        for c in (1, 4, 16, 32):
+            got = {"off": [], "on": []}
+            for _ in range(rounds):
+                for mode in ("off", "on"):
+                    stop = threading.Event()
+                    t = threading.Thread(target=scraper, args=(mport, stop))
+                    if mode == "on":
+                        t.start()
+                    r = loadgen(build, servers[mode][1], env, concurrency=c, duration=duration,
+                                max_new_tokens=128)
+                    stop.set()
+                    if mode == "on":
+                        t.join()
+                    got[mode].append(r["tokens_per_s"])
+            off, on = statistics.median(got["off"]), statistics.median(got["on"])
+            ratio = statistics.median(b / a for a, b in zip(got["off"], got["on"]))
+            print(f"| {c} | {off:.0f} | {on:.0f} | {ratio:.3f} |", flush=True)
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--model", default=os.path.join(ROOT, "models/default"))
     ap.add_argument("--quick", action="store_true", help="2 s per level, 4 pairs, 1 round")
-    ap.add_argument("--only", choices=("throughput", "overhead", "multisample"),
-                    help="run one of the three tables")
+    ap.add_argument("--only", choices=("throughput", "overhead", "multisample", "metrics"),
+                    help="run one table (metrics: only on request)")
     ap.add_argument("--pairs", type=int, help="overhead runs (default 12, --quick 4)")
     ap.add_argument("--server-flag", action="append", default=[],
                     help="extra stocha-server flag, e.g. --server-flag=--stream_interval=4")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    if args.only == "metrics":
+        with tempfile.TemporaryDirectory() as work:
+            print(f"metrics off/on, --threads=1, {os.cpu_count()} CPUs, load average "
+                  f"{os.getloadavg()[0]:.2f} at start; medians of alternating runs")
+            metrics_table(args.build, args.model, env, work, args.server_flag,
+                          "2s" if args.quick else "6s", args.pairs or (2 if args.quick else 5))
+        return
     with tempfile.TemporaryDirectory() as work:
         proc, target = start_server(args.build, args.model, env, work, args.server_flag)
         try:

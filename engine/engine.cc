@@ -280,6 +280,7 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
   ls.ffn_calls += 1;
   ls.union_active += info.union_active;
   ls.sparse_calls += info.sparse ? 1 : 0;
+  ls.predictor_calls += info.predicted ? 1 : 0;
   for (int64_t t = 0; t < T; ++t) {
     LayerStats& li = out.per_input[st.input(t)].layers[l];
     for (LayerStats* s : {&ls, &li}) {

@@ -26,6 +26,7 @@ struct FfnRow {
 struct FfnCallInfo {
   int64_t union_active = 0;  // neurons nonzero in at least one row
   bool sparse = false;       // took the sparse path
+  bool predicted = false;    // the sparse path with rows chosen by the predictor
 };
 
 enum class FfnPolicy {

@@ -119,6 +119,7 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   BuildUnion(T, rows);
   FfnCallInfo info;
   info.union_active = static_cast<int64_t>(union_.size());
+  info.predicted = predicted;
   info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
                 (options_.policy == FfnPolicy::kAuto && SparseIsCheaper(T, zeros));
   if (gated_ && info.sparse && T == 1 && options_.threads == 1) {

@@ -18,15 +18,17 @@ struct LayerStats {
   double ffn_seconds = 0;
   // Batch-level FFN counters: calls, neurons active in at least one row of the batch
   // (the "union"; its density decides whether the sparse path pays), and how many calls
-  // took the sparse path.
+  // took the sparse path (predictor_calls of them with rows chosen by the predictor).
   int64_t ffn_calls = 0;
   int64_t union_active = 0;
   int64_t sparse_calls = 0;
+  int64_t predictor_calls = 0;
 
   void Add(const LayerStats& o) {
     ffn_calls += o.ffn_calls;
     union_active += o.union_active;
     sparse_calls += o.sparse_calls;
+    predictor_calls += o.predictor_calls;
     prompt_tokens += o.prompt_tokens;
     prompt_zeros += o.prompt_zeros;
     generated_tokens += o.generated_tokens;

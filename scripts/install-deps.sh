@@ -15,7 +15,7 @@ BUILD_PKGS=(
 )
 # Tests, sanitizers, format/lint, training and the deploy checks (Go renderer, image test).
 DEV_PKGS=(
-  git libgtest-dev libgmock-dev openssl
+  git libgtest-dev libgmock-dev openssl prometheus python3-grpcio python3-protobuf
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread
   python3-matplotlib

@@ -5,12 +5,13 @@
 # Ctrl-C (SIGTERM drains in-flight requests, then exits 0).
 #   scripts/run.sh            build, serve, demo, keep serving
 #   scripts/run.sh --demo     the same, but stop after the demo
-#   MODEL=path PORT=n scripts/run.sh   another model or port
+#   MODEL=path PORT=n METRICS_PORT=m scripts/run.sh   another model or ports
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 MODEL=${MODEL:-models/default}
 PORT=${PORT:-50051}
+METRICS_PORT=${METRICS_PORT:-9400}
 
 bash scripts/install-deps.sh
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOCHA_BUILD_TESTS=OFF >/dev/null
@@ -18,7 +19,7 @@ cmake --build build-release -j"$JOBS" --target stocha-server stocha-cli stocha-g
 
 BIN=build-release
 # The server reads $MODEL/tokenizer.model itself (docs/TOKENIZERS.md).
-"$BIN/server/stocha-server" --model "$MODEL" --port "$PORT" &
+"$BIN/server/stocha-server" --model "$MODEL" --port "$PORT" --metrics_port "$METRICS_PORT" &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER' INT TERM EXIT
 
@@ -39,4 +40,5 @@ cli multi-sample --prompt "Lily found a" --n 4 --activation stocha:0.5 --tempera
 
 if [ "${1:-}" = "--demo" ]; then exit 0; fi
 echo; echo "stocha-server is serving $MODEL on port $PORT (Ctrl-C to stop)."
+echo "Prometheus metrics: http://localhost:$METRICS_PORT/metrics (dashboard and alerts: docs/OPERATIONS.md)"
 wait $SERVER

@@ -18,11 +18,14 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
+#include "engine/predictor.h"
 #include "engine/tokenizers/load_tokenizer.h"
 #include "server/batch_engine.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/scheduler.h"
 #include "server/server.h"
+#include "server/serving_stats.h"
 #include "server/warmup.h"
 
 ABSL_FLAG(std::string, model, "", "Model: HF directory, .gguf file or llama2.c .bin (required)");
@@ -34,6 +37,11 @@ ABSL_FLAG(bool, deterministic, false,
           "Batch-invariant engine: a request with a seed gives the same tokens whatever it is "
           "batched with (slightly slower)");
 
+ABSL_FLAG(std::string, predictor, "",
+          "Activity predictor file (stocha-predictor fit): ReLU rows compute the gate only "
+          "for the neurons it ranks highest (opt-in, approximate; docs/SPARSE.md)");
+ABSL_FLAG(double, predictor_density, 0.1, "With --predictor: fraction of F computed per row");
+
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 = any free port (see --port_file)");
 ABSL_FLAG(std::string, port_file, "", "Write the bound port to this file once listening");
@@ -43,6 +51,19 @@ ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle; if set, clients need a
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding a bearer token; if set, calls need 'authorization: Bearer <token>' "
           "(health and reflection stay open). The STOCHA_AUTH_TOKEN variable works too");
+
+ABSL_FLAG(bool, metrics, true, "Serve Prometheus metrics over HTTP (see --metrics_port)");
+ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
+          "Address of the metrics endpoint (plaintext HTTP: keep it on the cluster network)");
+ABSL_FLAG(int, metrics_port, 9400, "Port of GET /metrics; 0 = any free port");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "Write the bound metrics port to this file once listening");
+ABSL_FLAG(bool, log_requests, false,
+          "One JSON line per finished generation request on stderr (id, rpc, code, tokens, "
+          "timings, sparsity), to join with the metrics");
+ABSL_FLAG(double, expected_sparsity_min, 0,
+          "Lowest whole-model FFN sparsity expected of the model's default activation "
+          "(from its model card); exported for the StochaSparsityBelowExpected alert; 0 = none");
 
 ABSL_FLAG(int, max_batch_size, 32, "Sequences (samples) advanced together in one step");
 ABSL_FLAG(int, max_tokens_per_step, 512, "Tokens in one step: decode tokens + prompt chunks");
@@ -145,7 +166,30 @@ absl::StatusOr<ServerOptions> ServerFlags() {
   return o;
 }
 
-absl::StatusOr<std::unique_ptr<Scheduler>> LoadAndWarmUp() {
+struct Loaded {
+  std::unique_ptr<ServingStats> stats;  // the scheduler's observer: outlives it
+  std::unique_ptr<Scheduler> scheduler;
+  ModelLabels labels;
+};
+
+ModelLabels Labels(const Model& model, const std::string& path) {
+  const ModelConfig& c = model.config();
+  ModelLabels l;
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  l.model = p.substr(p.find_last_of('/') + 1);
+  l.architecture = "llama";
+  l.default_activation = ActivationToString(c.DefaultActivation());
+  l.recipe = c.stocha.recipe;
+  l.backend = "cpu";
+  l.weight_type = absl::AsciiStrToLower(std::string(
+      DTypeName(model.weights().layers.empty() ? model.weights().embed.dtype
+                                               : model.weights().layers[0].w_up.dtype)));
+  l.expected_sparsity_min = absl::GetFlag(FLAGS_expected_sparsity_min);
+  return l;
+}
+
+absl::StatusOr<Loaded> LoadAndWarmUp() {
   const std::string path = absl::GetFlag(FLAGS_model);
   if (path.empty()) {
     return absl::InvalidArgumentError("--model is required (see --help)");
@@ -164,12 +208,28 @@ absl::StatusOr<std::unique_ptr<Scheduler>> LoadAndWarmUp() {
   eo.deterministic = absl::GetFlag(FLAGS_deterministic);
   eo.num_threads = absl::GetFlag(FLAGS_threads);
   eo.max_context = absl::GetFlag(FLAGS_max_context);
+  if (const std::string p = absl::GetFlag(FLAGS_predictor); !p.empty()) {
+    absl::StatusOr<std::shared_ptr<const ActivityPredictor>> predictor =
+        ActivityPredictor::Load(p, (*model)->config());
+    if (!predictor.ok()) {
+      return predictor.status();
+    }
+    eo.ffn.predictor = *predictor;
+    eo.ffn.predictor_density = static_cast<float>(absl::GetFlag(FLAGS_predictor_density));
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model, eo);
   if (!engine.ok()) {
     return engine.status();
   }
+  Loaded loaded;
+  loaded.labels = Labels(**model, path);
+  loaded.stats = std::make_unique<ServingStats>((*model)->config().num_layers,
+                                                (*model)->config().intermediate_size,
+                                                absl::GetFlag(FLAGS_log_requests));
+  SchedulerOptions so = SchedulerFlags();
+  so.observer = loaded.stats.get();
   absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
-      Scheduler::Create(WrapEngine(std::move(*engine)), SchedulerFlags());
+      Scheduler::Create(WrapEngine(std::move(*engine)), so);
   if (!scheduler.ok()) {
     return scheduler.status();
   }
@@ -181,7 +241,24 @@ absl::StatusOr<std::unique_ptr<Scheduler>> LoadAndWarmUp() {
           absl::FormatDuration(absl::Trunc(t1 - t0, absl::Milliseconds(1))),
           absl::FormatDuration(absl::Trunc(absl::Now() - t1, absl::Milliseconds(1))),
           eo.deterministic, (*scheduler)->Load().kv_capacity);
-  return scheduler;
+  loaded.scheduler = std::move(*scheduler);
+  return loaded;
+}
+
+// Null when --metrics=false.
+absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetrics(const RequestCounters& counters) {
+  if (!absl::GetFlag(FLAGS_metrics)) {
+    return nullptr;
+  }
+  MetricsOptions o;
+  o.host = absl::GetFlag(FLAGS_metrics_host);
+  o.port = absl::GetFlag(FLAGS_metrics_port);
+  o.port_file = absl::GetFlag(FLAGS_metrics_port_file);
+  absl::StatusOr<std::unique_ptr<MetricsServer>> m = MetricsServer::Start(o, &counters);
+  if (m.ok()) {
+    LogInfo("metrics on http://%s:%d/metrics (plaintext)", o.host, (*m)->port());
+  }
+  return m;
 }
 
 int Run() {
@@ -203,17 +280,27 @@ int Run() {
     LogError("%s", server.status().ToString());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<Scheduler>> scheduler = LoadAndWarmUp();
-  if (!scheduler.ok()) {
-    LogError("%s", scheduler.status().ToString());
+  absl::StatusOr<std::unique_ptr<MetricsServer>> metrics = StartMetrics((*server)->counters());
+  if (!metrics.ok()) {
+    LogError("%s", metrics.status().ToString());
     return 1;
+  }
+  absl::StatusOr<Loaded> loaded = LoadAndWarmUp();
+  if (!loaded.ok()) {
+    LogError("%s", loaded.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<Scheduler>* scheduler = &loaded->scheduler;
+  if (*metrics != nullptr) {
+    (*metrics)->Attach(scheduler->get(), loaded->stats.get(), loaded->labels);
   }
   (*server)->SetReady(scheduler->get());
   int sig = 0;
   sigwait(&signals, &sig);
   LogInfo("signal %d: draining", sig);
   (*server)->Drain(absl::GetFlag(FLAGS_drain_grace));
-  server->reset();  // no call can reach the scheduler any more
+  metrics->reset();  // reads the server's counters and the scheduler: goes first
+  server->reset();   // no call can reach the scheduler any more
   scheduler->reset();
   LogInfo("stopped; exiting 0");
   return 0;

@@ -213,11 +213,6 @@ v1::Load LoadToProto(const LoadSnapshot& s) {
   l.set_kv_tokens_budget(static_cast<uint64_t>(s.kv_capacity));
   l.set_draining(s.draining);
   l.set_requests_admitted(s.admitted);
-  l.set_requests_completed(s.completed);
-  l.set_requests_cancelled(s.cancelled);
-  l.set_requests_rejected(s.rejected);
-  l.set_requests_deadline_exceeded(s.deadline_exceeded);
-  l.set_requests_failed(s.failed);
   l.set_steps(s.steps);
   l.set_prompt_tokens_computed(s.prompt_tokens_computed);
   l.set_generated_tokens(s.generated_tokens);

@@ -14,6 +14,7 @@
 #include "engine/sample_stream.h"
 #include "engine/sampler.h"
 #include "engine/step_stats.h"
+#include "server/request_counters.h"
 
 namespace stocha::server {
 
@@ -30,6 +31,7 @@ struct GenerationRequest {
   ActivationSpec activation;
   int n = 1;
   absl::Time deadline = absl::InfiniteFuture();
+  Rpc rpc = Rpc::kOther;  // the call it came from (for the request log)
 };
 
 // A new piece of one sample's output. Text is whole UTF-8 characters and never contains

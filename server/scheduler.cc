@@ -9,12 +9,22 @@
 namespace stocha::server {
 namespace {
 
+// gRPC cancels a call when its deadline passes, and the cancel may be seen a moment before
+// the clock passes the deadline as the server converted it: a cancel this close to the
+// deadline is the deadline (what the client sees), not a client's cancel.
+constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(20);
+
+bool DeadlinePassed(const Job& job, absl::Time now) {
+  return now > job.request.deadline ||
+         (job.control->cancelled() && now + kDeadlineSlack > job.request.deadline);
+}
+
 // Why a request left the queue without running.
 absl::Status QueuedEnd(const Job& job, absl::Time now, absl::Duration max_queue_time) {
-  if (job.control->cancelled()) return absl::CancelledError("cancelled while queued");
-  if (now > job.request.deadline) {
+  if (DeadlinePassed(job, now)) {
     return absl::DeadlineExceededError("the deadline passed while the request was queued");
   }
+  if (job.control->cancelled()) return absl::CancelledError("cancelled while queued");
   return absl::ResourceExhaustedError(
       absl::StrFormat("waited %s in the queue (limit %s); the server is overloaded",
                       absl::FormatDuration(absl::Trunc(now - job.arrival, absl::Milliseconds(1))),
@@ -86,7 +96,7 @@ absl::Status Scheduler::Submit(GenerationRequest request, RequestSink* sink,
   job->kv_need = KvBudget::Need(prompt, request.max_new_tokens, request.n);
   if (job->kv_need > kv_.capacity()) {
     std::lock_guard<std::mutex> lock(mu_);
-    ++load_.rejected;
+    Refused(Refusal::kKvBudget);
     return absl::ResourceExhaustedError(absl::StrFormat(
         "the request may need %d KV positions (n * (prompt + max_new_tokens)); the server's "
         "whole KV budget is %d: lower max_new_tokens or n",
@@ -99,10 +109,11 @@ absl::Status Scheduler::Submit(GenerationRequest request, RequestSink* sink,
 
   std::lock_guard<std::mutex> lock(mu_);
   if (draining_ || stop_) {
+    Refused(Refusal::kDraining);
     return absl::UnavailableError("the server is shutting down; retry on another replica");
   }
   if (absl::Status s = queue_.CanAccept(prompt); !s.ok()) {
-    ++load_.rejected;
+    Refused(Refusal::kQueueFull);
     return s;
   }
   queue_.Push(std::move(job));
@@ -229,10 +240,10 @@ void Scheduler::Start(std::unique_ptr<Job> job) {
 void Scheduler::ReapRunning(absl::Time now) {
   for (auto it = running_.begin(); it != running_.end();) {
     Job* job = (it++)->get();  // Finish erases the job
-    if (job->control->cancelled()) {
-      Finish(job, absl::CancelledError("cancelled by the client"));
-    } else if (now > job->request.deadline) {
+    if (DeadlinePassed(*job, now)) {
       Finish(job, absl::DeadlineExceededError("the deadline passed during generation"));
+    } else if (job->control->cancelled()) {
+      Finish(job, absl::CancelledError("cancelled by the client"));
     }
   }
 }
@@ -289,6 +300,9 @@ void Scheduler::RunStep(StepPlan& plan) {
     }
   }
   absl::StatusOr<StepOutput> out = engine_->Step(plan.inputs);
+  if (out.ok() && options_.observer != nullptr) {
+    Observe(plan, *out, absl::Now() - now);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++load_.steps;
@@ -367,9 +381,9 @@ void Scheduler::Finish(Job* job, const absl::Status& status) {
     // Before the answer goes out: a client that got it sees the resources freed.
     std::lock_guard<std::mutex> lock(mu_);
     load_.generated_tokens += static_cast<uint64_t>(job->completion_tokens);
-    Count(reported);
     PublishLocked();
   }
+  Report(*job, reported.code());
   if (reported.ok()) {
     job->sink->OnComplete(Summarize(*job, absl::Now()));
   } else {
@@ -399,35 +413,70 @@ RequestSummary Scheduler::Summarize(Job& job, absl::Time now) {
 }
 
 void Scheduler::FinishQueued(std::unique_ptr<Job> job, const absl::Status& status) {
-  {
+  if (absl::IsResourceExhausted(status)) {
     std::lock_guard<std::mutex> lock(mu_);
-    Count(status);
+    Refused(Refusal::kQueueTime);
   }
+  Report(*job, status.code());
   job->sink->OnComplete(status);
   cv_.notify_all();
 }
 
-void Scheduler::Count(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      ++load_.completed;
+void Scheduler::Refused(Refusal why) {
+  switch (why) {
+    case Refusal::kQueueFull:
+      ++load_.refused_queue_full;
       break;
-    case absl::StatusCode::kCancelled:
-      ++load_.cancelled;
+    case Refusal::kQueueTime:
+      ++load_.refused_queue_time;
       break;
-    case absl::StatusCode::kDeadlineExceeded:
-      ++load_.deadline_exceeded;
+    case Refusal::kKvBudget:
+      ++load_.refused_kv_budget;
       break;
-    case absl::StatusCode::kResourceExhausted:
-      ++load_.rejected;
-      break;
-    case absl::StatusCode::kUnavailable:
-      ++load_.cancelled;
-      break;
-    default:
-      ++load_.failed;
+    case Refusal::kDraining:
+      ++load_.refused_draining;
       break;
   }
+  if (options_.observer != nullptr) options_.observer->OnRefusal(why);
+}
+
+void Scheduler::Observe(const StepPlan& plan, const StepOutput& out, absl::Duration took) const {
+  std::vector<ActivationKind> activation(plan.inputs.size());
+  int64_t tokens = 0;
+  for (size_t i = 0; i < plan.inputs.size(); ++i) {
+    activation[i] = plan.jobs[i]->request.activation.kind;
+    tokens += static_cast<int64_t>(plan.inputs[i].tokens.size());
+  }
+  StepReport r;
+  r.inputs = static_cast<int>(plan.inputs.size());
+  r.tokens = tokens;
+  r.duration = took;
+  r.stats = &out.stats;
+  r.per_input = absl::MakeConstSpan(out.per_input);
+  r.activation = absl::MakeConstSpan(activation);
+  options_.observer->OnStep(r);
+}
+
+void Scheduler::Report(const Job& job, absl::StatusCode code) const {
+  if (options_.observer == nullptr) return;
+  RequestReport r;
+  r.request_id = job.request.request_id;
+  r.rpc = job.request.rpc;
+  r.activation = ActivationToString(job.request.activation);
+  r.stats = &job.stats;
+  r.code = code;
+  r.n = job.request.n;
+  r.prompt_tokens = static_cast<int>(job.request.prompt.size());
+  r.completion_tokens = job.completion_tokens;
+  for (const SampleState& s : job.samples) {
+    r.max_sample_tokens = std::max(r.max_sample_tokens, static_cast<int>(s.generated.size()));
+  }
+  const absl::Time now = absl::Now();
+  if (job.started != absl::InfinitePast()) r.queued = job.started - job.arrival;
+  if (job.first_token != absl::InfinitePast())
+    r.time_to_first_token = job.first_token - job.arrival;
+  r.total = now - job.arrival;
+  options_.observer->OnRequestDone(r);
 }
 
 void Scheduler::PublishLoad() {

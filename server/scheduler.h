@@ -17,6 +17,7 @@
 #include "server/job.h"
 #include "server/kv_budget.h"
 #include "server/request.h"
+#include "server/scheduler_observer.h"
 
 namespace stocha::server {
 
@@ -27,7 +28,8 @@ struct SchedulerOptions {
   QueueLimits queue;              // bounds of the waiting queue
   absl::Duration max_queue_time = absl::Seconds(30);  // then RESOURCE_EXHAUSTED
   int64_t kv_budget_bytes = 0;                        // 0: max_batch_size full-context sequences
-  absl::Duration step_delay;  // added after every step; for tests and demos only
+  absl::Duration step_delay;              // added after every step; for tests and demos only
+  SchedulerObserver* observer = nullptr;  // if set, told of every step; must outlive it
 };
 
 // A consistent view of the scheduler's state, for GetLoad and metrics.
@@ -39,8 +41,12 @@ struct LoadSnapshot {
   int64_t kv_reserved = 0;  // positions
   int64_t kv_capacity = 0;
   bool draining = false;
-  uint64_t admitted = 0, completed = 0, cancelled = 0, rejected = 0, deadline_exceeded = 0,
-           failed = 0, steps = 0, prompt_tokens_computed = 0, generated_tokens = 0;
+  // Since start, the warm-up included. Request outcomes are not here: the transport counts
+  // every call once with its final code (RequestCounters).
+  uint64_t admitted = 0, steps = 0, prompt_tokens_computed = 0, generated_tokens = 0;
+  // Refused or dropped without running, by reason.
+  uint64_t refused_queue_full = 0, refused_queue_time = 0, refused_kv_budget = 0,
+           refused_draining = 0;
 };
 
 // Iteration-level batching. Each step carries one token of every decoding sample plus
@@ -98,6 +104,7 @@ class Scheduler {
   void ReapRunning(absl::Time now);
   StepPlan Plan() const;
   void RunStep(StepPlan& plan);
+  void Observe(const StepPlan& plan, const StepOutput& out, absl::Duration took) const;
   void StartSamples(Job& job, const std::vector<float>& logits);
   void Advance(Job& job, int sample, const std::vector<float>& logits);
   void Emit(Job& job);
@@ -105,7 +112,8 @@ class Scheduler {
   void Finish(Job* job, const absl::Status& status);
   void FinishQueued(std::unique_ptr<Job> job, const absl::Status& status);
   static RequestSummary Summarize(Job& job, absl::Time now);  // moves the stats out
-  void Count(const absl::Status& status);
+  void Refused(Refusal why);                                  // with mu_ held
+  void Report(const Job& job, absl::StatusCode code) const;
   void PublishLoad();
   void PublishLocked();  // with mu_ held
 

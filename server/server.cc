@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "server/log.h"
+#include "server/request_accounting.h"
 
 namespace stocha::server {
 namespace {
@@ -71,7 +72,15 @@ absl::Status WritePortFile(const std::string& path, int port) {
 
 }  // namespace
 
-StochaServer::StochaServer(const ServerOptions& options) : service_(options.service) {}
+namespace {
+ServiceOptions WithCounters(ServiceOptions o, const RequestCounters* counters) {
+  o.counters = counters;
+  return o;
+}
+}  // namespace
+
+StochaServer::StochaServer(const ServerOptions& options)
+    : service_(WithCounters(options.service, &counters_)) {}
 
 StochaServer::~StochaServer() {
   if (server_ != nullptr) {
@@ -96,6 +105,9 @@ absl::StatusOr<std::unique_ptr<StochaServer>> StochaServer::Start(const ServerOp
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, *creds, &s->port_);
   builder.RegisterService(&s->service_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+  counting.push_back(CountingInterceptors(&s->counters_));
+  builder.experimental().SetInterceptorCreators(std::move(counting));
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrFormat("cannot listen on %s", address));

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/request_counters.h"
 #include "server/scheduler.h"
 #include "server/service.h"
 
@@ -33,6 +34,8 @@ class StochaServer {
   ~StochaServer();
 
   int port() const { return port_; }
+  // Every finished call by RPC and final code (GetLoad and the metrics read these).
+  const RequestCounters& counters() const { return counters_; }
   // Attaches a loaded, warmed-up scheduler (which must outlive this) and reports SERVING.
   void SetReady(Scheduler* scheduler);
   // Health NOT_SERVING and new calls UNAVAILABLE at once; running requests get up to
@@ -43,6 +46,7 @@ class StochaServer {
   explicit StochaServer(const ServerOptions& options);
   void SetHealth(bool serving);
 
+  RequestCounters counters_;  // before service_, which reads it
   StochaService service_;
   std::unique_ptr<grpc::Server> server_;
   Scheduler* scheduler_ = nullptr;

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "server/generate_reactors.h"
 #include "server/proto_convert.h"
+#include "server/request_accounting.h"
 #include "server/status_util.h"
 
 namespace stocha::server {
@@ -85,6 +86,11 @@ absl::StatusOr<GenerationRequest> StochaService::Convert(grpc::CallbackServerCon
   Scheduler* s = scheduler_.load(std::memory_order_acquire);
   absl::StatusOr<GenerationRequest> r = RequestFromProto(
       request, kind, s->engine(), options_.limits, Deadline(context), absl::Uniform<uint64_t>(gen));
+  if (r.ok()) {
+    r->rpc = kind == RpcKind::kGenerate         ? Rpc::kGenerate
+             : kind == RpcKind::kGenerateStream ? Rpc::kGenerateStream
+                                                : Rpc::kMultiSample;
+  }
   if (r.ok() && r->request_id.empty()) {
     r->request_id = absl::StrFormat("%08x-%d", id_prefix_, next_request_.fetch_add(1));
   }
@@ -187,6 +193,7 @@ grpc::ServerUnaryReactor* StochaService::GetLoad(grpc::CallbackServerContext* co
     return FinishNow(context, status);
   }
   *response = LoadToProto(s->Load());
+  if (options_.counters != nullptr) RequestCountsToLoad(*options_.counters, response);
   return FinishNow(context, grpc::Status::OK);
 }
 

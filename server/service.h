@@ -8,6 +8,7 @@
 #include <string>
 
 #include "server/io_executor.h"
+#include "server/request_counters.h"
 #include "server/request_from_proto.h"
 #include "server/scheduler.h"
 #include "stocha/v1/stocha.grpc.pb.h"
@@ -21,6 +22,7 @@ struct ServiceOptions {
   // Streams send a message once this many new tokens of a sample are ready (or the sample
   // ends, or another sample's tokens queue behind): fewer, larger messages cost less CPU.
   int stream_interval = 1;
+  const RequestCounters* counters = nullptr;  // GetLoad's request outcomes; outlives the service
 };
 
 // Until a scheduler is attached (model loading, warm-up) and once draining starts, every

@@ -209,7 +209,7 @@ TEST(SchedulerTest, FullQueueIsRefusedAtOnce) {
   }
   EXPECT_GE(refused, 3);
   for (auto& s : sinks) EXPECT_TRUE(s->Wait().ok());
-  EXPECT_GE(h.scheduler->Load().rejected, 3u);
+  EXPECT_EQ(h.scheduler->Load().refused_queue_full, static_cast<uint64_t>(refused));
 }
 
 TEST(SchedulerTest, QueueTimeLimitAnswersResourceExhausted) {

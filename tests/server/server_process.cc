@@ -52,6 +52,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
                         wait_serving, std::move(credentials));
 }
 
+int ServerProcess::metrics_port() const {
+  const std::string text = ReadAll(dir_ + "/metrics_port");
+  return text.empty() ? 0 : std::stoi(text);
+}
+
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartWithModel(
     const std::vector<std::string>& model_flags, const std::vector<std::string>& flags,
     bool wait_serving, std::shared_ptr<grpc::ChannelCredentials> credentials) {
@@ -69,8 +74,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartWithModel(
   const std::string log_file = p->dir_ + "/server.log";
   std::vector<std::string> args = {STOCHA_SERVER_BINARY};
   args.insert(args.end(), model_flags.begin(), model_flags.end());
-  args.insert(args.end(),
-              {"--host=127.0.0.1", "--port=0", "--port_file=" + port_file, "--threads=1"});
+  args.insert(args.end(), {"--host=127.0.0.1", "--port=0", "--port_file=" + port_file,
+                           "--threads=1", "--metrics_host=127.0.0.1", "--metrics_port=0",
+                           "--metrics_port_file=" + p->dir_ + "/metrics_port"});
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
   for (std::string& a : args) {

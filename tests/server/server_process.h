@@ -37,6 +37,8 @@ class ServerProcess {
   ~ServerProcess();  // SIGKILL if still running
 
   int port() const { return port_; }
+  // The metrics endpoint's port once the server is SERVING, or 0 if metrics are off.
+  int metrics_port() const;
   std::string target() const {
     return (credentials_ ? "localhost:" : "127.0.0.1:") + std::to_string(port_);
   }
