@@ -37,7 +37,7 @@ FROM ${BASE_IMAGE} AS runtime
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG GRPC_PORT=50051
-ARG METRICS_PORT=9091
+ARG METRICS_PORT=9400
 ARG DEBIAN_FRONTEND=noninteractive
 COPY --from=build /out/runtime-packages.txt /usr/share/stocha/runtime-packages.txt
 RUN apt-get update -qq \
