@@ -21,6 +21,8 @@
 namespace stocha::server {
 namespace {
 
+using testing::FakeEngine;
+
 void Check(bool ok) {
   if (!ok) __builtin_trap();
 }
@@ -113,12 +115,8 @@ void CheckOutcome(const absl::StatusOr<GenerationRequest>& out, const RequestLim
   Check(r.sampling.temperature >= 0.0f && r.sampling.top_p > 0.0f && r.sampling.top_p <= 1.0f);
 }
 
-}  // namespace
-}  // namespace stocha::server
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace stocha::server;  // NOLINT(google-build-using-namespace)
-  static const auto* engine = new testing::FakeEngine(/*max_context=*/64);
+int FuzzOne(const uint8_t* data, size_t size) {
+  static const auto* engine = new FakeEngine(/*max_context=*/64);
   FuzzedDataProvider in(data, size);
   RequestLimits limits;
   limits.max_prompt_bytes = in.ConsumeBool() ? 0 : in.ConsumeIntegralInRange<int64_t>(1, 700);
@@ -157,4 +155,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto out = RequestFromProto(request, kind, *engine, limits, absl::InfiniteFuture(), 7);
   CheckOutcome(out, limits, engine->max_context(), kind);
   return 0;
+}
+
+}  // namespace
+}  // namespace stocha::server
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return stocha::server::FuzzOne(data, size);
 }

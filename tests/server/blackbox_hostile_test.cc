@@ -397,9 +397,9 @@ TEST(BlackboxHostileTest, ServesReflectionV1) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-// A gzip bomb: 64 MiB of prompt compress to ~64 KiB on the wire. The receive limit holds
-// for the decompressed message, and the server stays healthy.
-TEST(BlackboxHostileTest, CompressedMessageBombsAreRefused) {
+// A gzip bomb: 8 MiB of prompt compress to ~8 KiB on the wire. The receive limit holds
+// for the decompressed message, and the server stays healthy. Likewise huge metadata.
+TEST(BlackboxHostileTest, CompressedBombsAndOversizedMetadataAreRefused) {
   REQUIRE_MODEL();
   auto server = MustStart({});
   ASSERT_NE(server, nullptr);
@@ -407,13 +407,20 @@ TEST(BlackboxHostileTest, CompressedMessageBombsAreRefused) {
   auto ctx = Context();
   ctx->set_compression_algorithm(GRPC_COMPRESS_GZIP);
   v1::GenerateResponse resp;
-  grpc::Status s = stub->Generate(ctx.get(), Request(std::string(64 << 20, 'a'), 2), &resp);
+  grpc::Status s = stub->Generate(ctx.get(), Request(std::string(8 << 20, 'a'), 2), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_EQ(*server->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
   // A compressed request within the limits is served.
   auto ok_ctx = Context();
   ok_ctx->set_compression_algorithm(GRPC_COMPRESS_GZIP);
   EXPECT_TRUE(stub->Generate(ok_ctx.get(), Request("Hi", 2), &resp).ok());
+
+  // Request metadata above 16 KiB: the call fails, the connection and server stay usable.
+  auto big = Context();
+  big->AddMetadata("x-padding", std::string(64 << 10, 'a'));
+  EXPECT_FALSE(stub->Generate(big.get(), Request("Hi", 2), &resp).ok());
+  EXPECT_TRUE(stub->Generate(Context().get(), Request("Hi", 2), &resp).ok());
+  EXPECT_EQ(*server->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 // Seconds from SIGTERM to exit of an idle server; with `watch`, while a client holds a
