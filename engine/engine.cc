@@ -2,8 +2,12 @@
 #include "engine/engine.h"
 
 #include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <new>
+#include <stdexcept>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -25,6 +29,31 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// Physical memory of the machine in bytes (0 when unknown).
+int64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+// A context one sequence could never fill is refused at load rather than found by the
+// first long request (or, before this check, by std::bad_alloc in the first step).
+absl::Status CheckContextFits(const ModelConfig& c, const EngineOptions& options, int max_context,
+                              int64_t kv_bytes_per_position) {
+  const int64_t memory = PhysicalMemoryBytes();
+  const int64_t needed = kv_bytes_per_position * max_context;
+  if (memory == 0 || needed <= memory) return absl::OkStatus();
+  const std::string key =
+      options.max_context > 0
+          ? "EngineOptions.max_context (--max_context)"
+          : "max_position_embeddings (GGUF <arch>.context_length, llama2.c seq_len)";
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "%s = %d: one sequence at this context needs %.1f GiB of KV cache (%d bytes per "
+      "position), more than this machine's %.1f GiB of memory; cap the context with "
+      "EngineOptions.max_context (stocha-server --max_context=N)",
+      key, max_context, needed / 1073741824.0, kv_bytes_per_position, memory / 1073741824.0));
 }
 
 std::vector<float> ToF32(const Tensor& t) {
@@ -86,6 +115,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   auto impl = std::make_unique<Impl>(model, options);
   impl->threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
   impl->max_context = options.max_context > 0 ? options.max_context : c.max_position_embeddings;
+  const int64_t kv_per_position =
+      2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+  if (absl::Status s = CheckContextFits(c, options, impl->max_context, kv_per_position); !s.ok()) {
+    return s;
+  }
   FfnOptions fo = options.ffn;
   fo.threads = impl->threads;
   fo.deterministic = options.deterministic;
@@ -190,6 +224,18 @@ absl::Status Engine::Impl::Validate(absl::Span<const StepInput> inputs) {
 }
 
 absl::StatusOr<StepOutput> Engine::Step(absl::Span<const StepInput> inputs) {
+  // A step that cannot get its memory fails (its requests end RESOURCE_EXHAUSTED); the
+  // process goes on. Positions advance only at the end, so a retried step starts clean.
+  try {
+    return StepUnchecked(inputs);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("engine step: out of memory");
+  } catch (const std::length_error&) {
+    return absl::ResourceExhaustedError("engine step: a buffer would exceed its maximum size");
+  }
+}
+
+absl::StatusOr<StepOutput> Engine::StepUnchecked(absl::Span<const StepInput> inputs) {
   if (absl::Status st = impl_->Validate(inputs); !st.ok()) return st;
   // oneDNN and every unqualified parallel region started from this thread use this count.
   omp_set_num_threads(impl_->threads);
@@ -251,13 +297,21 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
   const AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim};
   // Threads pay off only with enough (token, position) pairs; waking them costs more
   // than a short decode step's attention.
+  // Scores need one float per position present (not per position of the context: a
+  // 128k-context model would zero 512 KB per layer per step for a short prompt).
+  int max_position = 0;
+  for (int64_t t = 0; t < T; ++t) max_position = std::max(max_position, st.position(t));
+  // Allocated here, not in the parallel region: an exception must not leave an OpenMP
+  // region (that would terminate), while from here Step() turns it into a Status.
   const int64_t pairs = T * (st.position(T - 1) + 1);
+  const size_t stride = static_cast<size_t>(max_position) + 1;
+  std::vector<float> scores(stride * (pairs >= 4096 ? threads : 1));
 #pragma omp parallel num_threads(threads) if (pairs >= 4096)
   {
-    std::vector<float> scores(max_context);
+    float* my_scores = scores.data() + stride * omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < T; ++t) {
-      AttendOne(shape, st.q(t), *st.cache(t), l, st.position(t), scores.data(), st.att(t));
+      AttendOne(shape, st.q(t), *st.cache(t), l, st.position(t), my_scores, st.att(t));
     }
   }
   MatMulAuto(st.att(0), T, w.wo, &w.bo, st.xb(0), threads, det);

@@ -24,7 +24,9 @@ struct EngineOptions {
   // order per row). The default mode may differ in the last bits between batchings.
   bool deterministic = false;
   int num_threads = 0;  // 0: all hardware threads
-  int max_context = 0;  // 0: the model's max_position_embeddings
+  // 0: the model's max_position_embeddings. Create() refuses (ResourceExhausted) a context
+  // whose KV cache for one sequence exceeds the machine's physical memory.
+  int max_context = 0;
   // Sparse FFN policy and knobs (ffn.threads is set from num_threads).
   FfnOptions ffn;
 };
@@ -64,7 +66,8 @@ class Engine {
   absl::Status RemoveSequence(SequenceId seq);
   absl::StatusOr<int> Position(SequenceId seq) const;  // tokens in the KV cache
 
-  // Advances every listed sequence; each sequence at most once per step.
+  // Advances every listed sequence; each sequence at most once per step. Running out of
+  // memory is ResourceExhausted (no sequence advances), never an exception.
   absl::StatusOr<StepOutput> Step(absl::Span<const StepInput> inputs);
 
   // KV-cache bytes one position of one sequence takes (for admission budgets).
@@ -86,6 +89,7 @@ class Engine {
  private:
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
+  absl::StatusOr<StepOutput> StepUnchecked(absl::Span<const StepInput> inputs);
   std::unique_ptr<Impl> impl_;
 };
 

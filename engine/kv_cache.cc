@@ -2,6 +2,8 @@
 #include "engine/kv_cache.h"
 
 #include <algorithm>
+#include <new>
+#include <stdexcept>
 
 #include "absl/strings/str_format.h"
 
@@ -17,8 +19,16 @@ absl::Status KvCache::Reserve(int n) {
         absl::StrFormat("sequence needs %d positions, context is %d", n, max_positions_));
   }
   const int cap = std::min(max_positions_, std::max({n, 2 * capacity_, 16}));
-  for (auto* side : {&k_, &v_}) {
-    for (auto& layer : *side) layer.resize(static_cast<size_t>(cap) * kv_dim_);
+  try {
+    for (auto* side : {&k_, &v_}) {
+      for (auto& layer : *side) layer.resize(static_cast<size_t>(cap) * kv_dim_);
+    }
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("KV cache: out of memory growing to %d positions", cap));
+  } catch (const std::length_error&) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("KV cache: %d positions exceed the largest buffer", cap));
   }
   capacity_ = cap;
   return absl::OkStatus();

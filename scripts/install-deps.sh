@@ -9,7 +9,7 @@ set -euo pipefail
 # What `cmake -DSTOCHA_BUILD_TESTS=OFF` and a build of stocha-server/stocha-cli need.
 BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc grpc-proto libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev prometheus-cpp-dev libbenchmark-dev libsentencepiece-dev
   nlohmann-json3-dev libeigen3-dev libicu-dev
 )

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the model-format fuzzers with clang + libFuzzer (build-fuzz/) and runs each briefly.
+# Builds the model-format and request fuzzers with clang + libFuzzer (build-fuzz/) and runs
+# each briefly.
 #
 #   scripts/run-fuzzers.sh [SECONDS_PER_FUZZER]   (default 20)
 #
-# Environment: BUILD_DIR (default build-fuzz), JOBS (default 2), FUZZERS (default all four).
+# Environment: BUILD_DIR (default build-fuzz), JOBS (default 2), FUZZERS (default all five).
 # Seeds are generated into $BUILD_DIR/fuzz-seeds/<fuzzer>/ (tiny valid files written by
 # python3, plus truncated copies of ../shared/data models when present); new corpus entries
 # go to $BUILD_DIR/fuzz-corpus/<fuzzer>/ and crashes to $BUILD_DIR/fuzz-artifacts/.
@@ -13,7 +14,7 @@ SECS="${1:-20}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${JOBS:-2}"
-FUZZERS="${FUZZERS:-safetensors gguf llama2c hf_config}"
+FUZZERS="${FUZZERS:-safetensors gguf llama2c hf_config request}"
 DATA="$ROOT/../shared/data"
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja \
@@ -28,7 +29,7 @@ cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}"
 
 SEEDS="$BUILD/fuzz-seeds"
 rm -rf "$SEEDS"
-mkdir -p "$SEEDS"/{safetensors,gguf,llama2c,hf_config} "$BUILD/fuzz-artifacts"
+mkdir -p "$SEEDS"/{safetensors,gguf,llama2c,hf_config,request} "$BUILD/fuzz-artifacts"
 python3 - "$SEEDS" <<'PY'
 # Tiny valid inputs (D=8, F=16, 1 layer, 2 heads, 1 KV head, V=4) for each format.
 import json, struct, sys
@@ -93,6 +94,10 @@ cfg = {"hidden_size": D, "intermediate_size": F, "num_hidden_layers": 1, "num_at
        "stocha": {"recipe": "stocha", "p": 0.5, "alpha": 0.1, "default_activation": "stocha:0.3"}}
 open(f"{out}/hf_config/config.json", "w").write(json.dumps(cfg))
 open(f"{out}/hf_config/index.json", "w").write(json.dumps({"weight_map": {"a": "m-1.safetensors"}}))
+# request: a GenerateRequest's wire bytes (prompt "ab", max_new_tokens 3, n 2) and a byte
+# ramp (the fuzzer's choices come from the end of the input, the strings from the front).
+open(f"{out}/request/raw", "wb").write(b"\x0a\x02ab\x18\x03\x40\x02" + bytes([0, 0, 0]))
+open(f"{out}/request/built", "wb").write(bytes(range(256)) + bytes([3, 1, 1]))
 PY
 # Prefixes of the real files (inputs are capped at 64 KiB anyway).
 if [ -d "$DATA" ]; then
@@ -108,7 +113,9 @@ for f in $FUZZERS; do
   corpus="$BUILD/fuzz-corpus/$f"
   mkdir -p "$corpus"
   echo "== ${f}_fuzz for ${SECS}s"
-  if ! "$BUILD/engine/format/${f}_fuzz" "$corpus" "$SEEDS/$f" -max_len=65536 \
+  bin="$BUILD/engine/format/${f}_fuzz"
+  [ "$f" = request ] && bin="$BUILD/server/fuzz/request_fuzz"
+  if ! "$bin" "$corpus" "$SEEDS/$f" -max_len=65536 \
       -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$BUILD/fuzz-artifacts/${f}-" 2>"$BUILD/fuzz-$f.log"; then
     echo "!! ${f}_fuzz failed; see $BUILD/fuzz-$f.log and $BUILD/fuzz-artifacts/"

@@ -24,6 +24,8 @@ class GenerateReactor final : public grpc::ServerUnaryReactor, public RequestSin
   GenerateReactor(Scheduler* scheduler, IoExecutor* io, v1::GenerateResponse* response);
   // Submits `request`; on refusal finishes the call with the scheduler's status.
   void Start(GenerationRequest request);
+  // Instead of Start: finishes the call with `status` (a request that failed validation).
+  void Refuse(const grpc::Status& status) { Finish(status); }
 
   void OnChunk(SampleChunk chunk) override;
   void OnComplete(absl::StatusOr<RequestSummary> result) override;
@@ -47,6 +49,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, 
   // stream_interval: see ServiceOptions.
   StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval);
   void Start(GenerationRequest request);
+  void Refuse(const grpc::Status& status) { Finish(status); }  // as GenerateReactor's
 
   void OnChunk(SampleChunk chunk) override;
   void OnComplete(absl::StatusOr<RequestSummary> result) override;

@@ -23,6 +23,7 @@
 #include "server/batch_engine.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/request_limits.h"
 #include "server/scheduler.h"
 #include "server/server.h"
 #include "server/serving_stats.h"
@@ -64,6 +65,10 @@ ABSL_FLAG(bool, log_requests, false,
 ABSL_FLAG(double, expected_sparsity_min, 0,
           "Lowest whole-model FFN sparsity expected of the model's default activation "
           "(from its model card); exported for the StochaSparsityBelowExpected alert; 0 = none");
+ABSL_FLAG(int, max_concurrent_streams, 100,
+          "Calls open at once on one connection (HTTP/2 streams); more wait in the client");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(5),
+          "A connection with no call for this long is closed (GOAWAY); clients reconnect");
 
 ABSL_FLAG(int, max_batch_size, 32, "Sequences (samples) advanced together in one step");
 ABSL_FLAG(int, max_tokens_per_step, 512, "Tokens in one step: decode tokens + prompt chunks");
@@ -80,6 +85,15 @@ ABSL_FLAG(int, max_new_tokens, 1024, "Per-request limit of max_new_tokens");
 ABSL_FLAG(int, default_max_new_tokens, 64, "max_new_tokens when a request sets none");
 ABSL_FLAG(int, max_n, 16, "Per-request limit of n (samples); at most --max_batch_size");
 ABSL_FLAG(int, max_stop_strings, 8, "Per-request limit of stop strings");
+ABSL_FLAG(int, max_stop_token_ids, 64, "Per-request limit of stop_token_ids");
+ABSL_FLAG(int64_t, max_prompt_bytes, 0,
+          "Bytes of text a request may ask to tokenize (prompt, Tokenize.text), checked before "
+          "tokenizing; 0 = 16 per context position, at most --max_request_bytes - 64 KiB");
+ABSL_FLAG(int64_t, max_request_bytes, 4 << 20,
+          "Largest request message gRPC accepts (larger: RESOURCE_EXHAUSTED)");
+ABSL_FLAG(int, tokenize_threads, 2,
+          "Threads that tokenize text prompts off the gRPC threads (64 may wait; beyond: "
+          "RESOURCE_EXHAUSTED)");
 ABSL_FLAG(int, stream_interval, 1,
           "Streams send a message every N new tokens of a sample (and at its end); N > 1 "
           "trades time-to-each-token for less CPU per token");
@@ -143,6 +157,13 @@ absl::StatusOr<ServerOptions> ServerFlags() {
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  o.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  o.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  if (o.max_concurrent_streams < 1 || o.max_connection_idle < absl::Seconds(1) ||
+      o.max_connection_idle > absl::Hours(24 * 24)) {
+    return absl::InvalidArgumentError(
+        "--max_concurrent_streams >= 1; --max_connection_idle in [1s, 24 days]");
+  }
   absl::StatusOr<std::string> token = AuthToken();
   if (!token.ok()) {
     return token.status();
@@ -159,6 +180,17 @@ absl::StatusOr<ServerOptions> ServerFlags() {
       std::min(absl::GetFlag(FLAGS_default_max_new_tokens), l.max_new_tokens);
   l.max_n = std::min(absl::GetFlag(FLAGS_max_n), absl::GetFlag(FLAGS_max_batch_size));
   l.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
+  l.max_stop_token_ids = absl::GetFlag(FLAGS_max_stop_token_ids);
+  l.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
+  l.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  o.service.tokenize_threads = absl::GetFlag(FLAGS_tokenize_threads);
+  if (l.max_request_bytes < 2 * kRequestOverheadBytes || l.max_request_bytes > (1 << 30) ||
+      l.max_prompt_bytes < 0 || l.max_prompt_bytes > l.max_request_bytes - kRequestOverheadBytes ||
+      l.max_stop_token_ids < 0 || o.service.tokenize_threads < 1) {
+    return absl::InvalidArgumentError(
+        "--max_request_bytes in [128 KiB, 1 GiB]; --max_prompt_bytes in [0, "
+        "--max_request_bytes - 64 KiB]; --max_stop_token_ids >= 0; --tokenize_threads >= 1");
+  }
   if (l.max_new_tokens < 0 || l.default_max_new_tokens < 0 || l.max_n < 1) {
     return absl::InvalidArgumentError(
         "--max_new_tokens, --default_max_new_tokens >= 0; --max_n >= 1");

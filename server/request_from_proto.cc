@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "engine/sampler.h"
+#include "server/request_limits.h"
 
 namespace stocha::server {
 namespace {
@@ -26,7 +27,8 @@ absl::Status CheckTokenIds(const google::protobuf::RepeatedField<int32_t>& ids, 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<int>> Prompt(const v1::GenerateRequest& in, const BatchEngine& engine) {
+absl::StatusOr<std::vector<int>> Prompt(const v1::GenerateRequest& in, const BatchEngine& engine,
+                                        const RequestLimits& limits) {
   const ModelConfig& c = engine.config();
   if (!in.prompt().empty() && in.prompt_token_ids_size() > 0) {
     return Invalid("prompt, prompt_token_ids: set one of them, not both");
@@ -35,6 +37,11 @@ absl::StatusOr<std::vector<int>> Prompt(const v1::GenerateRequest& in, const Bat
     return Invalid("add_bos: only for a text prompt (token ids are used verbatim)");
   }
   std::vector<int> ids;
+  if (in.prompt_token_ids_size() >= engine.max_context()) {
+    return Invalid(absl::StrFormat(
+        "prompt_token_ids: %d tokens leave no room to generate in the context of %d positions",
+        in.prompt_token_ids_size(), engine.max_context()));
+  }
   if (in.prompt_token_ids_size() > 0) {
     if (absl::Status s = CheckTokenIds(in.prompt_token_ids(), "prompt_token_ids", c.vocab_size);
         !s.ok()) {
@@ -42,6 +49,10 @@ absl::StatusOr<std::vector<int>> Prompt(const v1::GenerateRequest& in, const Bat
     }
     ids.assign(in.prompt_token_ids().begin(), in.prompt_token_ids().end());
   } else if (!in.prompt().empty()) {
+    if (absl::Status s = CheckPromptBytes("prompt", in.prompt(), limits, engine.max_context());
+        !s.ok()) {
+      return s;
+    }
     const Tokenizer* tok = engine.tokenizer();
     if (tok == nullptr) {
       return Invalid("prompt: the model has no tokenizer; send prompt_token_ids");
@@ -136,6 +147,10 @@ absl::Status Stops(const v1::GenerateRequest& in, const RequestLimits& limits, i
     }
     out->stop_strings.push_back(s);
   }
+  if (in.stop_token_ids_size() > limits.max_stop_token_ids) {
+    return Invalid(absl::StrFormat("stop_token_ids: %d ids, the limit is %d",
+                                   in.stop_token_ids_size(), limits.max_stop_token_ids));
+  }
   if (absl::Status s = CheckTokenIds(in.stop_token_ids(), "stop_token_ids", vocab); !s.ok()) {
     return s;
   }
@@ -153,7 +168,10 @@ absl::StatusOr<GenerationRequest> RequestFromProto(const v1::GenerateRequest& in
   GenerationRequest r;
   r.request_id = in.request_id();
   r.deadline = deadline;
-  absl::StatusOr<std::vector<int>> prompt = Prompt(in, engine);
+  if (absl::Status s = CheckRequestId(in.request_id(), limits); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<int>> prompt = Prompt(in, engine, limits);
   if (!prompt.ok()) {
     return prompt.status();
   }
@@ -195,16 +213,18 @@ absl::StatusOr<GenerationRequest> RequestFromProto(const v1::GenerateRequest& in
   }
   r.activation = *act;
 
-  r.n = in.has_n() ? static_cast<int>(std::min<uint32_t>(in.n(), 1u << 20)) : 1;
-  if (r.n < 1) {
+  // Compared as sent (uint32): a clamped copy would show the client a number it never sent.
+  const uint32_t n = in.has_n() ? in.n() : 1;
+  if (n < 1) {
     return Invalid("n: must be >= 1");
   }
-  if (kind == RpcKind::kGenerateStream && r.n > 1) {
+  if (kind == RpcKind::kGenerateStream && n > 1) {
     return Invalid("n: GenerateStream returns one sample; use MultiSample for n > 1");
   }
-  if (r.n > limits.max_n) {
-    return Invalid(absl::StrFormat("n: %d samples, the limit is %d", r.n, limits.max_n));
+  if (n > static_cast<uint32_t>(limits.max_n)) {
+    return Invalid(absl::StrFormat("n: %d samples, the limit is %d", n, limits.max_n));
   }
+  r.n = static_cast<int>(n);
   return r;
 }
 

@@ -19,6 +19,13 @@ struct RequestLimits {
   int max_n = 16;
   int max_stop_strings = 8;
   int max_stop_string_bytes = 256;
+  int max_stop_token_ids = 64;
+  int max_request_id_bytes = 128;
+  // Text a request may ask to tokenize (prompt, Tokenize.text), checked before tokenizing;
+  // 0: kPromptBytesPerPosition per context position (see PromptByteLimit).
+  int64_t max_prompt_bytes = 0;
+  // The largest request message gRPC accepts (larger: RESOURCE_EXHAUSTED before parsing).
+  int64_t max_request_bytes = 4 << 20;
 };
 
 enum class RpcKind { kGenerate, kGenerateStream, kMultiSample };

@@ -312,8 +312,12 @@ void Scheduler::RunStep(StepPlan& plan) {
     std::vector<Job*> jobs = plan.jobs;
     std::sort(jobs.begin(), jobs.end());
     jobs.erase(std::unique(jobs.begin(), jobs.end()), jobs.end());
-    const absl::Status status =
-        absl::InternalError(absl::StrFormat("engine step failed: %s", out.status().ToString()));
+    // Out of memory stays RESOURCE_EXHAUSTED (the request may fit later); anything else
+    // is the server's fault.
+    const absl::Status status(absl::IsResourceExhausted(out.status())
+                                  ? absl::StatusCode::kResourceExhausted
+                                  : absl::StatusCode::kInternal,
+                              absl::StrFormat("engine step failed: %s", out.status().message()));
     for (Job* job : jobs) {
       Finish(job, status);
     }

@@ -15,6 +15,14 @@
 namespace stocha::server {
 namespace {
 
+// After the drain: the longest wait for stocha calls to deliver their last messages, then
+// the time connections get to close before the rest is cut.
+constexpr absl::Duration kCloseWait = absl::Seconds(5);
+constexpr absl::Duration kFlushTime = absl::Milliseconds(500);
+
+// Request metadata (headers) of one call; a bearer token needs well under 1 KiB.
+constexpr int kMaxMetadataBytes = 16 << 10;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -80,7 +88,10 @@ ServiceOptions WithCounters(ServiceOptions o, const RequestCounters* counters) {
 }  // namespace
 
 StochaServer::StochaServer(const ServerOptions& options)
-    : service_(WithCounters(options.service, &counters_)) {}
+    : service_(WithCounters(options.service, &counters_)),
+      reflection_v1_({v1::Stocha::service_full_name(), "grpc.health.v1.Health",
+                      "grpc.reflection.v1.ServerReflection",
+                      "grpc.reflection.v1alpha.ServerReflection"}) {}
 
 StochaServer::~StochaServer() {
   if (server_ != nullptr) {
@@ -103,11 +114,27 @@ absl::StatusOr<std::unique_ptr<StochaServer>> StochaServer::Start(const ServerOp
   // No SO_REUSEPORT: a second server on the same port (or, with --port=0, a port the kernel
   // hands out twice) would silently take half of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Every limit gRPC enforces before stocha code runs is set here, not left to defaults
+  // (docs/API.md, "Limits").
+  // The receive limit holds after decompression too (a gzip bomb ends RESOURCE_EXHAUSTED).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.service.limits.max_request_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_idle)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
+  // A peer that vanished (no FIN) is found within a minute and its calls cancelled.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.AddListeningPort(address, *creds, &s->port_);
+  // One list of interceptors: the request accounting (every call counted once by RPC and
+  // final code) and the drain's tracker of open stocha.v1 calls.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> chain;
+  chain.push_back(CountingInterceptors(&s->counters_));
+  chain.push_back(s->calls_.NewFactory());
+  builder.experimental().SetInterceptorCreators(std::move(chain));
   builder.RegisterService(&s->service_);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
-  counting.push_back(CountingInterceptors(&s->counters_));
-  builder.experimental().SetInterceptorCreators(std::move(counting));
+  builder.RegisterService(&s->reflection_v1_);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrFormat("cannot listen on %s", address));
@@ -153,10 +180,17 @@ void StochaServer::Drain(absl::Duration grace) {
     scheduler_->Stop();
     LogInfo("every request answered; closing connections");
   }
-  // Every request has its final status now. Give slow readers a moment to take the rest of
-  // their stream, and clients a moment to close their connections after GOAWAY (an idle
-  // C-core client notices it only at its next backup poll, every 5 s by default).
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Every request has its final status now. Give slow readers up to kCloseWait to take
+  // the rest of their stream; then stop the server. Its deadline is a short flush time:
+  // health Watch and reflection streams never end by themselves, and an idle client
+  // notices GOAWAY only at its next read (C-core: backup poll, every 5 s), so waiting for
+  // them would always take the whole deadline. docs/SERVING.md: the termination grace
+  // period must exceed --drain_grace + kCloseWait + kFlushTime.
+  if (!calls_.WaitNone(absl::Now() + kCloseWait)) {
+    LogWarning("%d calls still open after %s: cutting them", calls_.open(),
+               absl::FormatDuration(kCloseWait));
+  }
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kFlushTime));
   server_->Wait();
   server_.reset();
   LogInfo("drained");

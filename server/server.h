@@ -9,6 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/call_tracker.h"
+#include "server/reflection_v1.h"
 #include "server/request_counters.h"
 #include "server/scheduler.h"
 #include "server/service.h"
@@ -22,6 +24,10 @@ struct ServerOptions {
   std::string tls_cert_file;  // PEM; with tls_key_file turns TLS on
   std::string tls_key_file;
   std::string tls_client_ca_file;  // PEM; if set, clients must present a certificate
+  // Connection limits (docs/API.md, "Limits"): calls open at once on one connection (more
+  // wait in the client), and how long a connection with no call may stay open.
+  int max_concurrent_streams = 100;
+  absl::Duration max_connection_idle = absl::Minutes(5);
   ServiceOptions service;
 };
 
@@ -48,6 +54,8 @@ class StochaServer {
 
   RequestCounters counters_;  // before service_, which reads it
   StochaService service_;
+  ReflectionV1Service reflection_v1_;
+  CallTracker calls_{"/stocha.v1.Stocha/"};
   std::unique_ptr<grpc::Server> server_;
   Scheduler* scheduler_ = nullptr;
   int port_ = 0;

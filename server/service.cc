@@ -10,6 +10,8 @@
 #include "server/generate_reactors.h"
 #include "server/proto_convert.h"
 #include "server/request_accounting.h"
+#include "server/raw_rpc.h"
+#include "server/request_limits.h"
 #include "server/status_util.h"
 
 namespace stocha::server {
@@ -50,10 +52,24 @@ bool SameSecret(grpc::string_ref a, const std::string& b) {
   return diff == 0;
 }
 
+constexpr char kTokenizeQueueFull[] =
+    "too many requests waiting to be tokenized; retry with backoff";
+
 }  // namespace
 
 StochaService::StochaService(ServiceOptions options)
-    : options_(std::move(options)), id_prefix_(absl::Uniform<uint32_t>(absl::BitGen())) {}
+    : options_(std::move(options)),
+      tokenize_(options_.tokenize_threads, options_.max_tokenize_queue),
+      id_prefix_(absl::Uniform<uint32_t>(absl::BitGen())) {
+  // Indexes are the methods' order in stocha.proto (as the generated code marks them).
+  MarkMethodCallback(0, ParsedUnaryHandler(this, &StochaService::Generate));
+  MarkMethodCallback(1, ParsedStreamHandler(this, &StochaService::GenerateStream));
+  MarkMethodCallback(2, ParsedStreamHandler(this, &StochaService::MultiSample));
+  MarkMethodCallback(3, ParsedUnaryHandler(this, &StochaService::Tokenize));
+  MarkMethodCallback(4, ParsedUnaryHandler(this, &StochaService::Detokenize));
+  MarkMethodCallback(5, ParsedUnaryHandler(this, &StochaService::GetModelInfo));
+  MarkMethodCallback(6, ParsedUnaryHandler(this, &StochaService::GetLoad));
+}
 
 Scheduler* StochaService::Admit(grpc::CallbackServerContext* context, grpc::Status* status,
                                 bool while_draining) const {
@@ -105,13 +121,28 @@ grpc::ServerUnaryReactor* StochaService::Generate(grpc::CallbackServerContext* c
   if (s == nullptr) {
     return FinishNow(context, status);
   }
-  absl::StatusOr<GenerationRequest> r = Convert(context, *request, RpcKind::kGenerate);
-  if (!r.ok()) {
-    return FinishNow(context, ToGrpcStatus(r.status()));
-  }
   auto* reactor = new GenerateReactor(s, &io_, response);
-  reactor->Start(std::move(*r));
+  ConvertAndStart(context, request, RpcKind::kGenerate, reactor);
   return reactor;
+}
+
+template <typename Reactor>
+void StochaService::ConvertAndStart(grpc::CallbackServerContext* context,
+                                    const v1::GenerateRequest* request, RpcKind kind,
+                                    Reactor* reactor) {
+  auto run = [this, context, request, kind, reactor] {
+    absl::StatusOr<GenerationRequest> r = Convert(context, *request, kind);
+    if (!r.ok()) {
+      reactor->Refuse(ToGrpcStatus(r.status()));
+      return;
+    }
+    reactor->Start(std::move(*r));
+  };
+  if (request->prompt().empty()) {
+    run();  // token ids: bounded by the context, cheap
+  } else if (!tokenize_.TrySubmit(run)) {
+    reactor->Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, kTokenizeQueueFull));
+  }
 }
 
 grpc::ServerWriteReactor<v1::GenerateChunk>* StochaService::Stream(
@@ -121,12 +152,8 @@ grpc::ServerWriteReactor<v1::GenerateChunk>* StochaService::Stream(
   if (s == nullptr) {
     return new RefusedStream(status);
   }
-  absl::StatusOr<GenerationRequest> r = Convert(context, request, kind);
-  if (!r.ok()) {
-    return new RefusedStream(ToGrpcStatus(r.status()));
-  }
   auto* reactor = new StreamReactor(s, &io_, options_.stream_interval);
-  reactor->Start(std::move(*r));
+  ConvertAndStart(context, &request, kind, reactor);
   return reactor;
 }
 
@@ -148,11 +175,22 @@ grpc::ServerUnaryReactor* StochaService::Tokenize(grpc::CallbackServerContext* c
   if (s == nullptr) {
     return FinishNow(context, status);
   }
-  absl::StatusOr<v1::TokenizeResponse> out = server::Tokenize(*request, s->engine());
-  if (out.ok()) {
-    *response = std::move(*out);
+  if (absl::Status st = CheckTokenizeRequest(*request, options_.limits, s->engine().max_context());
+      !st.ok()) {
+    return FinishNow(context, ToGrpcStatus(st));
   }
-  return FinishNow(context, ToGrpcStatus(out.status()));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued = tokenize_.TrySubmit([s, request, response, reactor] {
+    absl::StatusOr<v1::TokenizeResponse> out = server::Tokenize(*request, s->engine());
+    if (out.ok()) {
+      *response = std::move(*out);
+    }
+    reactor->Finish(ToGrpcStatus(out.status()));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, kTokenizeQueueFull));
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* StochaService::Detokenize(grpc::CallbackServerContext* context,
@@ -162,6 +200,9 @@ grpc::ServerUnaryReactor* StochaService::Detokenize(grpc::CallbackServerContext*
   Scheduler* s = Admit(context, &status);
   if (s == nullptr) {
     return FinishNow(context, status);
+  }
+  if (absl::Status st = CheckDetokenizeRequest(*request, s->engine().max_context()); !st.ok()) {
+    return FinishNow(context, ToGrpcStatus(st));
   }
   absl::StatusOr<v1::DetokenizeResponse> out = server::Detokenize(*request, s->engine());
   if (out.ok()) {

@@ -11,6 +11,7 @@
 #include "server/request_counters.h"
 #include "server/request_from_proto.h"
 #include "server/scheduler.h"
+#include "server/tokenize_pool.h"
 #include "stocha/v1/stocha.grpc.pb.h"
 
 namespace stocha::server {
@@ -23,6 +24,10 @@ struct ServiceOptions {
   // ends, or another sample's tokens queue behind): fewer, larger messages cost less CPU.
   int stream_interval = 1;
   const RequestCounters* counters = nullptr;  // GetLoad's request outcomes; outlives the service
+  // Threads that tokenize text (prompts, Tokenize) off the gRPC threads, and how many
+  // requests may wait for them before RESOURCE_EXHAUSTED.
+  int tokenize_threads = 2;
+  int max_tokenize_queue = 64;
 };
 
 // Until a scheduler is attached (model loading, warm-up) and once draining starts, every
@@ -64,9 +69,15 @@ class StochaService final : public v1::Stocha::CallbackService {
   grpc::ServerWriteReactor<v1::GenerateChunk>* Stream(grpc::CallbackServerContext* context,
                                                       const v1::GenerateRequest& request,
                                                       RpcKind kind);
+  // Converts `request` and starts `reactor` (GenerateReactor or StreamReactor) with it, or
+  // refuses it: inline for token ids, on the tokenize pool for a text prompt.
+  template <typename Reactor>
+  void ConvertAndStart(grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
+                       RpcKind kind, Reactor* reactor);
 
   const ServiceOptions options_;
-  IoExecutor io_;  // outlives every call: the gRPC server is shut down before the service
+  IoExecutor io_;          // outlives every call: the gRPC server is shut down before the service
+  TokenizePool tokenize_;  // likewise
   std::atomic<Scheduler*> scheduler_{nullptr};
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_request_{1};
