@@ -3,24 +3,110 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/activation_kernel.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace stocha {
 namespace {
 
+using ::testing::HasSubstr;
+
 TEST(ActivationTest, Parses) {
   EXPECT_EQ(ParseActivation("relu")->kind, ActivationKind::kRelu);
   EXPECT_EQ(ParseActivation(" SiLU ")->kind, ActivationKind::kSilu);
+  EXPECT_EQ(ParseActivation("swiglu")->kind, ActivationKind::kSilu);
   EXPECT_FLOAT_EQ(ParseActivation("stocha:0.3")->p, 0.3f);
   EXPECT_FLOAT_EQ(ParseActivation("stocha(0.7)")->p, 0.7f);
+  EXPECT_FLOAT_EQ(ParseActivation("StochA=0.2")->p, 0.2f);
   EXPECT_FLOAT_EQ(ParseActivation("stocha", 0.25f)->p, 0.25f);
-  EXPECT_FALSE(ParseActivation("gelu").ok());
-  EXPECT_FALSE(ParseActivation("stocha:1.5").ok());
-  EXPECT_FALSE(ParseActivation("stocha:x").ok());
-  EXPECT_EQ(ActivationToString(*ParseActivation("stocha:0.5")), "stocha:0.5");
+  EXPECT_EQ(ParseActivation("stocha:0")->kind, ActivationKind::kStochA);
+  EXPECT_EQ(ParseActivation("stocha:1")->p, 1.0f);
+}
+
+TEST(ActivationTest, KindNames) {
+  EXPECT_EQ(ActivationKindNames(), (std::vector<std::string>{"silu", "relu", "stocha"}));
+  for (const std::string& name : ActivationKindNames()) {
+    absl::StatusOr<ActivationKind> kind = ParseActivationKind(name);
+    ASSERT_TRUE(kind.ok()) << name;
+    EXPECT_EQ(ActivationKindName(*kind), name);
+  }
+  EXPECT_EQ(*ParseActivationKind("SwiGLU"), ActivationKind::kSilu);
+  EXPECT_EQ(*ParseActivationKind(" Relu\n"), ActivationKind::kRelu);
+  // A kind name is a name: no p.
+  EXPECT_FALSE(ParseActivationKind("stocha:0.5").ok());
+}
+
+// Every error names the bad value (and for unknown names, what is accepted).
+TEST(ActivationTest, ErrorsNameTheValue) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"gelu",
+                "unknown activation 'gelu' (expected silu, relu or stocha; swiglu is an "
+                "alias of silu)"},
+           Case{"stochax", "unknown activation 'stochax'"},
+           Case{"", "unknown activation ''"},
+           Case{"stocha:1.5", "activation 'stocha:1.5': p must be in [0, 1], got 1.5"},
+           Case{"stocha:-0.1", "activation 'stocha:-0.1': p must be in [0, 1], got -0.1"},
+           Case{"stocha:nan", "activation 'stocha:nan': p must be in [0, 1]"},
+           Case{"stocha:x", "activation 'stocha:x': p is not a number"},
+           Case{"stocha:", "activation 'stocha:': p is not a number"},
+           Case{"stocha(0.5", "malformed activation 'stocha(0.5'"},
+           Case{"relu:0.5", "activation 'relu:0.5': only stocha takes a p"},
+           Case{"silu(1)", "activation 'silu(1)': only stocha takes a p"},
+       }) {
+    absl::StatusOr<ActivationSpec> spec = ParseActivation(c.text);
+    ASSERT_FALSE(spec.ok()) << c.text;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_THAT(spec.status().message(), HasSubstr(c.message)) << c.text;
+  }
+  EXPECT_THAT(ParseActivationKind("GeLU").status().message(),
+              HasSubstr("unknown activation 'GeLU'"));
+  // The default p is checked too when the text gives none.
+  EXPECT_THAT(ParseActivation("stocha", 2.0f).status().message(),
+              HasSubstr("activation 'stocha': p must be in [0, 1], got 2"));
+}
+
+TEST(ActivationTest, MakeActivation) {
+  EXPECT_EQ(*MakeActivation(ActivationKind::kStochA, std::nullopt, 0.25f),
+            (ActivationSpec{ActivationKind::kStochA, 0.25f}));
+  EXPECT_EQ(MakeActivation(ActivationKind::kStochA, 0.75f, 0.25f)->p, 0.75f);
+  EXPECT_EQ(*MakeActivation(ActivationKind::kRelu, std::nullopt, 0.25f),
+            ActivationSpec{ActivationKind::kRelu});
+  EXPECT_THAT(MakeActivation(ActivationKind::kRelu, 0.5f, 0.25f).status().message(),
+              HasSubstr("activation 'relu' takes no p"));
+  EXPECT_THAT(MakeActivation(ActivationKind::kStochA, 1.01f, 0.25f).status().message(),
+              HasSubstr("p must be in [0, 1], got 1.01"));
+}
+
+// Format then parse gives the same spec for every kind and for p values whose shortest
+// decimal needs 1 to 9 digits; the text is the canonical spelling.
+TEST(ActivationTest, RoundTrips) {
+  EXPECT_EQ(ActivationToString({ActivationKind::kSilu, 0}), "silu");
+  EXPECT_EQ(ActivationToString({ActivationKind::kRelu, 0}), "relu");
+  EXPECT_EQ(ActivationToString({ActivationKind::kStochA, 0.5f}), "stocha:0.5");
+  EXPECT_EQ(ActivationToString({ActivationKind::kStochA, 0.3f}), "stocha:0.3");
+  EXPECT_EQ(ActivationToString({ActivationKind::kStochA, 0.0f}), "stocha:0");
+  std::vector<ActivationSpec> specs = {{ActivationKind::kSilu, 0}, {ActivationKind::kRelu, 0}};
+  for (float p : {0.0f, 1.0f, 0.5f, 0.3f, 0.1f, 1e-7f, 0.123456789f, 0.99999994f}) {
+    specs.push_back({ActivationKind::kStochA, p});
+  }
+  for (int i = 0; i <= 1000; ++i) specs.push_back({ActivationKind::kStochA, i / 1000.0f});
+  for (const ActivationSpec& spec : specs) {
+    const std::string text = ActivationToString(spec);
+    absl::StatusOr<ActivationSpec> back = ParseActivation(text, 0.42f);
+    ASSERT_TRUE(back.ok()) << text << ": " << back.status();
+    EXPECT_EQ(back->kind, spec.kind) << text;
+    EXPECT_EQ(back->p, spec.p) << text;  // bitwise, not FLOAT_EQ
+    EXPECT_EQ(ActivationToString(*back), text);
+  }
 }
 
 std::vector<float> Ramp(int n) {

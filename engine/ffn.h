@@ -1,4 +1,4 @@
-// The feed-forward block behind an interface: a dense/sparse FFN chosen per layer and step.
+// The feed-forward block: one class that runs the dense or the sparse path, chosen per call.
 #ifndef STOCHA_ENGINE_FFN_H_
 #define STOCHA_ENGINE_FFN_H_
 
@@ -10,6 +10,7 @@
 #include "engine/activation.h"
 #include "engine/model.h"
 #include "engine/rng.h"
+#include "engine/transposed_weights.h"
 
 namespace stocha {
 
@@ -58,6 +59,8 @@ struct FfnOptions {
 };
 
 // Gated: out = W_down · (act(W_gate · x) ⊙ (W_up · x)); plain: out = W_down · act(W_up · x).
+// Each call takes the dense path (every row of every matrix) or the sparse one (a dense
+// gate, then only the active neurons' rows of W_up and W_downᵀ) per FfnOptions.policy.
 // The down projection always runs over W_downᵀ (transposed once at construction) in
 // ascending-neuron "axpy" order skipping zeros, so the sparse and the dense path give the
 // same bits for every row, and a row never depends on the other rows of the batch.
@@ -65,13 +68,39 @@ struct FfnOptions {
 class Ffn {
  public:
   static absl::StatusOr<std::unique_ptr<Ffn>> Create(const Model& model, const FfnOptions& options);
-  virtual ~Ffn() = default;
+  Ffn(const Ffn&) = delete;
+  Ffn& operator=(const Ffn&) = delete;
+
+  // For benchmarks and tests (not while Forward runs); `threads` and `deterministic` are kept.
+  void SetOptions(const FfnOptions& options);
   // xb: [T][D] normalized input. out: [T][D], overwritten. zeros[t]: exact zeros in row
   // t of the activation (act(gate x) when gated, act(up x) when plain).
-  // For benchmarks and tests (not while Forward runs); `threads` is kept.
-  virtual void SetOptions(const FfnOptions& options) = 0;
-  virtual FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
-                              const FfnRow* rows, float* out, int64_t* zeros) = 0;
+  FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                      const FfnRow* rows, float* out, int64_t* zeros);
+
+ private:
+  Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t);
+
+  // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
+  void BuildUnion(int64_t T, const FfnRow* rows);
+  int64_t KeepLargest(float* a, float density);
+  bool UsePredictor(int64_t T, const FfnRow* rows) const;
+  // kAuto's choice from the rows' mean activation density (zeros[t] per row).
+  bool SparseIsCheaper(int64_t T, const int64_t* zeros) const;
+  void PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros);
+  void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
+                 int64_t* zeros);
+  void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
+
+  bool gated_;
+  int F_, D_;
+  FfnOptions options_;
+  std::vector<TransposedMatrix> down_t_;  // [layer] W_downᵀ, [F][D]
+  std::vector<int32_t> all_;              // 0..F-1
+  std::vector<float> a_, up_;             // [T][F]
+  std::vector<char> mask_;
+  std::vector<int32_t> union_, row_idx_;
+  std::vector<float> row_vals_, scratch_;
 };
 
 }  // namespace stocha

@@ -48,18 +48,6 @@ void LogprobsToProto(const std::vector<SampleResult>& in, const Tokenizer* tok,
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
-const char* ActName(ActivationKind k) {
-  switch (k) {
-    case ActivationKind::kSilu:
-      return "silu";
-    case ActivationKind::kRelu:
-      return "relu";
-    case ActivationKind::kStochA:
-      return "stocha";
-  }
-  return "?";
-}
-
 }  // namespace
 
 void ChunkToProto(const SampleChunk& chunk, const Tokenizer* tokenizer, v1::GenerateChunk* out) {
@@ -178,9 +166,9 @@ v1::ModelInfo ModelInfoToProto(const BatchEngine& engine, const std::string& sou
   m.set_head_dim(static_cast<uint32_t>(c.head_dim));
   m.set_context_length(static_cast<uint32_t>(engine.max_context()));
   m.set_mlp_gated(c.mlp_gated);
-  m.set_hidden_act(ActName(c.hidden_act));
+  m.set_hidden_act(ActivationKindName(c.hidden_act));
   m.set_default_activation(ActivationToString(c.DefaultActivation()));
-  for (const char* mode : {"silu", "relu", "stocha"}) {
+  for (const std::string& mode : ActivationKindNames()) {
     m.add_activation_modes(mode);
   }
   m.set_training_recipe(c.stocha.recipe);

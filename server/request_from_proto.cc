@@ -6,8 +6,9 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/activation.h"
 #include "engine/sampler.h"
 #include "server/request_limits.h"
 
@@ -105,18 +106,14 @@ absl::Status Sampling(const v1::SamplingParams& in, uint64_t default_seed, int v
   return absl::OkStatus();
 }
 
+// The wire's Activation through the engine's vocabulary (engine/activation.h): a kind name
+// (aliases such as swiglu included) selects the kind; StochA without p takes the training p.
 absl::StatusOr<ActivationSpec> Activation(const v1::Activation& in, const ModelConfig& c) {
-  const std::string kind = absl::AsciiStrToLower(in.kind());
   ActivationSpec spec = c.DefaultActivation();
-  if (kind == "silu") {
-    spec = ActivationSpec{ActivationKind::kSilu, 0.0f};
-  } else if (kind == "relu") {
-    spec = ActivationSpec{ActivationKind::kRelu, 0.0f};
-  } else if (kind == "stocha") {
-    spec = ActivationSpec{ActivationKind::kStochA, c.stocha.p};
-  } else if (!kind.empty()) {
-    return Invalid(absl::StrFormat(
-        "activation.kind: unknown activation '%s' (expected silu, relu or stocha)", in.kind()));
+  if (!in.kind().empty()) {
+    absl::StatusOr<ActivationKind> kind = ParseActivationKind(in.kind());
+    if (!kind.ok()) return Invalid(absl::StrCat("activation.kind: ", kind.status().message()));
+    spec = ActivationSpec{*kind, *kind == ActivationKind::kStochA ? c.stocha.p : 0.0f};
   }
   if (in.has_p()) {
     if (spec.kind != ActivationKind::kStochA) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/activation.h"
 #include "engine/format/mapped_file.h"
 #include "engine/format/status_macros.h"
 #include "engine/format/tokenizer_file.h"
@@ -77,14 +78,11 @@ absl::Status ReadVocabSize(const GgufFile& f, const std::string& a, ModelConfig&
 // Optional stocha.* keys: a model trained with stocha and exported to GGUF.
 absl::Status ReadStochaKeys(const GgufFile& f, ModelConfig& c) {
   STOCHA_ASSIGN_OR_RETURN(std::string act, f.GetString("stocha.hidden_act", "silu"));
-  if (act == "relu") {
-    c.hidden_act = ActivationKind::kRelu;
-  } else if (act == "stocha") {
-    c.hidden_act = ActivationKind::kStochA;
-  } else if (act != "silu") {
-    return Bad(f, absl::StrCat("metadata key 'stocha.hidden_act' is '", act,
-                               "'; supported: silu, relu, stocha"));
+  absl::StatusOr<ActivationKind> kind = ParseActivationKind(act);
+  if (!kind.ok()) {
+    return Bad(f, absl::StrCat("metadata key 'stocha.hidden_act': ", kind.status().message()));
   }
+  c.hidden_act = *kind;
   STOCHA_ASSIGN_OR_RETURN(c.mlp_gated, f.GetBool("stocha.mlp_gated", true));
   STOCHA_ASSIGN_OR_RETURN(c.stocha.recipe, f.GetString("stocha.recipe", ""));
   STOCHA_RETURN_IF_ERROR(GetFloatField(f, "stocha.p", &c.stocha.p));

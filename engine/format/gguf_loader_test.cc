@@ -149,7 +149,7 @@ TEST_F(GgufLoaderTest, StochaKeys) {
                                 ": unexpected tensor 'blk.0.ffn_gate.weight' (mlp_gated is "
                                 "false)");
   EXPECT_THAT(Error(test::TinyGguf(m).String("stocha.hidden_act", "gelu")),
-              HasSubstr("metadata key 'stocha.hidden_act' is 'gelu'"));
+              HasSubstr("metadata key 'stocha.hidden_act': unknown activation 'gelu'"));
   EXPECT_THAT(Error(test::TinyGguf(m).F32("stocha.p", 2.0f)),
               HasSubstr(": stocha.p (2) must be in [0, 1]"));
 }

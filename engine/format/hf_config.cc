@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/activation.h"
 #include "engine/format/mapped_file.h"
 #include "engine/format/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -132,11 +133,12 @@ absl::Status ParseRopeScaling(const Fields& top, ModelConfig& c) {
 absl::StatusOr<ActivationKind> ParseHiddenAct(const Fields& f) {
   std::string act = "silu";
   STOCHA_RETURN_IF_ERROR(GetString(f, "hidden_act", &act));
-  if (act == "silu") return ActivationKind::kSilu;
-  if (act == "relu") return ActivationKind::kRelu;
-  if (act == "stocha") return ActivationKind::kStochA;
-  return absl::InvalidArgumentError(
-      absl::StrCat(f.source, ": field 'hidden_act' is '", act, "'; supported: silu, relu, stocha"));
+  absl::StatusOr<ActivationKind> kind = ParseActivationKind(act);
+  if (!kind.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.source, ": field 'hidden_act': ", kind.status().message()));
+  }
+  return *kind;
 }
 
 absl::Status ParseStochaBlock(const Fields& top, StochaTraining& s) {

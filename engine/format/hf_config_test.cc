@@ -120,9 +120,12 @@ TEST(HfConfigTest, HiddenAct) {
   EXPECT_EQ(Parse(With("hidden_act", "\"relu\""))->hidden_act, ActivationKind::kRelu);
   EXPECT_EQ(Parse(With("hidden_act", "\"relu\""))->DefaultActivation(),
             ActivationSpec{ActivationKind::kRelu});
-  EXPECT_THAT(
-      Error(With("hidden_act", "\"gelu\"")),
-      HasSubstr("config.json: field 'hidden_act' is 'gelu'; supported: silu, relu, stocha"));
+  EXPECT_THAT(Error(With("hidden_act", "\"gelu\"")),
+              HasSubstr("config.json: field 'hidden_act': unknown activation 'gelu' (expected "
+                        "silu, relu or stocha; swiglu is an alias of silu)"));
+  // The engine's one vocabulary: aliases and case as everywhere else.
+  EXPECT_EQ(Parse(With("hidden_act", "\"swiglu\""))->hidden_act, ActivationKind::kSilu);
+  EXPECT_EQ(Parse(With("hidden_act", "\"ReLU\""))->hidden_act, ActivationKind::kRelu);
   EXPECT_THAT(Error(With("hidden_act", "1")), HasSubstr("field 'hidden_act' must be a string"));
 }
 

@@ -9,7 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "engine/tokenizers/sentencepiece_tokenizer.h"
+#include "engine/tokenizers/libsentencepiece_tokenizer.h"
 #include "engine/tokenizers/test_vectors.h"
 #include "engine/tokenizers/text_util.h"
 #include "gtest/gtest.h"
@@ -37,7 +37,7 @@ void AddCorpusTexts(std::vector<std::string>& texts) {
 // Python from the system's standard library (if there is one) and C++ from this repository.
 void AddSourceCode(std::vector<std::string>& texts) {
   std::vector<std::string> files = {std::string(STOCHA_SOURCE_DIR) +
-                                    "/engine/tokenizers/spm_tokenizer.cc"};
+                                    "/engine/tokenizers/gguf_spm_tokenizer.cc"};
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/usr/lib", ec)) {
     const std::string dir = entry.path().filename().string();

@@ -264,6 +264,42 @@ TEST_F(BlackboxTest, ModelInfoAndLoad) {
   EXPECT_GE(model_info_ok, 1u);  // the call above, counted before its answer went out
 }
 
+// The wire speaks the engine's activation vocabulary (engine/activation.h): `swiglu` is
+// silu, names are case-insensitive, and what the server writes back parses as what ran.
+TEST_F(BlackboxTest, ActivationNamesAreTheEnginesVocabulary) {
+  v1::GenerateRequest silu = Request("Once upon a time", 16);
+  silu.mutable_activation()->set_kind("silu");
+  v1::GenerateRequest swiglu = silu;
+  swiglu.mutable_activation()->set_kind("SwiGLU");
+  const v1::GenerateResponse a = MustGenerate(silu);
+  const v1::GenerateResponse b = MustGenerate(swiglu);
+  ASSERT_EQ(a.samples_size(), 1);
+  ASSERT_EQ(b.samples_size(), 1);
+  EXPECT_EQ(a.activation(), "silu");
+  EXPECT_EQ(b.activation(), "silu");
+  EXPECT_EQ(Ids(a.samples(0).token_ids()), Ids(b.samples(0).token_ids()));
+  v1::GenerateRequest relu = silu;
+  relu.mutable_activation()->set_kind("relu");
+  EXPECT_NE(Ids(MustGenerate(relu).samples(0).token_ids()), Ids(a.samples(0).token_ids()))
+      << "a different activation should change the greedy text (else the kind is ignored)";
+  v1::GenerateRequest stocha = silu;
+  stocha.mutable_activation()->set_kind("StochA");
+  stocha.mutable_activation()->set_p(0.3f);
+  EXPECT_EQ(MustGenerate(stocha).activation(), "stocha:0.3");
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(Context().get(), {}, &info).ok());
+  EXPECT_EQ(
+      std::vector<std::string>(info.activation_modes().begin(), info.activation_modes().end()),
+      (std::vector<std::string>{"silu", "relu", "stocha"}));
+  v1::GenerateRequest gelu = silu;
+  gelu.mutable_activation()->set_kind("gelu");
+  const grpc::Status s = Call(gelu);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "activation.kind: unknown activation 'gelu' (expected silu, relu or stocha; swiglu "
+            "is an alias of silu)");
+}
+
 // Every invalid field answers INVALID_ARGUMENT naming the field; the server stays up.
 TEST_F(BlackboxTest, InvalidFieldsAreNamed) {
   struct Case {

@@ -1,6 +1,6 @@
-// SentencePiece tokenizer.model: the built-in SPM tokenizer where it matches
-// libsentencepiece exactly, else libsentencepiece itself.
-#include "engine/tokenizers/sentencepiece_tokenizer.h"
+// SentencePiece tokenizer.model: the libsentencepiece backend, and the policy that uses the
+// built-in SPM tokenizer (gguf_spm_tokenizer.cc) instead where it matches the library exactly.
+#include "engine/tokenizers/libsentencepiece_tokenizer.h"
 
 #include <atomic>
 #include <memory>

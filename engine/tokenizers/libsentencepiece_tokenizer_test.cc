@@ -1,5 +1,5 @@
 // SentencePiece tokenizer.model, built-in and through libsentencepiece: ids, decode, bad files.
-#include "engine/tokenizers/sentencepiece_tokenizer.h"
+#include "engine/tokenizers/libsentencepiece_tokenizer.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,10 +1,12 @@
-// The FFN: dense gate, then only the active neurons' rows of W_up and W_downᵀ.
+// The FFN block: the dense path, and the sparse one (dense gate, then only the active
+// neurons' rows of W_up and W_downᵀ), chosen per call.
+#include "engine/ffn.h"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
 
-#include "engine/ffn.h"
 #include "engine/kernels/activation_kernel.h"
 #include "engine/kernels/ffn_kernels.h"
 #include "engine/kernels/matmul.h"
@@ -13,54 +15,8 @@
 #include "engine/transposed_weights.h"
 
 namespace stocha {
-namespace {
 
-class SparseFfn : public Ffn {
- public:
-  SparseFfn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t)
-      : gated_(c.mlp_gated),
-        F_(c.intermediate_size),
-        D_(c.hidden_size),
-        options_(o),
-        down_t_(std::move(down_t)),
-        all_(F_) {
-    for (int i = 0; i < F_; ++i) all_[i] = i;
-  }
-
-  FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
-                      const FfnRow* rows, float* out, int64_t* zeros) override;
-  void SetOptions(const FfnOptions& o) override {
-    const int threads = options_.threads;
-    const bool deterministic = options_.deterministic;
-    options_ = o;
-    options_.threads = threads;
-    options_.deterministic = deterministic;
-  }
-
- private:
-  // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
-  void BuildUnion(int64_t T, const FfnRow* rows);
-  int64_t KeepLargest(float* a, float density);
-  bool UsePredictor(int64_t T, const FfnRow* rows) const;
-  // kAuto's choice from the rows' mean activation density (zeros[t] per row).
-  bool SparseIsCheaper(int64_t T, const int64_t* zeros) const;
-  void PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros);
-  void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
-                 int64_t* zeros);
-  void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
-
-  bool gated_;
-  int F_, D_;
-  FfnOptions options_;
-  std::vector<TransposedMatrix> down_t_;  // [layer] W_downᵀ, [F][D]
-  std::vector<int32_t> all_;              // 0..F-1
-  std::vector<float> a_, up_;             // [T][F]
-  std::vector<char> mask_;
-  std::vector<int32_t> union_, row_idx_;
-  std::vector<float> row_vals_, scratch_;
-};
-
-int64_t SparseFfn::KeepLargest(float* a, float density) {
+int64_t Ffn::KeepLargest(float* a, float density) {
   const int keep = std::clamp(static_cast<int>(std::lround(density * F_)), 0, F_);
   scratch_.assign(a, a + F_);
   if (keep == 0) {
@@ -78,7 +34,7 @@ int64_t SparseFfn::KeepLargest(float* a, float density) {
   return zeros;
 }
 
-void SparseFfn::BuildUnion(int64_t T, const FfnRow* rows) {
+void Ffn::BuildUnion(int64_t T, const FfnRow* rows) {
   union_.clear();
   for (int64_t t = 0; t < T; ++t) {
     if (!rows[t].activation.sparse()) {  // a SiLU row touches every neuron
@@ -96,7 +52,7 @@ void SparseFfn::BuildUnion(int64_t T, const FfnRow* rows) {
   }
 }
 
-void SparseFfn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows) {
+void Ffn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows) {
   row_idx_.resize(F_);
   row_vals_.resize(F_);
   for (int64_t t = 0; t < T; ++t) {
@@ -107,8 +63,8 @@ void SparseFfn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, cons
   }
 }
 
-FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
-                               const FfnRow* rows, float* out, int64_t* zeros) {
+FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                         const FfnRow* rows, float* out, int64_t* zeros) {
   a_.resize(static_cast<size_t>(T) * F_);
   const bool predicted = UsePredictor(T, rows);
   if (predicted) {
@@ -147,14 +103,14 @@ FfnCallInfo SparseFfn::Forward(const LayerWeights& w, int layer, const float* xb
   return info;
 }
 
-bool SparseFfn::SparseIsCheaper(int64_t T, const int64_t* zeros) const {
+bool Ffn::SparseIsCheaper(int64_t T, const int64_t* zeros) const {
   int64_t nonzero = 0;
   for (int64_t t = 0; t < T; ++t) nonzero += F_ - zeros[t];
   const double density = static_cast<double>(nonzero) / (static_cast<double>(T) * F_);
   return density <= (T == 1 ? options_.max_sparse_density : options_.max_sparse_density_batch);
 }
 
-bool SparseFfn::UsePredictor(int64_t T, const FfnRow* rows) const {
+bool Ffn::UsePredictor(int64_t T, const FfnRow* rows) const {
   if (options_.predictor == nullptr) return false;
   for (int64_t t = 0; t < T; ++t) {
     const ActivationSpec& a = rows[t].activation;
@@ -166,8 +122,7 @@ bool SparseFfn::UsePredictor(int64_t T, const FfnRow* rows) const {
 }
 
 // a[t] = ReLU(gate rows the predictor picks), every other neuron 0.
-void SparseFfn::PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T,
-                            int64_t* zeros) {
+void Ffn::PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros) {
   const int k = std::clamp(static_cast<int>(std::lround(options_.predictor_density * F_)), 0, F_);
   row_idx_.resize(F_);
   row_vals_.resize(F_);
@@ -187,8 +142,8 @@ void SparseFfn::PredictGate(const Tensor& gate, int layer, const float* xb, int6
   }
 }
 
-void SparseFfn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
-                          int64_t* zeros) {
+void Ffn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
+                    int64_t* zeros) {
   // a = gate x (gated) or up x (plain): [T][F].
   MatMulAuto(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads,
              options_.deterministic);
@@ -200,14 +155,30 @@ void SparseFfn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, con
   }
 }
 
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOptions& options) {
   std::vector<TransposedMatrix> down_t;
   for (const LayerWeights& l : model.weights().layers) {
     down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
   }
-  return std::unique_ptr<Ffn>(new SparseFfn(model.config(), options, std::move(down_t)));
+  return std::unique_ptr<Ffn>(new Ffn(model.config(), options, std::move(down_t)));
+}
+
+Ffn::Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t)
+    : gated_(c.mlp_gated),
+      F_(c.intermediate_size),
+      D_(c.hidden_size),
+      options_(o),
+      down_t_(std::move(down_t)),
+      all_(F_) {
+  for (int i = 0; i < F_; ++i) all_[i] = i;
+}
+
+void Ffn::SetOptions(const FfnOptions& o) {
+  const int threads = options_.threads;
+  const bool deterministic = options_.deterministic;
+  options_ = o;
+  options_.threads = threads;
+  options_.deterministic = deterministic;
 }
 
 }  // namespace stocha

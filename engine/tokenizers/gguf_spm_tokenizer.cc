@@ -1,4 +1,6 @@
-// GGUF "llama" vocabularies: llama.cpp's SentencePiece-style bigram merging with byte fallback.
+// The built-in SPM tokenizer over a GGUF "llama" vocabulary: llama.cpp's llm_tokenizer_spm
+// (SentencePiece-style bigram merging with byte fallback); also the built-in backend for
+// tokenizer.model files (libsentencepiece_tokenizer.cc).
 #include <algorithm>
 #include <memory>
 #include <queue>

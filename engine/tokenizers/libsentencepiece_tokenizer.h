@@ -1,6 +1,7 @@
-// Internal: how a SentencePiece tokenizer.model is encoded (built-in or libsentencepiece).
-#ifndef STOCHA_ENGINE_TOKENIZERS_SENTENCEPIECE_TOKENIZER_H_
-#define STOCHA_ENGINE_TOKENIZERS_SENTENCEPIECE_TOKENIZER_H_
+// Internal: how a SentencePiece tokenizer.model is encoded: libsentencepiece, or the built-in
+// SPM tokenizer (gguf_spm_tokenizer.cc) where it gives the same ids.
+#ifndef STOCHA_ENGINE_TOKENIZERS_LIBSENTENCEPIECE_TOKENIZER_H_
+#define STOCHA_ENGINE_TOKENIZERS_LIBSENTENCEPIECE_TOKENIZER_H_
 
 #include <memory>
 #include <string>
@@ -36,4 +37,4 @@ absl::StatusOr<GgufVocab> SentencePieceModelToGgufVocab(const SentencePieceModel
 
 }  // namespace stocha::tokenizers
 
-#endif  // STOCHA_ENGINE_TOKENIZERS_SENTENCEPIECE_TOKENIZER_H_
+#endif  // STOCHA_ENGINE_TOKENIZERS_LIBSENTENCEPIECE_TOKENIZER_H_

@@ -1,0 +1,2 @@
+// Fixture for tests/seam: a plain header.
+#include <vector>

@@ -1,0 +1,2 @@
+// Fixture for tests/seam: includes a header that includes gRPC.
+#include "lib/bad.h"
