@@ -22,9 +22,9 @@ absl::StatusOr<ActivationSpec> ParseActivation(std::string_view text_in, float d
   }
   float p = default_p;
   if (!rest.empty()) {
-    if (absl::ConsumePrefix(&rest, ":") || absl::ConsumePrefix(&rest, "=")) {
-    } else if (absl::ConsumePrefix(&rest, "(") && absl::ConsumeSuffix(&rest, ")")) {
-    } else {
+    const bool separated = absl::ConsumePrefix(&rest, ":") || absl::ConsumePrefix(&rest, "=") ||
+                           (absl::ConsumePrefix(&rest, "(") && absl::ConsumeSuffix(&rest, ")"));
+    if (!separated) {
       return absl::InvalidArgumentError(absl::StrCat("malformed activation '", text, "'"));
     }
     if (!absl::SimpleAtof(rest, &p)) {
