@@ -108,7 +108,7 @@ std::vector<std::vector<int>> Windows(const Model& m, const std::string& path, i
 
 const ActivationSpec kRelu{ActivationKind::kRelu, 0};
 
-int Fit(const PredictorToolOptions& f, std::shared_ptr<const Model> m) {
+int Fit(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
   InputMoments moments(m->config().num_layers, m->config().hidden_size);
   auto e = OrFail(Engine::Create(m));
   e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); });
@@ -134,7 +134,7 @@ int Fit(const PredictorToolOptions& f, std::shared_ptr<const Model> m) {
 }
 
 // Mean next-token NLL over the windows, one token per step.
-double MeanNll(std::shared_ptr<const Model> m, const FfnOptions& fo,
+double MeanNll(const std::shared_ptr<const Model>& m, const FfnOptions& fo,
                const std::vector<std::vector<int>>& windows) {
   EngineOptions o;
   o.ffn = fo;
@@ -157,7 +157,7 @@ double MeanNll(std::shared_ptr<const Model> m, const FfnOptions& fo,
   return nll / static_cast<double>(n);
 }
 
-int Eval(const PredictorToolOptions& f, std::shared_ptr<const Model> m) {
+int Eval(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
   auto p = OrFail(ActivityPredictor::Load(f.predictor, m->config()));
   const auto windows = Windows(*m, f.text, f.tokens);
   const ModelConfig& c = m->config();
