@@ -109,7 +109,10 @@ int main(int argc, char** argv) {
   slice.shape = {std::min<int64_t>(N, (int64_t{256} << 20) / (K * 2)), K};
   const std::vector<int> batches = {1, 2, 4, 8, 16, 32};
   std::vector<float> xs(static_cast<size_t>(batches.back()) * K), ys(batches.back() * slice.rows());
-  for (size_t i = 0; i < xs.size(); ++i) xs[i] = x[i % K] * (1.0f + static_cast<float>(i / K));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const size_t row = i / K;  // row r of the batch is x scaled by 1 + r
+    xs[i] = x[i % K] * (1.0f + static_cast<float>(row));
+  }
   for (const int T : batches) {
     benchmark::RegisterBenchmark(absl::StrFormat("batch/%d/stocha", T).c_str(),
                                  [&, T](benchmark::State& st) {
