@@ -8,46 +8,49 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "bench/bandwidth_probe.h"
+#include "bench/bench_flags.h"
 #include "bench/ratio_reporter.h"
 #include "bench/synthetic_model.h"
 #include "benchmark/benchmark.h"
 #include "engine/engine.h"
 #include "engine/predictor.h"
 
+ABSL_FLAG(bool, quick, false, "One shape (Llama-3.2-1B), a 64-token prefill, 0.1 s runs");
+ABSL_FLAG(bool, prefill, true, "Also measure prefill (--noprefill: decode only)");
+ABSL_FLAG(double, sparsity, 90, "FFN sparsity in percent, [0, 100)");
+
 namespace stocha::bench {
 namespace {
+
+constexpr char kUsage[] = R"(Whole-model decode on synthetic BF16 weights: sparse vs dense FFN.
+
+  decode_bench [--quick] [--noprefill] [--sparsity=90] [--benchmark_repetitions=5]
+
+Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
+0.5 s each; --quick: 0.1 s). --reps=N and --no-prefill are old spellings.)";
 
 struct Args {
   std::vector<Shape> shapes = {Llama32_1B(), Qwen25_1_5B()};
   float density = 0.1f;  // active fraction of the FFN (90% sparsity)
   int prefill_tokens = 512;
   bool prefill = true;
-  double min_time = 0.5;
   int predictor_rank = 128;
-  int reps = 5;
 };
 
-Args Parse(int argc, char** argv) {
+Args ArgsFromFlags() {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string s = argv[i];
-    if (s == "--quick") {
-      a.shapes = {Llama32_1B()};
-      a.prefill_tokens = 64;
-      a.min_time = 0.1;
-    } else if (s == "--no-prefill") {
-      a.prefill = false;
-    } else if (s.rfind("--reps=", 0) == 0) {
-      a.reps = std::max(5, std::stoi(s.substr(7)));
-    } else if (s.rfind("--sparsity=", 0) == 0) {
-      a.density = 1.0f - std::stof(s.substr(11)) / 100.0f;
-    } else {
-      std::fprintf(stderr,
-                   "usage: decode_bench [--quick] [--no-prefill] [--sparsity=90] [--reps=5]\n");
-      std::exit(2);
-    }
+  if (absl::GetFlag(FLAGS_quick)) {
+    a.shapes = {Llama32_1B()};
+    a.prefill_tokens = 64;
+  }
+  a.prefill = absl::GetFlag(FLAGS_prefill);
+  a.density = 1.0f - static_cast<float>(absl::GetFlag(FLAGS_sparsity)) / 100.0f;
+  if (!(a.density > 0 && a.density <= 1)) {
+    std::fprintf(stderr, "decode_bench: --sparsity must be in [0, 100)\n");
+    std::exit(2);
   }
   return a;
 }
@@ -85,8 +88,8 @@ void Prefill(benchmark::State& st, Engine& e, int tokens) {
   }
 }
 
-std::vector<std::string> RunShape(const Shape& shape, const Args& args,
-                                  const BandwidthProbe& probe) {
+std::vector<std::string> RunShape(const Shape& shape, const Args& args, const BandwidthProbe& probe,
+                                  int64_t* repetitions) {
   auto model = SyntheticModel(shape, 0, /*tiny_attention=*/false);
   EngineOptions eo;
   eo.max_context = 4096;
@@ -114,12 +117,8 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args,
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   });
   MedianCollector c;
-  auto flags = DefaultBenchmarkFlags(args.reps, args.min_time);
-  std::vector<char*> argv;
-  for (auto& f : flags) argv.push_back(f.data());
-  int argc = static_cast<int>(argv.size());
-  benchmark::Initialize(&argc, argv.data());
   benchmark::RunSpecifiedBenchmarks(&c);
+  *repetitions = c.repetitions();
   benchmark::ClearRegisteredBenchmarks();
   double prefill = 0;
   if (args.prefill) {
@@ -155,16 +154,19 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args,
 
 int main(int argc, char** argv) {
   using namespace stocha::bench;  // NOLINT(google-build-using-namespace)
-  const Args args = Parse(argc, argv);
+  BenchmarkFlags flags = BenchmarkFlags::Init(argc, argv, kUsage, {5, 0.5});
+  if (absl::GetFlag(FLAGS_quick)) flags.SetDefaults({5, 0.1});
+  const Args args = ArgsFromFlags();
   const BandwidthProbe probe(size_t{4} << 30);
   std::vector<std::string> table;
+  int64_t reps = 0;
   for (const Shape& s : args.shapes) {
-    for (auto& r : RunShape(s, args, probe)) table.push_back(r);
+    for (auto& r : RunShape(s, args, probe, &reps)) table.push_back(r);
   }
   std::printf(
       "\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
       "medians of %d interleaved repetitions; dense = every weight read (0%% sparsity)\n",
-      100 * (1 - args.density), omp_get_max_threads(), args.reps);
+      100 * (1 - args.density), omp_get_max_threads(), static_cast<int>(reps));
   std::printf(
       "| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
       "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "

@@ -11,46 +11,53 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
+#include "bench/bench_flags.h"
 #include "bench/ratio_reporter.h"
 #include "bench/synthetic_model.h"
 #include "benchmark/benchmark.h"
 #include "engine/ffn.h"
 
+ABSL_FLAG(bool, quick, false,
+          "Llama-3.2-1B only, batches 1 and 8, sparsity 0 and 90%, 1 GiB, 0.05 s runs");
+ABSL_FLAG(std::optional<double>, gib, std::nullopt,
+          "GiB of distinct FFN layers cycled through (default 3, --quick 1)");
+
 namespace stocha::bench {
 namespace {
+
+constexpr char kUsage[] = R"(FFN layer, sparse vs dense, at real shapes, batches and sparsities.
+
+  ffn_bench [--quick] [--gib=GiB] [--benchmark_repetitions=5]
+
+Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
+0.2 s each; --quick: 0.05 s). --reps=N is an old spelling.)";
 
 struct Args {
   std::vector<Shape> shapes = {Llama32_1B(), Qwen25_1_5B(), Llama32_3B()};
   std::vector<int> batches = {1, 2, 4, 8, 16};
   std::vector<int> sparsity = {0, 50, 80, 90, 95};
   double working_set_gib = 3.0;
-  int reps = 5;
-  double min_time = 0.2;
 };
 
-Args Parse(int argc, char** argv) {
+Args ArgsFromFlags() {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string s = argv[i];
-    if (s == "--quick") {
-      a.shapes = {Llama32_1B()};
-      a.batches = {1, 8};
-      a.sparsity = {0, 90};
-      a.working_set_gib = 1.0;
-      a.min_time = 0.05;
-    } else if (s.rfind("--reps=", 0) == 0) {
-      a.reps = std::max(5, std::stoi(s.substr(7)));
-    } else if (s.rfind("--gib=", 0) == 0) {
-      a.working_set_gib = std::stod(s.substr(6));
-    } else {
-      std::fprintf(stderr, "usage: ffn_bench [--quick] [--gib=GiB] [--reps=5]\n");
-      std::exit(2);
-    }
+  if (absl::GetFlag(FLAGS_quick)) {
+    a.shapes = {Llama32_1B()};
+    a.batches = {1, 8};
+    a.sparsity = {0, 90};
+    a.working_set_gib = 1.0;
+  }
+  a.working_set_gib = absl::GetFlag(FLAGS_gib).value_or(a.working_set_gib);
+  if (!(a.working_set_gib > 0)) {
+    std::fprintf(stderr, "ffn_bench: --gib must be > 0\n");
+    std::exit(2);
   }
   return a;
 }
@@ -59,7 +66,8 @@ std::string Name(const Shape& s, int b, int sp, const char* mode) {
   return absl::StrFormat("ffn/%s/batch:%d/sparsity:%d/%s", s.name, b, sp, mode);
 }
 
-void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& table) {
+void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& table,
+              int64_t* repetitions) {
   const double layer_bytes = 3.0 * shape.D * shape.F * 2;  // gate + up + down (BF16)
   const int layers = std::max(2, static_cast<int>(args.working_set_gib * (1 << 30) / layer_bytes));
   std::fprintf(stderr, "%s: %d layers, %.2f GiB of FFN weights read per pass\n", shape.name.c_str(),
@@ -110,12 +118,8 @@ void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& ta
     }
   }
   MedianCollector collector;
-  std::vector<std::string> flags = DefaultBenchmarkFlags(args.reps, args.min_time);
-  std::vector<char*> argv;
-  for (auto& f : flags) argv.push_back(f.data());
-  int argc = static_cast<int>(argv.size());
-  benchmark::Initialize(&argc, argv.data());
   benchmark::RunSpecifiedBenchmarks(&collector);
+  *repetitions = collector.repetitions();
   benchmark::ClearRegisteredBenchmarks();
 
   for (int b : args.batches) {
@@ -146,11 +150,14 @@ void RunShape(const Shape& shape, const Args& args, std::vector<std::string>& ta
 
 int main(int argc, char** argv) {
   using namespace stocha::bench;  // NOLINT(google-build-using-namespace)
-  const Args args = Parse(argc, argv);
+  BenchmarkFlags flags = BenchmarkFlags::Init(argc, argv, kUsage, {5, 0.2});
+  if (absl::GetFlag(FLAGS_quick)) flags.SetDefaults({5, 0.05});
+  const Args args = ArgsFromFlags();
   std::vector<std::string> table;
-  for (const Shape& s : args.shapes) RunShape(s, args, table);
-  std::printf("\nFFN layer, BF16 weights, %d threads, median of >= %d interleaved repetitions\n",
-              omp_get_max_threads(), args.reps);
+  int64_t reps = 0;
+  for (const Shape& s : args.shapes) RunShape(s, args, table, &reps);
+  std::printf("\nFFN layer, BF16 weights, %d threads, median of %d interleaved repetitions\n",
+              omp_get_max_threads(), static_cast<int>(reps));
   std::printf(
       "| shape | batch | sparsity | dense ms at 0%% | dense ms | sparse ms | union density "
       "| sparse/dense (same activations) | sparse/dense at 0%% | bytes ceiling | auto picks "

@@ -1,7 +1,7 @@
 // MedianCollector: medians out of Google Benchmark's aggregate reports.
 #include "bench/ratio_reporter.h"
 
-#include <cstdio>
+#include <algorithm>
 
 namespace stocha::bench {
 
@@ -9,6 +9,7 @@ void MedianCollector::ReportRuns(const std::vector<Run>& runs) {
   ConsoleReporter::ReportRuns(runs);
   for (const Run& r : runs) {
     if (r.run_type != Run::RT_Aggregate || r.aggregate_name != "median") continue;
+    repetitions_ = std::max<int64_t>(repetitions_, r.repetitions);
     std::string name = r.run_name.str();
     // UseRealTime() appends "/real_time" to the run name: key by the registered name.
     if (const size_t p = name.rfind("/real_time"); p != std::string::npos) name.erase(p);
@@ -27,14 +28,6 @@ double MedianCollector::Counter(const std::string& name, const std::string& coun
   if (it == counters_.end()) return 0.0;
   auto c = it->second.find(counter);
   return c == it->second.end() ? 0.0 : c->second;
-}
-
-std::vector<std::string> DefaultBenchmarkFlags(int repetitions, double min_time) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "--benchmark_min_time=%g", min_time);
-  return {"bench", "--benchmark_repetitions=" + std::to_string(repetitions < 5 ? 5 : repetitions),
-          "--benchmark_enable_random_interleaving=true", "--benchmark_report_aggregates_only=true",
-          buf};
 }
 
 }  // namespace stocha::bench

@@ -2,6 +2,7 @@
 #ifndef STOCHA_BENCH_RATIO_REPORTER_H_
 #define STOCHA_BENCH_RATIO_REPORTER_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,15 +19,14 @@ class MedianCollector : public benchmark::ConsoleReporter {
   // Median seconds per iteration of `name`; 0 if it did not run.
   double Median(const std::string& name) const;
   double Counter(const std::string& name, const std::string& counter) const;
+  // Repetitions of the runs reported so far (--benchmark_repetitions).
+  int64_t repetitions() const { return repetitions_; }
 
  private:
   std::map<std::string, double> median_;
   std::map<std::string, std::map<std::string, double>> counters_;
+  int64_t repetitions_ = 0;
 };
-
-// Arguments for RunSpecifiedBenchmarks: at least 5 repetitions, randomly interleaved so
-// that paired benchmarks see the same machine state; aggregates only.
-std::vector<std::string> DefaultBenchmarkFlags(int repetitions, double min_time);
 
 }  // namespace stocha::bench
 

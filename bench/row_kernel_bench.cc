@@ -9,12 +9,15 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "bench/bandwidth_probe.h"
+#include "bench/bench_flags.h"
 #include "bench/ratio_reporter.h"
 #include "benchmark/benchmark.h"
 #include "engine/huge_page_buffer.h"
@@ -23,30 +26,32 @@
 #include "engine/kernels/onednn_matmul.h"
 #include "engine/kernels/row_kernels_avx2.h"
 
+ABSL_FLAG(bool, quick, false, "1 GiB of rows and 5 repetitions");
+ABSL_FLAG(std::optional<double>, gib, std::nullopt, "GiB of BF16 rows (default 2, --quick 1)");
+ABSL_FLAG(int64_t, cols, 2048, "Columns of each row (K)");
+
 namespace stocha::bench {
 namespace {
+
+constexpr char kUsage[] = R"(AVX2 vs portable row kernels, and stocha's MatMul vs oneDNN.
+
+  row_kernel_bench [--quick] [--gib=GiB] [--cols=K] [--benchmark_repetitions=7]
+
+Google Benchmark's --benchmark_* flags are passed on (defaults: 7 interleaved repetitions,
+0.3 s each; --quick: 5). --reps=N is an old spelling.)";
 
 struct Args {
   double gib = 2.0;
   int64_t K = 2048;
-  int reps = 7;
 };
 
-Args Parse(int argc, char** argv) {
+Args ArgsFromFlags() {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string s = argv[i];
-    if (s == "--quick") {
-      a.gib = 1.0;
-      a.reps = 5;
-    } else if (s.rfind("--gib=", 0) == 0) {
-      a.gib = std::stod(s.substr(6));
-    } else if (s.rfind("--cols=", 0) == 0) {
-      a.K = std::stoll(s.substr(7));
-    } else {
-      std::fprintf(stderr, "usage: row_kernel_bench [--quick] [--gib=GiB] [--cols=K]\n");
-      std::exit(2);
-    }
+  a.gib = absl::GetFlag(FLAGS_gib).value_or(absl::GetFlag(FLAGS_quick) ? 1.0 : 2.0);
+  a.K = absl::GetFlag(FLAGS_cols);
+  if (!(a.gib > 0) || a.K < 1) {
+    std::fprintf(stderr, "row_kernel_bench: --gib must be > 0 and --cols >= 1\n");
+    std::exit(2);
   }
   return a;
 }
@@ -57,7 +62,9 @@ Args Parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace stocha;         // NOLINT(google-build-using-namespace)
   using namespace stocha::bench;  // NOLINT(google-build-using-namespace)
-  const Args args = Parse(argc, argv);
+  BenchmarkFlags flags = BenchmarkFlags::Init(argc, argv, kUsage, {7, 0.3});
+  if (absl::GetFlag(FLAGS_quick)) flags.SetDefaults({5, 0.3});
+  const Args args = ArgsFromFlags();
   if (!Avx2RowKernelsSupported()) {
     std::printf("row_kernel_bench: this CPU lacks AVX2/FMA/F16C; nothing to compare\n");
     return 0;
@@ -102,7 +109,10 @@ int main(int argc, char** argv) {
   slice.shape = {std::min<int64_t>(N, (int64_t{256} << 20) / (K * 2)), K};
   const std::vector<int> batches = {1, 2, 4, 8, 16, 32};
   std::vector<float> xs(static_cast<size_t>(batches.back()) * K), ys(batches.back() * slice.rows());
-  for (size_t i = 0; i < xs.size(); ++i) xs[i] = x[i % K] * (1.0f + static_cast<float>(i / K));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const size_t row = i / K;  // row r of the batch is x scaled by 1 + r
+    xs[i] = x[i % K] * (1.0f + static_cast<float>(row));
+  }
   for (const int T : batches) {
     benchmark::RegisterBenchmark(absl::StrFormat("batch/%d/stocha", T).c_str(),
                                  [&, T](benchmark::State& st) {
@@ -123,21 +133,17 @@ int main(int argc, char** argv) {
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   })->UseRealTime();
   MedianCollector c;
-  std::vector<std::string> flags = DefaultBenchmarkFlags(args.reps, 0.3);
-  std::vector<char*> argvs;
-  for (auto& f : flags) argvs.push_back(f.data());
-  int n = static_cast<int>(argvs.size());
-  benchmark::Initialize(&n, argvs.data());
   benchmark::RunSpecifiedBenchmarks(&c);
 
   const double dense_bytes = static_cast<double>(N) * K * 2;
   const double sparse_bytes = static_cast<double>(idx.size()) * K * 2;
   const double probe_bps = probe.bytes() / c.Median("probe");
   std::printf(
-      "\nBF16 rows of %lld columns, %.2f GiB, %d threads; medians of >= %d interleaved "
+      "\nBF16 rows of %lld columns, %.2f GiB, %d threads; medians of %d interleaved "
       "repetitions\n| kernel | dense GEMV GB/s | of probe | sparse 10%% rows GB/s | of "
       "probe |\n|---|---|---|---|---|\n",
-      static_cast<long long>(K), dense_bytes / (1 << 30), threads, args.reps);
+      static_cast<long long>(K), dense_bytes / (1 << 30), threads,
+      static_cast<int>(c.repetitions()));
   for (const char* tag : {"portable", "avx2"}) {
     const double d = dense_bytes / c.Median(std::string("gemv/dense/") + tag);
     const double s = sparse_bytes / c.Median(std::string("gemv/sparse10/") + tag);

@@ -74,7 +74,7 @@ def throughput_table(build, target, env, duration):
 
 def overhead_table(build, model, target, env, pairs):
     gen = [os.path.join(build, "engine/tools/stocha-generate"), "--model", model, "--prompt",
-           "Once upon a time", "--max-tokens", "128", "--temperature", "0", "--threads", "1",
+           "Once upon a time", "--max_new_tokens", "128", "--temperature", "0", "--threads", "1",
            "--json"]
     engine, unary, stream, tokens = [], [], [], set()
     for _ in range(pairs):

@@ -1,16 +1,45 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test: normal build, ASan+UBSan build,
 # the training smoke tests and brief fuzzing of every parser. Exit code 0 = all green.
+# Each stage prints its time, and a table of all stages ends the run (also on failure);
+# docs/TESTING.md records them against the 60-minute CI budget.
 # Usage: scripts/test.sh            (everything)
 #        STOCHA_SKIP_SANITIZERS=1 scripts/test.sh   (quick local loop)
 #        STOCHA_IMAGE_TEST=1 scripts/test.sh        (also builds and runs the Docker image)
+#        STOCHA_CLANG_TIDY=1 scripts/test.sh         (adds the clang-tidy stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 
-bash scripts/install-deps.sh
+# Stage timing: step NAME starts a stage and ends the previous one.
+STAGES=()
+stage=""
+stage_t0=$SECONDS
+end_stage() {
+  if [ -n "$stage" ]; then
+    STAGES+=("$(printf '%6d s  %s' $((SECONDS - stage_t0)) "$stage")")
+    printf '=== %s: %d s\n' "$stage" $((SECONDS - stage_t0))
+  fi
+  stage=""
+}
+step() {
+  end_stage
+  stage="$*"
+  stage_t0=$SECONDS
+  printf '\n=== %s ===\n' "$*"
+}
+summary() {
+  local rc=$?
+  [ -z "$stage" ] || STAGES+=("$(printf '%6d s  %s%s' $((SECONDS - stage_t0)) "$stage" \
+    "$([ $rc -eq 0 ] || echo '  (FAILED)')")")
+  printf '\n=== stage times (budget: 60 min in all, docs/TESTING.md) ===\n'
+  printf '%s\n' "${STAGES[@]}"
+  printf '%6d s  total (exit %d)\n' "$SECONDS" "$rc"
+}
+trap summary EXIT
 
-step() { printf '\n=== %s ===\n' "$*"; }
+step "install dependencies"
+bash scripts/install-deps.sh
 
 step "format check"
 bash scripts/check-format.sh
@@ -28,6 +57,12 @@ bash scripts/test-helm.sh
 if [ "${STOCHA_IMAGE_TEST:-0}" = 1 ]; then
   step "Docker image: build + run (STOCHA_IMAGE_TEST=1)"
   bash scripts/test-image.sh
+fi
+
+# Opt-in until a whole-tree run is clean (docs/TESTING.md lists the open findings).
+if [ "${STOCHA_CLANG_TIDY:-0}" = 1 ]; then
+  step "clang-tidy"
+  JOBS=$JOBS bash scripts/run-clang-tidy.sh build
 fi
 
 if [ -x scripts/test-training.sh ]; then
@@ -53,4 +88,5 @@ if [ "${STOCHA_SKIP_SANITIZERS:-0}" != 1 ]; then
     FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/run-fuzzers.sh
   fi
 fi
-step "all tests passed"
+end_stage
+printf '\n=== all tests passed ===\n'

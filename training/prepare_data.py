@@ -13,10 +13,16 @@ def main():
     ap.add_argument("--out", default="training/runs/data")
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--tokenizer", help="reuse this tokenizer.model instead of training one")
+    ap.add_argument("--corpora", help=f"folder of the text corpora (default: ${data.CORPORA_ENV}, "
+                    "else ../shared/data/corpora beside the repository)")
     args = ap.parse_args()
+    try:
+        corpora = data.corpora_dir(args.corpora)
+    except FileNotFoundError as e:
+        ap.error(str(e))
     import sentencepiece as spm
     os.makedirs(args.out, exist_ok=True)
-    train, val, summary = data.collect()
+    train, val, summary = data.collect(corpora)
     tok = args.tokenizer or data.train_tokenizer(train, os.path.join(args.out, "tokenizer"),
                                                  args.vocab)
     sp = spm.SentencePieceProcessor(model_file=tok)

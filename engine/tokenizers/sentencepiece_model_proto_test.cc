@@ -36,8 +36,12 @@ std::string Varint(uint64_t v) {
   } while (v != 0);
   return out;
 }
-std::string Key(int field, int wire_type) { return Varint((uint64_t(field) << 3) | wire_type); }
-std::string VarintField(int field, int64_t v) { return Key(field, 0) + Varint(uint64_t(v)); }
+std::string Key(int field, int wire_type) {
+  return Varint((static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire_type));
+}
+std::string VarintField(int field, int64_t v) {
+  return Key(field, 0) + Varint(static_cast<uint64_t>(v));
+}
 std::string BytesField(int field, const std::string& bytes) {
   return Key(field, 2) + Varint(bytes.size()) + bytes;
 }
@@ -117,7 +121,7 @@ std::string TinyUnigramModel() {
 }
 
 std::string WriteTemp(const std::string& name, const std::string& bytes) {
-  const std::string path = (std::filesystem::path(::testing::TempDir()) / name).string();
+  std::string path = (std::filesystem::path(::testing::TempDir()) / name).string();
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
@@ -247,7 +251,7 @@ TEST(SentencePieceModelProtoTest, MalformedInputs) {
       {good_piece + BytesField(2, VarintField(41, 5)), "trainer_spec.bos_id = 5 is outside"},
       {good_piece + BytesField(2, VarintField(40, -2)), "trainer_spec.unk_id = -2 is outside"},
       {good_piece + BytesField(2, "\x18"), "trainer_spec: truncated varint"},
-      {good_piece + BytesField(1, BytesField(1, "b") + "\x15\x00"),
+      {good_piece + BytesField(1, BytesField(1, "b") + std::string("\x15\x00", 2)),
        "pieces[1]: score: truncated fixed32"},
   };
   for (const auto& c : cases) {

@@ -2,54 +2,77 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "engine/format/load_model.h"
 #include "engine/generate.h"
 #include "engine/predictor.h"
+#include "engine/tools/flag_aliases.h"
 #include "engine/tools/generate_report.h"
+
+// One spelling per flag, the server's and stocha-cli's (docs/API.md); the old spellings
+// in kAliases below still work.
+ABSL_FLAG(std::string, model, "",
+          "HF directory (config.json + model.safetensors), .gguf file, or llama2.c .bin "
+          "checkpoint (required)");
+ABSL_FLAG(std::string, tokenizer, "",
+          "Tokenizer file where the format keeps it apart (llama2.c tokenizer.bin); HF and "
+          "GGUF models carry their own");
+ABSL_FLAG(std::string, prompt, "", "Prompt text; none or empty starts from BOS");
+ABSL_FLAG(std::string, activation, "",
+          "relu | silu | stocha | stocha:P (default: the model's own default)");
+ABSL_FLAG(int, n, 1, "Independent samples of one prompt, prefilled once");
+ABSL_FLAG(uint64_t, seed, 0, "Seed of the sampler and of StochA draws");
+ABSL_FLAG(float, temperature, 1.0f, "0 = greedy");
+ABSL_FLAG(int, top_k, 0, "Keep the K most likely tokens, 0 = off");
+ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling in (0, 1], 1 = off");
+ABSL_FLAG(float, repetition_penalty, 1.0f, "Divide positive logits of seen tokens by R");
+ABSL_FLAG(float, frequency_penalty, 0.0f, "Subtract F x count of generated occurrences");
+ABSL_FLAG(float, presence_penalty, 0.0f, "Subtract P once per generated token type");
+ABSL_FLAG(int, max_new_tokens, 256, "New tokens per sample (capped by the context)");
+ABSL_FLAG(std::vector<std::string>, stop, {},
+          "Stop strings, comma-separated (as stocha-cli's); never part of the output");
+ABSL_FLAG(int, logprobs, 0, "With --json: top-N alternatives per token, 0..20");
+ABSL_FLAG(int, threads, 0, "Compute threads, 0 = all cores");
+ABSL_FLAG(bool, deterministic, false, "Batch-invariant results (fixed reduction order per row)");
+ABSL_FLAG(bool, bf16, false, "Hold weights in BF16 in memory (converted at load)");
+ABSL_FLAG(std::string, predictor, "",
+          "Predictor mode (approximate; ReLU rows only): skip the gate rows of neurons a "
+          "fitted predictor (stocha-predictor fit) ranks low");
+ABSL_FLAG(float, predictor_density, 0.1f, "Fraction of neurons whose gate is computed");
+ABSL_FLAG(bool, json, false, "One JSON object instead of text");
 
 namespace stocha {
 namespace {
 
-constexpr char kUsage[] = R"(Usage: stocha-generate --model PATH [flags]
+constexpr char kUsage[] = R"(Runs a model with the stocha engine (no server).
 
-Runs a model with the stocha engine and prints the samples, then a per-layer table of
-FFN activation sparsity (or one JSON object with --json).
+  stocha-generate --model=PATH [--prompt=TEXT] [flags]
 
-  --model PATH          HF directory (config.json + model.safetensors), .gguf file, or
-                        llama2.c .bin checkpoint (required)
-  --tokenizer PATH      tokenizer file where the format keeps it apart (llama2.c
-                        tokenizer.bin); HF and GGUF models carry their own
-  --prompt TEXT         prompt text; none or empty starts from BOS
-  --activation MODE     relu | silu | stocha:P (default: the model's own default)
-  --samples N           independent samples of one prompt, prefilled once (default 1)
-  --seed S              seed of the sampler and of StochA draws (default 0)
-  --temperature T       0 = greedy (default 1.0)
-  --top-k K             keep the K most likely tokens, 0 = off (default 0)
-  --top-p P             nucleus sampling in (0, 1], 1 = off (default 1.0)
-  --repetition-penalty R  divide positive logits of seen tokens by R (default 1.0)
-  --frequency-penalty F   subtract F x count of generated occurrences (default 0)
-  --presence-penalty P    subtract P once per generated token type (default 0)
-  --max-tokens N        new tokens per sample (default 256, capped by the context)
-  --stop STR            stop string (repeatable); never part of the output
-  --logprobs N          with --json: top-N alternatives per token, 0..20 (default 0)
-  --threads N           compute threads, 0 = all cores (default 0)
-  --deterministic       batch-invariant results (fixed reduction order per row)
-  --bf16                hold weights in BF16 in memory (converted at load)
-  --predictor PATH      predictor mode (approximate; ReLU rows only): skip the gate rows
-                        of neurons a fitted predictor (stocha-predictor fit) ranks low
-  --predictor-density D fraction of neurons whose gate is computed (default 0.1)
-  --json                one JSON object instead of text
-  --help                this text
-)";
+Prints the samples, then a per-layer table of FFN activation sparsity (or one JSON
+object with --json). Old spellings still accepted: --max-tokens (--max_new_tokens),
+--samples (--n), --top-k, --top-p, --repetition-penalty, --frequency-penalty,
+--presence-penalty, --predictor-density (the same names with underscores).)";
 
-struct Flags {
+const std::vector<FlagAlias> kAliases = {{"max-tokens", "max_new_tokens"},
+                                         {"samples", "n"},
+                                         {"top-k", "top_k"},
+                                         {"top-p", "top_p"},
+                                         {"repetition-penalty", "repetition_penalty"},
+                                         {"frequency-penalty", "frequency_penalty"},
+                                         {"presence-penalty", "presence_penalty"},
+                                         {"predictor-density", "predictor_density"}};
+
+// What one run of the program does, from the flags.
+struct GenerateToolOptions {
   std::string model, tokenizer, prompt, activation, predictor;
   float predictor_density = 0.1f;
   bool json = false, deterministic = false, bf16 = false;
@@ -62,117 +85,42 @@ struct Flags {
   std::exit(2);
 }
 
-template <typename T>
-T Number(const std::string& flag, const std::string& v) {
-  T out{};
-  bool ok;
-  if constexpr (std::is_same_v<T, float>)
-    ok = absl::SimpleAtof(v, &out);
-  else
-    ok = absl::SimpleAtoi(v, &out);
-  if (!ok) Fail(absl::StrFormat("%s: '%s' is not a valid number", flag, v));
-  return out;
-}
-
-const absl::flat_hash_set<std::string> kValueFlags = {"--model",
-                                                      "--tokenizer",
-                                                      "--prompt",
-                                                      "--activation",
-                                                      "--samples",
-                                                      "--seed",
-                                                      "--temperature",
-                                                      "--top-k",
-                                                      "--top-p",
-                                                      "--repetition-penalty",
-                                                      "--frequency-penalty",
-                                                      "--presence-penalty",
-                                                      "--max-tokens",
-                                                      "--stop",
-                                                      "--logprobs",
-                                                      "--threads",
-                                                      "--predictor",
-                                                      "--predictor-density"};
-
-Flags Parse(int argc, char** argv) {
-  Flags f;
+GenerateToolOptions OptionsFromFlags() {
+  GenerateToolOptions f;
+  f.model = absl::GetFlag(FLAGS_model);
+  f.tokenizer = absl::GetFlag(FLAGS_tokenizer);
+  f.prompt = absl::GetFlag(FLAGS_prompt);
+  f.activation = absl::GetFlag(FLAGS_activation);
+  f.predictor = absl::GetFlag(FLAGS_predictor);
+  f.predictor_density = absl::GetFlag(FLAGS_predictor_density);
+  f.json = absl::GetFlag(FLAGS_json);
+  f.deterministic = absl::GetFlag(FLAGS_deterministic);
+  f.bf16 = absl::GetFlag(FLAGS_bf16);
+  f.threads = absl::GetFlag(FLAGS_threads);
+  f.request.num_samples = absl::GetFlag(FLAGS_n);
+  f.request.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  f.request.stop_strings = absl::GetFlag(FLAGS_stop);
   SamplingParams& s = f.request.sampling;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], v;
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (a == "--json") {
-      f.json = true;
-      continue;
-    }
-    if (a == "--deterministic") {
-      f.deterministic = true;
-      continue;
-    }
-    if (a == "--bf16") {
-      f.bf16 = true;
-      continue;
-    }
-    if (auto eq = a.find('='); eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else {
-      if (!kValueFlags.contains(a)) Fail("unknown flag '" + a + "' (see --help)");
-      if (i + 1 >= argc) Fail(a + " needs a value (see --help)");
-      v = argv[++i];
-    }
-    if (a == "--model")
-      f.model = v;
-    else if (a == "--tokenizer")
-      f.tokenizer = v;
-    else if (a == "--prompt")
-      f.prompt = v;
-    else if (a == "--activation")
-      f.activation = v;
-    else if (a == "--samples")
-      f.request.num_samples = Number<int>(a, v);
-    else if (a == "--seed")
-      s.seed = Number<uint64_t>(a, v);
-    else if (a == "--temperature")
-      s.temperature = Number<float>(a, v);
-    else if (a == "--top-k")
-      s.top_k = Number<int>(a, v);
-    else if (a == "--top-p")
-      s.top_p = Number<float>(a, v);
-    else if (a == "--repetition-penalty")
-      s.repetition_penalty = Number<float>(a, v);
-    else if (a == "--frequency-penalty")
-      s.frequency_penalty = Number<float>(a, v);
-    else if (a == "--presence-penalty")
-      s.presence_penalty = Number<float>(a, v);
-    else if (a == "--max-tokens")
-      f.request.max_new_tokens = Number<int>(a, v);
-    else if (a == "--stop")
-      f.request.stop_strings.push_back(v);
-    else if (a == "--logprobs")
-      s.top_logprobs = Number<int>(a, v);
-    else if (a == "--threads")
-      f.threads = Number<int>(a, v);
-    else if (a == "--predictor")
-      f.predictor = v;
-    else if (a == "--predictor-density")
-      f.predictor_density = Number<float>(a, v);
-    else
-      Fail("unknown flag '" + a + "' (see --help)");
-  }
+  s.seed = absl::GetFlag(FLAGS_seed);
+  s.temperature = absl::GetFlag(FLAGS_temperature);
+  s.top_k = absl::GetFlag(FLAGS_top_k);
+  s.top_p = absl::GetFlag(FLAGS_top_p);
+  s.repetition_penalty = absl::GetFlag(FLAGS_repetition_penalty);
+  s.frequency_penalty = absl::GetFlag(FLAGS_frequency_penalty);
+  s.presence_penalty = absl::GetFlag(FLAGS_presence_penalty);
+  s.top_logprobs = absl::GetFlag(FLAGS_logprobs);
   if (f.model.empty()) Fail("--model is required (see --help)");
-  if (f.request.num_samples < 1) Fail("--samples must be >= 1");
-  if (f.request.max_new_tokens < 0) Fail("--max-tokens must be >= 0");
+  if (f.request.num_samples < 1) Fail("--n must be >= 1");
+  if (f.request.max_new_tokens < 0) Fail("--max_new_tokens must be >= 0");
   if (f.threads < 0) Fail("--threads must be >= 0");
   if (!(f.predictor_density > 0 && f.predictor_density <= 1)) {
-    Fail("--predictor-density must be in (0, 1]");
+    Fail("--predictor_density must be in (0, 1]");
   }
   if (absl::Status st = ValidateSamplingParams(s); !st.ok()) Fail(std::string(st.message()));
   return f;
 }
 
-int Run(const Flags& f) {
+int Run(const GenerateToolOptions& f) {
   LoadOptions lo;
   lo.tokenizer_path = f.tokenizer;
   if (f.bf16) lo.convert_weights_to = DType::kBF16;
@@ -216,4 +164,18 @@ int Run(const Flags& f) {
 }  // namespace
 }  // namespace stocha
 
-int main(int argc, char** argv) { return stocha::Run(stocha::Parse(argc, argv)); }
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(stocha::kUsage);
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "tools/stocha_generate.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  stocha::AliasedArgv args(argc, argv, stocha::kAliases);
+  const std::vector<char*> positional = absl::ParseCommandLine(args.argc(), args.argv());
+  if (positional.size() > 1) {
+    stocha::Fail(std::string("unexpected argument '") + positional[1] + "' (see --help)");
+  }
+  return stocha::Run(stocha::OptionsFromFlags());
+}

@@ -1,7 +1,8 @@
 // stocha-predictor: fit the opt-in activity predictor on text, and measure what it costs.
 //
-//   stocha-predictor fit  --model M --text FILE --rank R --out P [--tokens N]
-//   stocha-predictor eval --model M --text FILE --predictor P [--density D] [--tokens N]
+//   stocha-predictor fit  --model=M --text=FILE --rank=R --out=P [--tokens=N]
+//   stocha-predictor eval --model=M --text=FILE --predictor=P [--predictor_density=D]
+//                         [--tokens=N]
 //
 // fit: runs the model (ReLU) over the text, accumulates each layer's FFN input moments
 // and fits the rank-R predictor. eval: over held-out text, (1) how many of the truly
@@ -15,16 +16,41 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
 #include "engine/kernels/matmul.h"
 #include "engine/predictor.h"
+#include "engine/tools/flag_aliases.h"
+
+// The spellings of stocha-generate and the server where a flag is shared.
+ABSL_FLAG(std::string, model, "", "Model: HF directory, .gguf file or llama2.c .bin (required)");
+ABSL_FLAG(std::string, tokenizer, "", "Tokenizer file where the format keeps it apart (llama2.c)");
+ABSL_FLAG(std::string, text, "", "Text file: calibration text (fit) or held-out text (eval)");
+ABSL_FLAG(std::string, out, "", "fit: where to write the predictor");
+ABSL_FLAG(std::string, predictor, "", "eval: the fitted predictor");
+ABSL_FLAG(int, rank, 0, "fit: rank of the predictor, >= 1");
+ABSL_FLAG(int, tokens, 4096, "Tokens of --text used (from its start)");
+ABSL_FLAG(float, predictor_density, 0.1f,
+          "eval: fraction of neurons the predictor selects (as stocha-generate's)");
 
 namespace stocha {
 namespace {
 
-struct Flags {
+constexpr char kUsage[] = R"(Fits and evaluates the opt-in activity predictor (docs/SPARSE.md).
+
+  stocha-predictor fit  --model=M --text=FILE --rank=R --out=P [--tokens=N]
+  stocha-predictor eval --model=M --text=FILE --predictor=P [--predictor_density=D] [--tokens=N]
+
+--tokenizer=PATH for llama2.c checkpoints. --density is an old spelling of
+--predictor_density.)";
+
+// One run of the program, from the command and the flags.
+struct PredictorToolOptions {
   std::string command, model, tokenizer, text, out, predictor;
   int rank = 0;
   int tokens = 4096;
@@ -36,42 +62,23 @@ struct Flags {
   std::exit(2);
 }
 
-Flags Parse(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help") {
-    std::puts(
-        "usage: stocha-predictor fit  --model M --text FILE --rank R --out P [--tokens N]\n"
-        "       stocha-predictor eval --model M --text FILE --predictor P [--density D]"
-        " [--tokens N]\n"
-        "       (--tokenizer PATH for llama2.c checkpoints)");
-    std::exit(argc < 2 ? 2 : 0);
-  }
-  Flags f;
-  f.command = argv[1];
+PredictorToolOptions OptionsFromFlags(const std::vector<char*>& positional) {
+  if (positional.size() != 2) Fail("one command: fit or eval (see --help)");
+  PredictorToolOptions f;
+  f.command = positional[1];
   if (f.command != "fit" && f.command != "eval") Fail("unknown command '" + f.command + "'");
-  for (int i = 2; i < argc; i += 2) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) Fail(a + " needs a value");
-    const std::string v = argv[i + 1];
-    if (a == "--model")
-      f.model = v;
-    else if (a == "--tokenizer")
-      f.tokenizer = v;
-    else if (a == "--text")
-      f.text = v;
-    else if (a == "--out")
-      f.out = v;
-    else if (a == "--predictor")
-      f.predictor = v;
-    else if (a == "--rank" && absl::SimpleAtoi(v, &f.rank)) {
-    } else if (a == "--tokens" && absl::SimpleAtoi(v, &f.tokens)) {
-    } else if (a == "--density" && absl::SimpleAtof(v, &f.density)) {
-    } else
-      Fail("bad flag or value: " + a + " " + v);
-  }
+  f.model = absl::GetFlag(FLAGS_model);
+  f.tokenizer = absl::GetFlag(FLAGS_tokenizer);
+  f.text = absl::GetFlag(FLAGS_text);
+  f.out = absl::GetFlag(FLAGS_out);
+  f.predictor = absl::GetFlag(FLAGS_predictor);
+  f.rank = absl::GetFlag(FLAGS_rank);
+  f.tokens = absl::GetFlag(FLAGS_tokens);
+  f.density = absl::GetFlag(FLAGS_predictor_density);
   if (f.model.empty() || f.text.empty()) Fail("--model and --text are required");
   if (f.command == "fit" && (f.rank < 1 || f.out.empty())) Fail("fit needs --rank >= 1 and --out");
   if (f.command == "eval" && f.predictor.empty()) Fail("eval needs --predictor");
-  if (!(f.density > 0 && f.density <= 1)) Fail("--density must be in (0, 1]");
+  if (!(f.density > 0 && f.density <= 1)) Fail("--predictor_density must be in (0, 1]");
   return f;
 }
 
@@ -101,7 +108,7 @@ std::vector<std::vector<int>> Windows(const Model& m, const std::string& path, i
 
 const ActivationSpec kRelu{ActivationKind::kRelu, 0};
 
-int Fit(const Flags& f, std::shared_ptr<const Model> m) {
+int Fit(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
   InputMoments moments(m->config().num_layers, m->config().hidden_size);
   auto e = OrFail(Engine::Create(m));
   e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); });
@@ -127,7 +134,7 @@ int Fit(const Flags& f, std::shared_ptr<const Model> m) {
 }
 
 // Mean next-token NLL over the windows, one token per step.
-double MeanNll(std::shared_ptr<const Model> m, const FfnOptions& fo,
+double MeanNll(const std::shared_ptr<const Model>& m, const FfnOptions& fo,
                const std::vector<std::vector<int>>& windows) {
   EngineOptions o;
   o.ffn = fo;
@@ -150,7 +157,7 @@ double MeanNll(std::shared_ptr<const Model> m, const FfnOptions& fo,
   return nll / static_cast<double>(n);
 }
 
-int Eval(const Flags& f, std::shared_ptr<const Model> m) {
+int Eval(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
   auto p = OrFail(ActivityPredictor::Load(f.predictor, m->config()));
   const auto windows = Windows(*m, f.text, f.tokens);
   const ModelConfig& c = m->config();
@@ -197,7 +204,15 @@ int Eval(const Flags& f, std::shared_ptr<const Model> m) {
 
 int main(int argc, char** argv) {
   using namespace stocha;  // NOLINT(google-build-using-namespace)
-  const Flags f = Parse(argc, argv);
+  absl::SetProgramUsageMessage(kUsage);
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "tools/stocha_predictor.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  AliasedArgv args(argc, argv, {{"density", "predictor_density"}});
+  const PredictorToolOptions f = OptionsFromFlags(absl::ParseCommandLine(args.argc(), args.argv()));
   LoadOptions lo;
   lo.tokenizer_path = f.tokenizer;
   auto m = OrFail(LoadModel(f.model, lo));

@@ -64,6 +64,7 @@ Outcome RunProcess(const std::string& binary, const std::vector<std::string>& ar
   std::vector<std::string> all = {binary};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(all.size() + 1);
   for (std::string& a : all) {
     argv.push_back(a.data());
   }
@@ -78,6 +79,7 @@ Outcome RunProcess(const std::string& binary, const std::vector<std::string>& ar
   }
   env_strings.push_back("LSAN_OPTIONS=suppressions=" + supp_file + ":print_suppressions=0");
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (std::string& e : env_strings) {
     envp.push_back(e.data());
   }

@@ -22,7 +22,7 @@ using testing::SmallConfig;
 
 const std::vector<int> kText = {1, 5, 17, 42, 8, 96, 3, 3, 60, 11, 23, 44, 12, 9, 70, 71};
 
-std::shared_ptr<const ActivityPredictor> FitOn(std::shared_ptr<const Model> m, int rank) {
+std::shared_ptr<const ActivityPredictor> FitOn(const std::shared_ptr<const Model>& m, int rank) {
   InputMoments moments(m->config().num_layers, m->config().hidden_size);
   auto e = std::move(*Engine::Create(m));
   e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); });
@@ -33,13 +33,15 @@ std::shared_ptr<const ActivityPredictor> FitOn(std::shared_ptr<const Model> m, i
   return *p;
 }
 
-std::vector<std::vector<float>> Decode(std::shared_ptr<const Model> m, const FfnOptions& fo) {
+std::vector<std::vector<float>> Decode(const std::shared_ptr<const Model>& m,
+                                       const FfnOptions& fo) {
   EngineOptions o;
   o.deterministic = true;
   o.ffn = fo;
   auto e = std::move(*Engine::Create(m, o));
   SequenceId s = *e->AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
   std::vector<std::vector<float>> out;
+  out.reserve(kText.size());
   for (int t : kText) out.push_back(e->Step({StepInput{s, {t}, false, true}})->logits[0]);
   return out;
 }

@@ -319,6 +319,7 @@ TEST(SchedulerTest, ConcurrentClientsAllGetCompleteAnswers) {
   Harness h(o);
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
+  threads.reserve(16);
   for (int t = 0; t < 16; ++t) {
     threads.emplace_back([&h, &ok, t] {
       for (int i = 0; i < 4; ++i) {

@@ -5,7 +5,12 @@ import os
 import numpy as np
 import torch
 
-CORPORA = "/work/shared/data/corpora"
+# Where the text corpora are: prepare_data.py --corpora DIR, else $STOCHA_CORPORA, else
+# ../shared/data/corpora beside the repository (the fixtures folder of this project).
+CORPORA_ENV = "STOCHA_CORPORA"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CORPUS_FILES = ("tinystories_train_head.txt", "tinystories_valid_head.txt",
+                "tinyshakespeare_input.txt")
 VAL_CHARS = 150_000   # held-out tail of tinystories_valid_head.txt; never trained on
 
 
@@ -41,15 +46,30 @@ def split_chunks(text, size=2000):
     return [d for d in docs if d]
 
 
-def collect(shakespeare_chars=250_000, code_chars=100_000, license_chars=50_000):
-    """Return (train_docs, val_docs, summary). Mostly stories: the default model must tell them."""
-    tr = _read(os.path.join(CORPORA, "tinystories_train_head.txt"))
-    va = _read(os.path.join(CORPORA, "tinystories_valid_head.txt"))
+def corpora_dir(given=None):
+    """The corpora folder: `given` (--corpora), else $STOCHA_CORPORA, else ../shared/data/corpora
+    beside the repository. Raises FileNotFoundError naming the flag when a file is missing."""
+    d = given or os.environ.get(CORPORA_ENV) or os.path.join(REPO, "..", "shared", "data",
+                                                             "corpora")
+    missing = [f for f in CORPUS_FILES if not os.path.isfile(os.path.join(d, f))]
+    if missing:
+        raise FileNotFoundError(
+            f"corpora folder {os.path.abspath(d)!r} lacks {', '.join(missing)}: pass "
+            f"--corpora DIR (or set {CORPORA_ENV}) to a folder holding {', '.join(CORPUS_FILES)}")
+    return d
+
+
+def collect(corpora=None, shakespeare_chars=250_000, code_chars=100_000, license_chars=50_000):
+    """Return (train_docs, val_docs, summary). Mostly stories: the default model must tell them.
+    `corpora`: the folder of the text files (see corpora_dir)."""
+    corpora = corpora_dir(corpora)
+    tr = _read(os.path.join(corpora, "tinystories_train_head.txt"))
+    va = _read(os.path.join(corpora, "tinystories_valid_head.txt"))
     cut = va.rfind("\nOnce upon a time", 0, len(va) - VAL_CHARS) + 1
     train = split_stories(tr) + split_stories(va[:cut])
     val = split_stories(va[cut:])
     summary = {"stories_train_chars": len(tr) + cut, "stories_val_chars": len(va) - cut}
-    sh = _read(os.path.join(CORPORA, "tinyshakespeare_input.txt"))[:shakespeare_chars]
+    sh = _read(os.path.join(corpora, "tinyshakespeare_input.txt"))[:shakespeare_chars]
     train += split_chunks(sh)
     summary["shakespeare_chars"] = len(sh)
     code, n = [], 0

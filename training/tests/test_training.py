@@ -12,7 +12,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import train  # noqa: E402
-from stocha import hf_io, recipe, safetensors_io  # noqa: E402
+from stocha import data, hf_io, recipe, safetensors_io  # noqa: E402
 from stocha.model import Config, LlamaModel, activation  # noqa: E402
 
 torch.set_num_threads(1)
@@ -42,6 +42,38 @@ class ActivationTest(unittest.TestCase):
         x = torch.randn(100)
         self.assertTrue(torch.equal(activation(x, "relu"), torch.relu(x)))
         self.assertTrue(torch.equal(activation(x, "silu"), torch.nn.functional.silu(x)))
+
+
+class CorporaTest(unittest.TestCase):
+    def test_missing_corpora_name_the_flag_and_the_variable(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(FileNotFoundError) as e:
+                data.corpora_dir(d)
+            self.assertIn("--corpora", str(e.exception))
+            self.assertIn(data.CORPORA_ENV, str(e.exception))
+            self.assertIn("tinystories_train_head.txt", str(e.exception))
+
+    def test_flag_then_variable_then_beside_the_repository(self):
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            for d in (a, b):
+                for f in data.CORPUS_FILES:
+                    open(os.path.join(d, f), "w").close()
+            old = os.environ.get(data.CORPORA_ENV)
+            os.environ[data.CORPORA_ENV] = b
+            try:
+                self.assertEqual(data.corpora_dir(a), a)
+                self.assertEqual(data.corpora_dir(), b)
+                del os.environ[data.CORPORA_ENV]
+                default = os.path.join(data.REPO, "..", "shared", "data", "corpora")
+                if all(os.path.isfile(os.path.join(default, f)) for f in data.CORPUS_FILES):
+                    self.assertEqual(data.corpora_dir(), default)
+                else:
+                    self.assertRaises(FileNotFoundError, data.corpora_dir)
+            finally:
+                if old is not None:
+                    os.environ[data.CORPORA_ENV] = old
+                else:
+                    os.environ.pop(data.CORPORA_ENV, None)
 
 
 class ScheduleTest(unittest.TestCase):
