@@ -473,7 +473,8 @@ void Scheduler::Report(const Job& job, absl::StatusCode code) const {
   r.prompt_tokens = static_cast<int>(job.request.prompt.size());
   r.completion_tokens = job.completion_tokens;
   for (const SampleState& s : job.samples) {
-    if (s.stream.has_value()) r.max_sample_tokens = std::max(r.max_sample_tokens, s.stream->drawn());
+    if (s.stream.has_value())
+      r.max_sample_tokens = std::max(r.max_sample_tokens, s.stream->drawn());
   }
   const absl::Time now = absl::Now();
   if (job.started != absl::InfinitePast()) r.queued = job.started - job.arrival;

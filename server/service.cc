@@ -9,8 +9,8 @@
 #include "absl/time/clock.h"
 #include "server/generate_reactors.h"
 #include "server/proto_convert.h"
-#include "server/request_accounting.h"
 #include "server/raw_rpc.h"
+#include "server/request_accounting.h"
 #include "server/request_limits.h"
 #include "server/status_util.h"
 
