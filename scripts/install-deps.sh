@@ -18,7 +18,7 @@ DEV_PKGS=(
   git libgtest-dev libgmock-dev openssl prometheus python3-grpcio python3-protobuf
   clang clang-format clang-tidy libclang-rt-14-dev
   python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread
-  python3-matplotlib
+  python3-matplotlib python3-yaml
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev nodejs
 )
 PKGS=("${BUILD_PKGS[@]}")

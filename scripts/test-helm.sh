@@ -53,6 +53,15 @@ validate values "$CHART/values.schema.json" "$OUT"/values-{default,cpu,gpu,all}.
 validate readme "$CHART/values.schema.json" "$CHART/README.md" || fail "chart README"
 validate manifests "${manifests[@]}" || fail "Kubernetes schemas"
 validate flags "$OUT/server-help.txt" --pending="$PENDING_FLAGS" "${manifests[@]}" || fail "server flags"
+# The PrometheusRule carries deploy/prometheus/alerts.yml's groups, unchanged (not a copy).
+/usr/bin/python3 - "$OUT/manifests-all.yaml" deploy/prometheus/alerts.yml <<'PY' || fail "PrometheusRule groups"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+want = yaml.safe_load(open(sys.argv[2]))["groups"]
+assert len(docs) == 1, f"{len(docs)} PrometheusRules in the all-options profile"
+assert docs[0]["spec"]["groups"] == want, "PrometheusRule groups differ from deploy/prometheus/alerts.yml"
+print(f"PrometheusRule: {sum(len(g['rules']) for g in want)} rules from deploy/prometheus/alerts.yml")
+PY
 
 # Every broken file says what it must be refused with ("# expect: ...").
 refused() { # FILE OUTPUT

@@ -154,6 +154,11 @@ func run(chartDir string, valueFiles []string, name, namespace, kubeVersion stri
 			"APIVersions": append(versionSet(builtinAPIVersions), apiVersions...),
 		},
 	}
+	chartFiles, err := loadFiles(chartDir)
+	if err != nil {
+		return "", err
+	}
+	top["Files"] = chartFiles
 	files, err := renderChart(chartDir, meta.Name, top)
 	if err != nil {
 		return "", err
@@ -162,6 +167,42 @@ func run(chartDir string, valueFiles []string, name, namespace, kubeVersion stri
 		return files[meta.Name+"/templates/NOTES.txt"], nil
 	}
 	return printManifests(files)
+}
+
+// chartFilesT is .Files: the chart's files outside templates/ and its metadata, read as
+// Helm's loader reads a chart directory (a symlinked file is read through its link).
+type chartFilesT map[string][]byte
+
+// Get returns a file's contents, or "" if the chart has no such file (as Helm's Files.Get).
+func (f chartFilesT) Get(name string) string { return string(f[name]) }
+
+func loadFiles(chartDir string) (chartFilesT, error) {
+	skip := map[string]bool{"Chart.yaml": true, "values.yaml": true, "values.schema.json": true,
+		"Chart.lock": true, "requirements.yaml": true, "requirements.lock": true}
+	out := chartFilesT{}
+	err := filepath.Walk(chartDir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(chartDir, p)
+		rel = filepath.ToSlash(rel)
+		if info.IsDir() {
+			if rel == "templates" || rel == "charts" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if skip[rel] {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = b
+		return nil
+	})
+	return out, err
 }
 
 // chartObject is .Chart with Helm's field names (.Chart.Name, .Chart.AppVersion, ...).
