@@ -17,6 +17,7 @@ COPY scripts/install-deps.sh /src/scripts/install-deps.sh
 RUN bash /src/scripts/install-deps.sh --build && rm -rf /var/lib/apt/lists/*
 # Only what the build reads, so that a change to docs/, helm/ or tests/ reuses the build.
 COPY CMakeLists.txt /src/
+COPY cmake /src/cmake
 COPY engine /src/engine
 COPY proto /src/proto
 COPY server /src/server

@@ -51,8 +51,9 @@ cmake --build build -j"$JOBS"
 step "tests"
 ctest --test-dir build -j"$JOBS" --output-on-failure --timeout 600
 
-step "Helm chart: render + validate"
+step "Helm chart: render + validate; Docker build context"
 bash scripts/test-helm.sh
+bash scripts/check-docker-context.sh
 
 if [ "${STOCHA_IMAGE_TEST:-0}" = 1 ]; then
   step "Docker image: build + run (STOCHA_IMAGE_TEST=1)"

@@ -79,7 +79,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $total -}}
 {{- end -}}
 
-{{/* Pod grace period: above preStop + drain grace + the server's 5 s connection close. */}}
+{{/* Pod grace period: above preStop + drain grace + the server's close wait (5 s for open calls, then 0.5 s for connections: docs/SERVING.md). Integer seconds: exceeding +5 covers +5.5. */}}
 {{- define "stocha.terminationGrace" -}}
 {{- $min := add (int .Values.preStopSleepSeconds) (include "stocha.durationSeconds" .Values.server.drainGrace | int) 5 -}}
 {{- if gt (int .Values.terminationGracePeriodSeconds) 0 -}}
