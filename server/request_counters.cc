@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 
 namespace stocha::server {
@@ -13,26 +14,6 @@ constexpr char kServicePrefix[] = "/stocha.v1.Stocha/";
 constexpr absl::string_view kRpcNames[kNumRpcs] = {
     "Generate",   "GenerateStream", "MultiSample", "Tokenize",
     "Detokenize", "GetModelInfo",   "GetLoad",     "other",
-};
-
-constexpr absl::string_view kCodeNames[kNumStatusCodes] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
 };
 
 }  // namespace
@@ -50,8 +31,10 @@ Rpc RpcFromMethod(const char* method) {
 
 absl::string_view RpcName(Rpc rpc) { return kRpcNames[static_cast<int>(rpc)]; }
 
-absl::string_view StatusCodeName(int code) {
-  return code >= 0 && code < kNumStatusCodes ? kCodeNames[code] : kCodeNames[2];
+std::string StatusCodeName(int code) {
+  // gRPC's codes are Abseil's, number for number, and spelled the same.
+  if (code < 0 || code >= kNumStatusCodes) code = 2;  // UNKNOWN
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 bool IsGeneration(Rpc rpc) {

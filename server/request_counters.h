@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -28,8 +29,8 @@ inline constexpr int kNumStatusCodes = 17;  // gRPC's OK (0) .. UNAUTHENTICATED 
 
 // "/stocha.v1.Stocha/Generate" -> kGenerate; anything else (or null) -> kOther.
 Rpc RpcFromMethod(const char* method);
-absl::string_view RpcName(Rpc rpc);          // "Generate", ..., "other"
-absl::string_view StatusCodeName(int code);  // "OK", "CANCELLED", ... (gRPC's spelling)
+absl::string_view RpcName(Rpc rpc);    // "Generate", ..., "other"
+std::string StatusCodeName(int code);  // "OK", "CANCELLED", ... (gRPC's spelling)
 // Generate, GenerateStream and MultiSample: the calls GetLoad's request_* fields sum.
 bool IsGeneration(Rpc rpc);
 
