@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/kernels/clones.h"
+#include "engine/kernels/cpu/clones.h"
 
 namespace stocha::bench {
 namespace {

@@ -16,7 +16,7 @@
 #include "bench/synthetic_model.h"
 #include "benchmark/benchmark.h"
 #include "engine/engine.h"
-#include "engine/predictor.h"
+#include "engine/step/predictor.h"
 
 ABSL_FLAG(bool, quick, false, "One shape (Llama-3.2-1B), a 64-token prefill, 0.1 s runs");
 ABSL_FLAG(bool, prefill, true, "Also measure prefill (--noprefill: decode only)");

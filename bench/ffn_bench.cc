@@ -22,7 +22,7 @@
 #include "bench/ratio_reporter.h"
 #include "bench/synthetic_model.h"
 #include "benchmark/benchmark.h"
-#include "engine/ffn.h"
+#include "engine/step/ffn.h"
 
 ABSL_FLAG(bool, quick, false,
           "Llama-3.2-1B only, batches 1 and 8, sparsity 0 and 90%, 1 GiB, 0.05 s runs");

@@ -20,11 +20,11 @@
 #include "bench/bench_flags.h"
 #include "bench/ratio_reporter.h"
 #include "benchmark/benchmark.h"
-#include "engine/huge_page_buffer.h"
-#include "engine/kernels/ffn_kernels.h"
-#include "engine/kernels/matmul.h"
-#include "engine/kernels/onednn_matmul.h"
-#include "engine/kernels/row_kernels_avx2.h"
+#include "engine/kernels/cpu/ffn_kernels.h"
+#include "engine/kernels/cpu/matmul.h"
+#include "engine/kernels/cpu/onednn_matmul.h"
+#include "engine/kernels/cpu/row_kernels_avx2.h"
+#include "engine/model/huge_page_buffer.h"
 
 ABSL_FLAG(bool, quick, false, "1 GiB of rows and 5 repetitions");
 ABSL_FLAG(std::optional<double>, gib, std::nullopt, "GiB of BF16 rows (default 2, --quick 1)");

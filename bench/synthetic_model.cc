@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "engine/huge_page_buffer.h"
+#include "engine/model/huge_page_buffer.h"
 
 namespace stocha::bench {
 namespace {

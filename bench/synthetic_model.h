@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/model.h"
+#include "engine/model/model.h"
 
 namespace stocha::bench {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/kernels/activation_kernel.h"
+#include "engine/kernels/cpu/activation_kernel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -13,14 +13,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
-#include "engine/attention.h"
-#include "engine/ffn.h"
-#include "engine/forward_state.h"
-#include "engine/kernels/matmul.h"
-#include "engine/kernels/norm.h"
-#include "engine/kernels/onednn_matmul.h"
-#include "engine/kv_cache.h"
-#include "engine/rope.h"
+#include "engine/kernels/cpu/matmul.h"
+#include "engine/kernels/cpu/norm.h"
+#include "engine/kernels/cpu/onednn_matmul.h"
+#include "engine/step/attention.h"
+#include "engine/step/ffn.h"
+#include "engine/step/forward_state.h"
+#include "engine/step/kv_cache.h"
+#include "engine/step/rope.h"
 
 namespace stocha {
 namespace {

@@ -11,8 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/activation.h"
-#include "engine/ffn.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
+#include "engine/step/ffn.h"
 #include "engine/step_stats.h"
 
 namespace stocha {

@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "engine/sample_stream.h"
-#include "engine/sampler.h"
+#include "engine/sampling/sampler.h"
 #include "engine/step_stats.h"
 #include "engine/tokenizer.h"
 

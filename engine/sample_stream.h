@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "engine/model_config.h"
-#include "engine/sampler.h"
-#include "engine/stop_matcher.h"
+#include "engine/model/model_config.h"
+#include "engine/sampling/sampler.h"
+#include "engine/sampling/stop_matcher.h"
 #include "engine/tokenizer.h"
 
 namespace stocha {

@@ -18,7 +18,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
-#include "engine/predictor.h"
+#include "engine/step/predictor.h"
 #include "engine/tokenizers/load_tokenizer.h"
 #include "server/batch_engine.h"
 #include "server/log.h"

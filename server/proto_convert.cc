@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "engine/activation.h"
-#include "engine/sampler.h"
+#include "engine/sampling/sampler.h"
 
 namespace stocha::server {
 namespace {

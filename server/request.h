@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "engine/activation.h"
 #include "engine/sample_stream.h"
-#include "engine/sampler.h"
+#include "engine/sampling/sampler.h"
 #include "engine/step_stats.h"
 #include "server/request_counters.h"
 

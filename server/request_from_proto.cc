@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/activation.h"
-#include "engine/sampler.h"
+#include "engine/sampling/sampler.h"
 #include "server/request_limits.h"
 
 namespace stocha::server {

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "engine/dtype.h"
+#include "engine/model/dtype.h"
 #include "engine/tokenizers/gguf_vocab.h"
 
 namespace stocha {

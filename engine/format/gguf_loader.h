@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/format/gguf.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
 
 namespace stocha {
 

@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/model_config.h"
+#include "engine/model/model_config.h"
 
 namespace stocha {
 

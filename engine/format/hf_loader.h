@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/format/safetensors.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
 
 namespace stocha {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
 
 namespace stocha {
 

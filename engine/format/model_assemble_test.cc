@@ -3,7 +3,7 @@
 #include <string>
 
 #include "engine/format/test_writers.h"
-#include "engine/model.h"
+#include "engine/model/model.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
-#include "engine/model.h"
-#include "engine/tensor.h"
+#include "engine/model/dtype.h"
+#include "engine/model/model.h"
+#include "engine/model/tensor.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/format/load_model.h"
 #include "engine/generate.h"
-#include "engine/predictor.h"
+#include "engine/step/predictor.h"
 #include "engine/tools/flag_aliases.h"
 #include "engine/tools/generate_report.h"
 

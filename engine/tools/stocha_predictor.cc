@@ -23,8 +23,8 @@
 #include "absl/strings/match.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
-#include "engine/kernels/matmul.h"
-#include "engine/predictor.h"
+#include "engine/kernels/cpu/matmul.h"
+#include "engine/step/predictor.h"
 #include "engine/tools/flag_aliases.h"
 
 // The spellings of stocha-generate and the server where a flag is shared.

@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/ffn.h"
 #include "engine/generate.h"
+#include "engine/step/ffn.h"
 #include "gtest/gtest.h"
 #include "tests/engine/random_model.h"
 

@@ -1,5 +1,5 @@
 // The activity predictor: fit, exactness at full rank and density, file round trip, errors.
-#include "engine/predictor.h"
+#include "engine/step/predictor.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include <functional>
 
 #include "engine/engine.h"
-#include "engine/kernels/matmul.h"
+#include "engine/kernels/cpu/matmul.h"
 #include "gtest/gtest.h"
 #include "tests/engine/random_model.h"
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/model.h"
+#include "engine/model/model.h"
 #include "gtest/gtest.h"
 
 namespace stocha::testing {

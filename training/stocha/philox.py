@@ -1,6 +1,6 @@
 """Philox4x32-10 and the engine's StochA draws, written again in Python for independent goldens.
 
-The engine (engine/rng.h, engine/kernels/activation_kernel.cc) keys every StochA draw by
+The engine (engine/rng.h, engine/kernels/cpu/activation_kernel.cc) keys every StochA draw by
 (seed, sample index, position, stream = layer) and counts with the neuron index: neuron i
 of layer l at position pos takes word i % 4 of
 

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/model.h"
+#include "engine/model/model.h"
 
 namespace stocha::fuzz {
 

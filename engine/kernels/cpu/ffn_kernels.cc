@@ -1,0 +1,182 @@
+// Sparse FFN kernels with runtime-dispatched clones (AVX-512, AVX2, baseline).
+#include "engine/kernels/cpu/ffn_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/kernels/cpu/clones.h"
+#include "engine/kernels/cpu/matmul.h"
+#include "engine/kernels/cpu/row_dot.h"
+
+namespace stocha {
+namespace {
+
+int Threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+
+// Smallest column block per task.
+constexpr int64_t kColBlock = 256;
+
+template <DType DT>
+STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
+  for (int64_t i = 0; i < n; ++i) o[i] = __builtin_fmaf(h, Weight(row, DT, i), o[i]);
+}
+
+// o[0..n) += h * row[0..n) (one fused multiply-add per element, so any vector width gives
+// the same bits). With `stream`, row is one of a stream of rows and `next` is read after it
+// (nullptr: the last): prefetch ahead.
+STOCHA_INLINE void AxpyRow(float h, const void* row, DType dt, int64_t n, float* o, bool stream,
+                           const void* next) {
+  const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
+  if (Avx2RowKernels()) {
+    if (!stream) return AxpyRowAvx2(h, row, dt, n, o, nullptr);
+    const RowPrefetch pf = PlanPrefetch(row, next, n * esize, esize);
+    return AxpyRowAvx2(h, row, dt, n, o, &pf);
+  }
+  if (stream && next != nullptr) PrefetchBytes(next, n * esize);
+  switch (dt) {
+    case DType::kBF16:
+      AxpyRowT<DType::kBF16>(h, row, n, o);
+      break;
+    case DType::kF16:
+      AxpyRowT<DType::kF16>(h, row, n, o);
+      break;
+    default:
+      AxpyRowT<DType::kF32>(h, row, n, o);
+      break;
+  }
+}
+
+// Accumulates rows of wT (of element type `dt`) into out[t][d0..d1).
+STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const void* wT, DType dt,
+                                    int64_t D, const int32_t* active, int64_t count, float* out,
+                                    int64_t d0, int64_t d1) {
+  const int64_t n = d1 - d0;
+  for (int64_t t = 0; t < T; ++t) std::fill_n(out + t * D + d0, n, 0.0f);
+  const int64_t esize = DTypeSize(dt);
+  const char* base = static_cast<const char*>(wT);
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t f = active[j];
+    const char* row = base + (f * D + d0) * esize;
+    const char* next = j + 1 < count ? base + (active[j + 1] * D + d0) * esize : nullptr;
+    bool first = true;  // the first row t to use this weight row streams it from memory
+    for (int64_t t = 0; t < T; ++t) {
+      const float a = h[t * F + f];
+      if (a == 0.0f) continue;
+      AxpyRow(a, row, dt, n, out + t * D + d0, first, next);
+      first = false;
+    }
+  }
+}
+
+STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                                    const int32_t* active, int64_t count, float* out) {
+  const int64_t D = wT.cols(), K = w_up.cols();
+  const int64_t up_bytes = K * static_cast<int64_t>(DTypeSize(w_up.dtype));
+  const int64_t down_bytes = D * static_cast<int64_t>(DTypeSize(wT.dtype));
+  const char* up = static_cast<const char*>(w_up.data);
+  const char* down = static_cast<const char*>(wT.data);
+  std::fill_n(out, D, 0.0f);
+  // The stream of rows read: up[f0], down[f0], up[f1], down[f1], ...
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t f = active[j];
+    if (a[f] == 0.0f) continue;
+    const char* down_row = down + f * down_bytes;
+    const float h = a[f] * DotRowAhead(x, up + f * up_bytes, down_row, w_up.dtype, K);
+    a[f] = h;
+    if (h == 0.0f) continue;
+    const char* next_up = j + 1 < count ? up + active[j + 1] * up_bytes : nullptr;
+    AxpyRow(h, down_row, wT.dtype, D, out, /*stream=*/true, next_up);
+  }
+}
+
+}  // namespace
+
+void SparseUpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                     const int32_t* active, int64_t count, float* out) {
+  UpDownRow(x, a, w_up, wT, active, count, out);
+}
+
+void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
+                              const int32_t* active, int64_t count, float* out) {
+  std::vector<int32_t> nz;
+  for (int64_t j = 0; j < count; ++j) {
+    if (a[active[j]] != 0.0f) nz.push_back(active[j]);
+  }
+  std::vector<float> v(nz.size());
+  DotRowsReference(x, w_up, nz.data(), static_cast<int64_t>(nz.size()), v.data());
+  for (size_t j = 0; j < nz.size(); ++j) a[nz[j]] *= v[j];
+  AxpyRowsReference(a, 1, wT, nz.data(), static_cast<int64_t>(nz.size()), out);
+}
+
+void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
+             int threads) {
+  const int nt = Threads(threads);
+  if (count * w.cols() < (1 << 20) || nt == 1) {
+    DotWeightRows(x, w, idx, count, y);
+    return;
+  }
+  constexpr int64_t kChunk = 64;
+  const int64_t chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t j0 = c * kChunk;
+    DotWeightRows(x, w, idx + j0, std::min(kChunk, count - j0), y + j0);
+  }
+}
+
+void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
+                      float* y) {
+  const int64_t K = w.cols();
+  std::vector<float> row(K);
+  for (int64_t j = 0; j < count; ++j) {
+    RowToF32(w, idx[j], row.data());
+    y[j] = DotF32(x, row.data(), K);
+  }
+}
+
+void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active, int64_t count,
+              float* out, int threads) {
+  const int64_t F = wT.rows(), D = wT.cols();
+  const bool parallel = count * D * T >= (1 << 20) && threads != 1;
+  const int nt = parallel ? Threads(threads) : 1;
+  // One long column block per thread reads each weight row in few, long runs (the
+  // hardware prefetcher needs them); the accumulators (T x block floats) stay in L1.
+  int64_t block = (D + nt - 1) / nt;
+  block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
+  block = std::max<int64_t>(16, (block + 15) / 16 * 16);
+  const int64_t blocks = (D + block - 1) / block;
+#pragma omp parallel for schedule(static) if (parallel) num_threads(nt)
+  for (int64_t b = 0; b < blocks; ++b) {
+    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
+              std::min(D, (b + 1) * block));
+  }
+}
+
+void AxpyRowsReference(const float* h, int64_t T, const Tensor& wT, const int32_t* active,
+                       int64_t count, float* out) {
+  const int64_t F = wT.rows(), D = wT.cols();
+  std::vector<float> row(D);
+  std::fill_n(out, T * D, 0.0f);
+  for (int64_t j = 0; j < count; ++j) {
+    RowToF32(wT, active[j], row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      const float a = h[t * F + active[j]];
+      if (a == 0.0f) continue;
+      for (int64_t d = 0; d < D; ++d) out[t * D + d] = std::fma(a, row[d], out[t * D + d]);
+    }
+  }
+}
+
+int64_t CollectNonZero(const float* a, int64_t n, int32_t* idx) {
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    idx[c] = static_cast<int32_t>(i);
+    c += a[i] != 0.0f;
+  }
+  return c;
+}
+
+}  // namespace stocha

@@ -1,0 +1,163 @@
+// Dense F32-accumulating matmul over F32/F16/BF16 weights, runtime-dispatched clones.
+#include "engine/kernels/cpu/matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/kernels/cpu/clones.h"
+#include "engine/kernels/cpu/row_dot.h"
+#include "engine/model/dtype.h"
+
+namespace stocha {
+namespace {
+
+// Tree-reduces 16 lanes, then adds the tail in order.
+STOCHA_INLINE float Finish(float* acc, const float* a, int64_t i, int64_t n, const float* w) {
+  for (int s = kLanes / 2; s > 0; s /= 2) {
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  }
+  float r = acc[0];
+  for (; i < n; ++i) r = __builtin_fmaf(a[i], w[i], r);
+  return r;
+}
+
+// R rows of x against one F32 weight row. Each row's result is the canonical dot: lane j
+// accumulates i ≡ j (mod 16) with fused multiply-adds, a pairwise tree, then the tail.
+template <int R>
+STOCHA_INLINE void DotBlock(const float* x, int64_t ldx, const float* w, int64_t n, float* out) {
+  float acc[R][kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < kLanes; ++j) {
+        acc[r][j] = __builtin_fmaf(x[r * ldx + i + j], w[i + j], acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = Finish(acc[r], x + r * ldx, i, n, w);
+}
+
+STOCHA_INLINE void ConvertRow(const void* src, DType dt, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = Weight(src, dt, i);
+}
+
+std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
+  std::vector<float> b(n, 0.0f);
+  if (bias != nullptr && bias->present()) ConvertRow(bias->data, bias->dtype, n, b.data());
+  return b;
+}
+
+// Output rows [n0, n1) for all T inputs. With the AVX2 row kernels: four inputs at a time
+// per weight row, converting in registers. Portable: decode (T <= 2) converts weights in
+// registers; larger T converts each weight row once into `scratch` and reuses it for
+// blocks of 4.
+STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w, const float* bias,
+                                     float* y, int64_t n0, int64_t n1, float* scratch) {
+  const int64_t N = w.rows(), K = w.cols();
+  const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
+  for (int64_t n = n0; n < n1; ++n) {
+    const void* src = static_cast<const char*>(w.data) + n * row_bytes;
+    // Rows are contiguous; the stream runs on into the next block (usually this thread's
+    // next).
+    const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
+    if (Avx2RowKernels()) {
+      // Up to four inputs per pass over the row (in L1 after the first), converting in
+      // registers; the first pass streams the row and prefetches ahead.
+      const RowPrefetch pf = PlanPrefetch(src, next, static_cast<int64_t>(row_bytes),
+                                          static_cast<int64_t>(DTypeSize(w.dtype)));
+      float out[kMaxDotRows];
+      for (int64_t t = 0; t < T; t += kMaxDotRows) {
+        const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, T - t));
+        DotRowMultiAvx2(x + t * K, K, r, src, w.dtype, K, t == 0 ? &pf : nullptr, out);
+        for (int q = 0; q < r; ++q) y[(t + q) * N + n] = out[q] + bias[n];
+      }
+      continue;
+    }
+    if (T <= 2) {
+      y[n] = DotRowAhead(x, src, next, w.dtype, K) + bias[n];
+      if (T == 2) y[N + n] = DotRow(x + K, src, w.dtype, K) + bias[n];
+      continue;
+    }
+    const float* row = static_cast<const float*>(src);
+    if (w.dtype != DType::kF32) {
+      ConvertRow(src, w.dtype, K, scratch);
+      row = scratch;
+    }
+    float out[4];
+    int64_t t = 0;
+    for (; t + 4 <= T; t += 4) {
+      DotBlock<4>(x + t * K, K, row, K, out);
+      for (int r = 0; r < 4; ++r) y[(t + r) * N + n] = out[r] + bias[n];
+    }
+    for (; t < T; ++t) {
+      DotBlock<1>(x + t * K, K, row, K, out);
+      y[t * N + n] = out[0] + bias[n];
+    }
+  }
+}
+
+}  // namespace
+
+float DotF32(const float* a, const float* b, int64_t n) { return DotRowT<DType::kF32>(a, b, n); }
+
+STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx,
+                                        int64_t count, float* y) {
+  const int64_t K = w.cols();
+  const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
+  const char* base = static_cast<const char*>(w.data);
+  for (int64_t j = 0; j < count; ++j) {
+    const char* next = j + 1 < count ? base + idx[j + 1] * row_bytes : nullptr;
+    y[j] = DotRowAhead(x, base + idx[j] * row_bytes, next, w.dtype, K);
+  }
+}
+
+void RowToF32(const Tensor& t, int64_t r, float* out) {
+  const int64_t cols = t.shape.size() < 2 ? t.numel() : t.cols();
+  ConvertRow(static_cast<const char*>(t.data) + r * cols * DTypeSize(t.dtype), t.dtype, cols, out);
+}
+
+void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads) {
+  const int64_t N = w.rows(), K = w.cols();
+  const std::vector<float> b = BiasF32(bias, N);
+  // Small products are not worth waking threads for.
+  const bool parallel = N * K * T >= (1 << 20) && threads != 1;
+  constexpr int64_t kBlock = 16;
+  const int64_t blocks = (N + kBlock - 1) / kBlock;
+#pragma omp parallel if (parallel) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  {
+    std::vector<float> scratch(w.dtype == DType::kF32 ? 0 : K);
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      MatMulRows(x, T, w, b.data(), y, blk * kBlock, std::min(N, (blk + 1) * kBlock),
+                 scratch.data());
+    }
+  }
+}
+
+void MatMulReference(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y) {
+  const int64_t N = w.rows(), K = w.cols();
+  const std::vector<float> b = BiasF32(bias, N);
+  std::vector<float> row(K);
+  for (int64_t n = 0; n < N; ++n) {
+    RowToF32(w, n, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      // The canonical order, written out scalar with std::fma.
+      float acc[kLanes] = {};
+      int64_t i = 0;
+      for (; i + kLanes <= K; i += kLanes) {
+        for (int j = 0; j < kLanes; ++j) acc[j] = std::fma(x[t * K + i + j], row[i + j], acc[j]);
+      }
+      for (int s = kLanes / 2; s > 0; s /= 2) {
+        for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+      }
+      float r = acc[0];
+      for (; i < K; ++i) r = std::fma(x[t * K + i], row[i], r);
+      y[t * N + n] = r + b[n];
+    }
+  }
+}
+
+}  // namespace stocha

@@ -1,0 +1,75 @@
+// A loaded model: config, immutable weights and (optionally) its tokenizer.
+#ifndef STOCHA_ENGINE_MODEL_MODEL_H_
+#define STOCHA_ENGINE_MODEL_MODEL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model/dtype.h"
+#include "engine/model/model_config.h"
+#include "engine/model/tensor.h"
+#include "engine/tokenizer.h"
+
+namespace stocha {
+
+// Linear weights are [out][in]; norms are [D]; biases are [out].
+struct LayerWeights {
+  Tensor attn_norm;       // [D]
+  Tensor wq, wk, wv, wo;  // [H*hd][D], [KV*hd][D], [KV*hd][D], [D][H*hd]
+  Tensor bq, bk, bv;      // optional (attention_bias)
+  Tensor bo;              // optional [D]: HF Llama's attention_bias also biases o_proj
+                          // (Qwen2 biases q/k/v only)
+  Tensor ffn_norm;        // [D]
+  Tensor w_gate;          // [F][D]; absent when !mlp_gated
+  Tensor w_up;            // [F][D]
+  Tensor w_down;          // [D][F]
+};
+
+struct ModelWeights {
+  Tensor embed;  // [V][D]
+  std::vector<LayerWeights> layers;
+  Tensor final_norm;  // [D]
+  Tensor lm_head;     // [V][D]; the same bytes as embed when tied
+};
+
+// Keeps whatever backs the tensors' bytes alive (mappings, converted buffers).
+class WeightStorage {
+ public:
+  virtual ~WeightStorage() = default;
+};
+
+struct LoadOptions {
+  std::string tokenizer_path;               // where the format keeps it apart (llama2.c)
+  std::optional<DType> convert_weights_to;  // e.g. kBF16 for a smaller, faster copy
+};
+
+// Thread-safety: immutable after Load; share one Model across threads and engines.
+class Model {
+ public:
+  // For loaders (engine/format/load_model.h is the public entry point): validates the
+  // config and every tensor's presence, dtype and shape; applies convert_weights_to.
+  static absl::StatusOr<std::shared_ptr<const Model>> Assemble(
+      std::string source, ModelConfig config, ModelWeights weights,
+      std::vector<std::unique_ptr<WeightStorage>> storage, std::unique_ptr<Tokenizer> tokenizer,
+      const LoadOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }  // may be null
+  const std::string& source() const { return source_; }
+
+ private:
+  Model() = default;
+  std::string source_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::vector<std::unique_ptr<WeightStorage>> storage_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+}  // namespace stocha
+
+#endif  // STOCHA_ENGINE_MODEL_MODEL_H_

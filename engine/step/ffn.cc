@@ -1,0 +1,184 @@
+// The FFN block: the dense path, and the sparse one (dense gate, then only the active
+// neurons' rows of W_up and W_downᵀ), chosen per call.
+#include "engine/step/ffn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "engine/kernels/cpu/activation_kernel.h"
+#include "engine/kernels/cpu/ffn_kernels.h"
+#include "engine/kernels/cpu/matmul.h"
+#include "engine/kernels/cpu/onednn_matmul.h"
+#include "engine/kernels/cpu/transposed_weights.h"
+#include "engine/step/predictor.h"
+
+namespace stocha {
+
+int64_t Ffn::KeepLargest(float* a, float density) {
+  const int keep = std::clamp(static_cast<int>(std::lround(density * F_)), 0, F_);
+  scratch_.assign(a, a + F_);
+  if (keep == 0) {
+    std::fill_n(a, F_, 0.0f);
+    return F_;
+  }
+  std::nth_element(scratch_.begin(), scratch_.begin() + (keep - 1), scratch_.end(),
+                   std::greater<float>());
+  const float cut = scratch_[keep - 1];
+  int64_t zeros = 0;
+  for (int f = 0; f < F_; ++f) {
+    if (a[f] < cut) a[f] = 0.0f;
+    zeros += a[f] == 0.0f;
+  }
+  return zeros;
+}
+
+void Ffn::BuildUnion(int64_t T, const FfnRow* rows) {
+  union_.clear();
+  for (int64_t t = 0; t < T; ++t) {
+    if (!rows[t].activation.sparse()) {  // a SiLU row touches every neuron
+      union_ = all_;
+      return;
+    }
+  }
+  mask_.assign(F_, 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const float* at = a_.data() + t * F_;
+    for (int f = 0; f < F_; ++f) mask_[f] |= at[f] != 0.0f;
+  }
+  for (int f = 0; f < F_; ++f) {
+    if (mask_[f]) union_.push_back(f);
+  }
+}
+
+void Ffn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows) {
+  row_idx_.resize(F_);
+  row_vals_.resize(F_);
+  for (int64_t t = 0; t < T; ++t) {
+    float* at = a_.data() + t * F_;
+    const int64_t n = CollectNonZero(at, F_, row_idx_.data());
+    DotRows(xb + t * D_, w.w_up, row_idx_.data(), n, row_vals_.data(), options_.threads);
+    for (int64_t j = 0; j < n; ++j) at[row_idx_[j]] *= row_vals_[j];
+  }
+}
+
+FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                         const FfnRow* rows, float* out, int64_t* zeros) {
+  a_.resize(static_cast<size_t>(T) * F_);
+  const bool predicted = UsePredictor(T, rows);
+  if (predicted) {
+    PredictGate(gated_ ? w.w_gate : w.w_up, layer, xb, T, zeros);
+  } else {
+    DenseGate(w, xb, T, rows, zeros);
+  }
+  BuildUnion(T, rows);
+  FfnCallInfo info;
+  info.union_active = static_cast<int64_t>(union_.size());
+  info.predicted = predicted;
+  info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
+                (options_.policy == FfnPolicy::kAuto && SparseIsCheaper(T, zeros));
+  if (gated_ && info.sparse && T == 1 && options_.threads == 1) {
+    // One pass over the active neurons: up row and W_downᵀ row back to back.
+    SparseUpDownRow(xb, a_.data(), w.w_up, down_t_[layer].tensor, union_.data(),
+                    static_cast<int64_t>(union_.size()), out);
+    return info;
+  }
+  if (gated_) {
+    if (info.sparse) {
+      SparseUp(w, xb, T, rows);
+    } else {
+      up_.resize(a_.size());
+      MatMulAuto(xb, T, w.w_up, nullptr, up_.data(), options_.threads, options_.deterministic);
+      for (size_t i = 0; i < a_.size(); ++i) a_[i] *= up_[i];
+    }
+  }
+  if (!info.sparse && !options_.deterministic && T >= kOneDnnMinRows) {
+    OneDnnMatMulKN(a_.data(), T, down_t_[layer].tensor, out, options_.threads);
+    return info;
+  }
+  const std::vector<int32_t>& active = info.sparse ? union_ : all_;
+  AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(), static_cast<int64_t>(active.size()),
+           out, options_.threads);
+  return info;
+}
+
+bool Ffn::SparseIsCheaper(int64_t T, const int64_t* zeros) const {
+  int64_t nonzero = 0;
+  for (int64_t t = 0; t < T; ++t) nonzero += F_ - zeros[t];
+  const double density = static_cast<double>(nonzero) / (static_cast<double>(T) * F_);
+  return density <= (T == 1 ? options_.max_sparse_density : options_.max_sparse_density_batch);
+}
+
+bool Ffn::UsePredictor(int64_t T, const FfnRow* rows) const {
+  if (options_.predictor == nullptr) return false;
+  for (int64_t t = 0; t < T; ++t) {
+    const ActivationSpec& a = rows[t].activation;
+    if (!(a.kind == ActivationKind::kRelu || (a.kind == ActivationKind::kStochA && a.p == 0))) {
+      return false;  // only ReLU rows have the zeros the predictor guesses
+    }
+  }
+  return true;
+}
+
+// a[t] = ReLU(gate rows the predictor picks), every other neuron 0.
+void Ffn::PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros) {
+  const int k = std::clamp(static_cast<int>(std::lround(options_.predictor_density * F_)), 0, F_);
+  row_idx_.resize(F_);
+  row_vals_.resize(F_);
+  scratch_.resize(static_cast<size_t>(options_.predictor->rank()) + F_);
+  std::fill(a_.begin(), a_.end(), 0.0f);
+  for (int64_t t = 0; t < T; ++t) {
+    float* at = a_.data() + t * F_;
+    options_.predictor->Predict(layer, xb + t * D_, k, row_idx_.data(), scratch_.data());
+    DotRows(xb + t * D_, gate, row_idx_.data(), k, row_vals_.data(), options_.threads);
+    int64_t nonzero = 0;
+    for (int j = 0; j < k; ++j) {
+      const float v = row_vals_[j] > 0.0f ? row_vals_[j] : 0.0f;
+      at[row_idx_[j]] = v;
+      nonzero += v != 0.0f;
+    }
+    zeros[t] = F_ - nonzero;
+  }
+}
+
+void Ffn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
+                    int64_t* zeros) {
+  // a = gate x (gated) or up x (plain): [T][F].
+  MatMulAuto(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads,
+             options_.deterministic);
+  for (int64_t t = 0; t < T; ++t) {
+    float* at = a_.data() + t * F_;
+    zeros[t] = options_.bench_force_density > 0 && rows[t].activation.sparse()
+                   ? KeepLargest(at, options_.bench_force_density)
+                   : ApplyActivation(rows[t].activation, rows[t].key, at, F_);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOptions& options) {
+  std::vector<TransposedMatrix> down_t;
+  for (const LayerWeights& l : model.weights().layers) {
+    down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
+  }
+  return std::unique_ptr<Ffn>(new Ffn(model.config(), options, std::move(down_t)));
+}
+
+Ffn::Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t)
+    : gated_(c.mlp_gated),
+      F_(c.intermediate_size),
+      D_(c.hidden_size),
+      options_(o),
+      down_t_(std::move(down_t)),
+      all_(F_) {
+  for (int i = 0; i < F_; ++i) all_[i] = i;
+}
+
+void Ffn::SetOptions(const FfnOptions& o) {
+  const int threads = options_.threads;
+  const bool deterministic = options_.deterministic;
+  options_ = o;
+  options_.threads = threads;
+  options_.deterministic = deterministic;
+}
+
+}  // namespace stocha

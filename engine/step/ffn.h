@@ -1,0 +1,108 @@
+// The feed-forward block: one class that runs the dense or the sparse path, chosen per call.
+#ifndef STOCHA_ENGINE_STEP_FFN_H_
+#define STOCHA_ENGINE_STEP_FFN_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/activation.h"
+#include "engine/kernels/cpu/transposed_weights.h"
+#include "engine/model/model.h"
+#include "engine/rng.h"
+
+namespace stocha {
+
+class ActivityPredictor;
+
+// How one token's row is activated: its sequence's mode and its RNG key (the caller sets
+// key.stream to the layer index).
+struct FfnRow {
+  ActivationSpec activation;
+  RngKey key;
+};
+
+// What one Forward() call did, for the step statistics.
+struct FfnCallInfo {
+  int64_t union_active = 0;  // neurons nonzero in at least one row
+  bool sparse = false;       // took the sparse path
+  bool predicted = false;    // the sparse path with rows chosen by the predictor
+};
+
+enum class FfnPolicy {
+  kAuto,    // sparse when the rows' mean activation density is at most the limit below
+  kDense,   // always every row of every matrix
+  kSparse,  // always skip inactive neurons (even when it does not pay)
+};
+
+struct FfnOptions {
+  FfnPolicy policy = FfnPolicy::kAuto;
+  // kAuto's limits on the mean density of the rows' activations (nonzeros / (T·F)); the
+  // sparse path's cost follows it (each row gathers its own W_up rows), not the union's.
+  // One row (decode): the sparse path costs 0.80-0.85 of the dense one at density 0.5 and
+  // about the same at 1.0. Two rows or more, where the dense path shares each weight row
+  // between inputs: break-even between 0.3 and 0.5 (bench/ffn_bench, docs/SPARSE.md).
+  float max_sparse_density = 0.7f;
+  float max_sparse_density_batch = 0.33f;
+  int threads = 1;
+  // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
+  bool deterministic = false;
+  // Predictor mode (opt-in, approximate; off when null): for ReLU rows, compute the gate
+  // only for the round(predictor_density·F) neurons the predictor ranks highest.
+  std::shared_ptr<const ActivityPredictor> predictor;
+  float predictor_density = 0.1f;
+  // Benchmark knob, 0 = off: instead of the activation, keep exactly the round(d·F)
+  // largest gate values of each sparse-mode row and zero the rest, to emulate a trained
+  // model's sparsity on synthetic weights. Never set in serving.
+  float bench_force_density = 0.0f;
+};
+
+// Gated: out = W_down · (act(W_gate · x) ⊙ (W_up · x)); plain: out = W_down · act(W_up · x).
+// Each call takes the dense path (every row of every matrix) or the sparse one (a dense
+// gate, then only the active neurons' rows of W_up and W_downᵀ) per FfnOptions.policy.
+// The down projection always runs over W_downᵀ (transposed once at construction) in
+// ascending-neuron "axpy" order skipping zeros, so the sparse and the dense path give the
+// same bits for every row, and a row never depends on the other rows of the batch.
+// Thread-safety: not thread-safe (owns scratch); one per engine.
+class Ffn {
+ public:
+  static absl::StatusOr<std::unique_ptr<Ffn>> Create(const Model& model, const FfnOptions& options);
+  Ffn(const Ffn&) = delete;
+  Ffn& operator=(const Ffn&) = delete;
+
+  // For benchmarks and tests (not while Forward runs); `threads` and `deterministic` are kept.
+  void SetOptions(const FfnOptions& options);
+  // xb: [T][D] normalized input. out: [T][D], overwritten. zeros[t]: exact zeros in row
+  // t of the activation (act(gate x) when gated, act(up x) when plain).
+  FfnCallInfo Forward(const LayerWeights& w, int layer, const float* xb, int64_t T,
+                      const FfnRow* rows, float* out, int64_t* zeros);
+
+ private:
+  Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t);
+
+  // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
+  void BuildUnion(int64_t T, const FfnRow* rows);
+  int64_t KeepLargest(float* a, float density);
+  bool UsePredictor(int64_t T, const FfnRow* rows) const;
+  // kAuto's choice from the rows' mean activation density (zeros[t] per row).
+  bool SparseIsCheaper(int64_t T, const int64_t* zeros) const;
+  void PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T, int64_t* zeros);
+  void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
+                 int64_t* zeros);
+  void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
+
+  bool gated_;
+  int F_, D_;
+  FfnOptions options_;
+  std::vector<TransposedMatrix> down_t_;  // [layer] W_downᵀ, [F][D]
+  std::vector<int32_t> all_;              // 0..F-1
+  std::vector<float> a_, up_;             // [T][F]
+  std::vector<char> mask_;
+  std::vector<int32_t> union_, row_idx_;
+  std::vector<float> row_vals_, scratch_;
+};
+
+}  // namespace stocha
+
+#endif  // STOCHA_ENGINE_STEP_FFN_H_
