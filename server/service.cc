@@ -41,7 +41,7 @@ absl::Time Deadline(const grpc::CallbackServerContext* context) {
 }
 
 // Compares in time independent of where the first difference is.
-bool SameSecret(grpc::string_ref a, const std::string& b) {
+bool SameSecret(const grpc::string_ref& a, const std::string& b) {
   if (a.size() != b.size()) {
     return false;
   }

@@ -21,6 +21,8 @@ inline bool Required() {
 // Ends the current test (in a TEST body or a SetUp) because a fixture is missing: a skip
 // printing `message` (anything `<<` takes, e.g. path << " absent"), or a failure under
 // STOCHA_REQUIRE_FIXTURES=1. A failing SetUp skips the test body, as a skipping one does.
+// `message` is a stream chain (`a << b`), so it cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define STOCHA_FIXTURE_ABSENT(message)                                                   \
   do {                                                                                   \
     if (::stocha::fixtures::Required()) {                                                \
@@ -28,5 +30,6 @@ inline bool Required() {
     }                                                                                    \
     GTEST_SKIP() << message;                                                             \
   } while (0)
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // STOCHA_TESTS_FIXTURES_H_

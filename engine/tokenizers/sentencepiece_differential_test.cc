@@ -83,7 +83,7 @@ std::vector<std::string> HandWrittenTexts() {
       "\xE2\x96\x81 \xE2\x96\x81\xE2\x96\x81 visible spaces",
       std::string("nul\0byte", 8),
       "\x01\x02\x1B[31mcontrol\x7F",
-      "\xEF\xBB\xBF"
+      "\xEF\xBB\xBF"  // NOLINT(bugprone-suspicious-missing-comma): split after \xBF on purpose
       "BOM first",
       "\xEF\xBF\xBD replacement char",
       "invalid \xFF\xFE bytes",

@@ -112,6 +112,7 @@ TEST(BlackboxFaultsTest, DeadlineStormLeavesTheServerHealthy) {
   ASSERT_NE(server, nullptr);
   std::atomic<int> expired{0}, other{0};
   std::vector<std::thread> clients;
+  clients.reserve(40);
   for (int i = 0; i < 40; ++i) {
     clients.emplace_back([&, i] {
       auto stub = v1::Stocha::NewStub(server->channel());
@@ -139,6 +140,7 @@ TEST(BlackboxFaultsTest, FullQueueAnswersResourceExhaustedAndStaysHealthy) {
   ASSERT_NE(server, nullptr);
   std::atomic<int> ok{0}, exhausted{0}, other{0};
   std::vector<std::thread> clients;
+  clients.reserve(10);
   for (int i = 0; i < 10; ++i) {
     clients.emplace_back([&] {
       auto stub = v1::Stocha::NewStub(server->channel());
@@ -180,6 +182,7 @@ TEST(BlackboxFaultsTest, KvBudgetExhaustionMakesRequestsWaitNotFail) {
   ASSERT_LT(budget, 3 * 300u);
   std::atomic<int> complete{0};
   std::vector<std::thread> clients;
+  clients.reserve(12);
   for (int i = 0; i < 12; ++i) {
     clients.emplace_back([&] {
       auto s = v1::Stocha::NewStub(server->channel());
@@ -205,6 +208,7 @@ TEST(BlackboxFaultsTest, SigtermDrainsInFlightRequestsThenExitsZero) {
   ASSERT_NE(server, nullptr);
   std::atomic<int> complete{0}, started{0};
   std::vector<std::thread> streams;
+  streams.reserve(4);
   for (int i = 0; i < 4; ++i) {
     streams.emplace_back([&] {
       auto stub = v1::Stocha::NewStub(server->channel());
