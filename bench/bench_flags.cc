@@ -5,12 +5,10 @@
 #include <cstdio>
 
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
 #include "engine/tools/flag_aliases.h"
+#include "engine/tools/program_usage.h"
 
 namespace stocha::bench {
 namespace {
@@ -58,13 +56,7 @@ std::vector<char*> InitializeBenchmark(const std::string& argv0, const Benchmark
 
 BenchmarkFlags BenchmarkFlags::Init(int argc, char** argv, const char* usage,
                                     const BenchmarkDefaults& defaults) {
-  absl::SetProgramUsageMessage(usage);
-  absl::FlagsUsageConfig config;
-  config.contains_help_flags = [](absl::string_view file) {
-    return absl::StartsWith(file, "bench/") || absl::StrContains(file, "/bench/");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  absl::SetFlagsUsageConfig(config);
+  SetProgramUsage(usage, "bench/");
   ProgramName() = argv[0];
 
   AliasedArgv aliased(argc, argv, {{"reps", "benchmark_repetitions"}, {"no-prefill", "noprefill"}});

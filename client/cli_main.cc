@@ -9,15 +9,13 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/channel.h"
+#include "engine/tools/program_usage.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "stocha/v1/stocha.grpc.pb.h"
 
@@ -320,12 +318,6 @@ int Run(const std::vector<char*>& args) {
 }  // namespace stocha::client
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(stocha::client::kUsage);
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view f) {
-    return absl::EndsWith(f, "client/cli_main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  stocha::SetProgramUsage(stocha::client::kUsage, "client/cli_main.cc");
   return stocha::client::Run(absl::ParseCommandLine(argc, argv));
 }

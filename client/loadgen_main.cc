@@ -8,16 +8,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/channel.h"
 #include "client/latency_stats.h"
 #include "client/load_driver.h"
+#include "engine/tools/program_usage.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address host:port");
 ABSL_FLAG(bool, tls, false, "Use TLS (implied by --tls_ca)");
@@ -218,13 +216,7 @@ int Run() {
 }  // namespace stocha::client
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(stocha::client::kUsage);
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view f) {
-    return absl::EndsWith(f, "client/loadgen_main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  stocha::SetProgramUsage(stocha::client::kUsage, "client/loadgen_main.cc");
   absl::ParseCommandLine(argc, argv);
   return stocha::client::Run();
 }

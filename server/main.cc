@@ -11,15 +11,13 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
 #include "engine/step/predictor.h"
 #include "engine/tokenizers/load_tokenizer.h"
+#include "engine/tools/program_usage.h"
 #include "server/batch_engine.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -345,13 +343,7 @@ int main(int argc, char** argv) {
   // This process links libprotobuf 3.21 for gRPC; libsentencepiece's embedded protobuf 3.14
   // would abort it. tokenizer.model files that need the library then fail with an error.
   stocha::SetLibSentencePieceUsable(false);
-  absl::SetProgramUsageMessage(stocha::server::kUsage);
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "server/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  stocha::SetProgramUsage(stocha::server::kUsage, "server/main.cc");
   absl::ParseCommandLine(argc, argv);
   return stocha::server::Run();
 }

@@ -8,15 +8,13 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "engine/format/load_model.h"
 #include "engine/generate.h"
 #include "engine/step/predictor.h"
 #include "engine/tools/flag_aliases.h"
 #include "engine/tools/generate_report.h"
+#include "engine/tools/program_usage.h"
 
 // One spelling per flag, the server's and stocha-cli's (docs/API.md); the old spellings
 // in kAliases below still work.
@@ -165,13 +163,7 @@ int Run(const GenerateToolOptions& f) {
 }  // namespace stocha
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(stocha::kUsage);
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "tools/stocha_generate.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  stocha::SetProgramUsage(stocha::kUsage, "tools/stocha_generate.cc");
   stocha::AliasedArgv args(argc, argv, stocha::kAliases);
   const std::vector<char*> positional = absl::ParseCommandLine(args.argc(), args.argv());
   if (positional.size() > 1) {

@@ -18,14 +18,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/step/predictor.h"
 #include "engine/tools/flag_aliases.h"
+#include "engine/tools/program_usage.h"
 
 // The spellings of stocha-generate and the server where a flag is shared.
 ABSL_FLAG(std::string, model, "", "Model: HF directory, .gguf file or llama2.c .bin (required)");
@@ -204,13 +202,7 @@ int Eval(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
 
 int main(int argc, char** argv) {
   using namespace stocha;  // NOLINT(google-build-using-namespace)
-  absl::SetProgramUsageMessage(kUsage);
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "tools/stocha_predictor.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  stocha::SetProgramUsage(kUsage, "tools/stocha_predictor.cc");
   AliasedArgv args(argc, argv, {{"density", "predictor_density"}});
   const PredictorToolOptions f = OptionsFromFlags(absl::ParseCommandLine(args.argc(), args.argv()));
   LoadOptions lo;
