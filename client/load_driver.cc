@@ -72,7 +72,7 @@ class UnaryCall final {
       : driver_(driver), request_(request) {
     PrepareContext(&context_, co, deadline);
     start_ = absl::Now();
-    stub->async()->Generate(&context_, &request_, &response_, [this](grpc::Status s) {
+    stub->async()->Generate(&context_, &request_, &response_, [this](const grpc::Status& s) {
       CallResult r;
       r.total_ms = MsSince(start_);
       r.code = StatusCodeName(s.error_code());
@@ -94,7 +94,7 @@ class UnaryCall final {
 
 }  // namespace
 
-LoadDriver::LoadDriver(std::shared_ptr<grpc::Channel> channel, ChannelOptions channel_options,
+LoadDriver::LoadDriver(const std::shared_ptr<grpc::Channel>& channel, ChannelOptions channel_options,
                        LoadOptions options)
     : stub_(v1::Stocha::NewStub(channel)),
       channel_options_(std::move(channel_options)),

@@ -32,7 +32,7 @@ struct LoadOptions {
 // Thread-safety: Run() once, from one thread; call reactors report back under mu_.
 class LoadDriver {
  public:
-  LoadDriver(std::shared_ptr<grpc::Channel> channel, ChannelOptions channel_options,
+  LoadDriver(const std::shared_ptr<grpc::Channel>& channel, ChannelOptions channel_options,
              LoadOptions options);
   // Blocks until every started call finished; `wall_s` is first start to last finish.
   std::vector<CallResult> Run(double* wall_s);

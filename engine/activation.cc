@@ -77,9 +77,8 @@ absl::StatusOr<ActivationSpec> ParseActivation(std::string_view text_in, float d
     name = absl::string_view(s).substr(0, cut);
     arg = absl::string_view(s).substr(cut);
     has_arg = true;
-    if (absl::ConsumePrefix(&arg, ":") || absl::ConsumePrefix(&arg, "=")) {
-    } else if (absl::ConsumePrefix(&arg, "(") && absl::ConsumeSuffix(&arg, ")")) {
-    } else {
+    const bool separated = absl::ConsumePrefix(&arg, ":") || absl::ConsumePrefix(&arg, "=");
+    if (!separated && !(absl::ConsumePrefix(&arg, "(") && absl::ConsumeSuffix(&arg, ")"))) {
       return absl::InvalidArgumentError(
           absl::StrCat("malformed activation '", text, "' (expected NAME, stocha:P or stocha(P))"));
     }

@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
         absl::StrFormat("EngineOptions.max_context %d outside [0, %d]", options.max_context,
                         c.max_position_embeddings));
   }
-  auto impl = std::make_unique<Impl>(model, options);
+  auto impl = std::make_unique<Impl>(std::move(model), options);
   impl->threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
   impl->max_context = options.max_context > 0 ? options.max_context : c.max_position_embeddings;
   const int64_t kv_per_position =
@@ -123,14 +123,14 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   FfnOptions fo = options.ffn;
   fo.threads = impl->threads;
   fo.deterministic = options.deterministic;
-  absl::StatusOr<std::unique_ptr<Ffn>> ffn = Ffn::Create(*model, fo);
+  absl::StatusOr<std::unique_ptr<Ffn>> ffn = Ffn::Create(*impl->model, fo);
   if (!ffn.ok()) return ffn.status();
   impl->ffn = std::move(*ffn);
-  for (const LayerWeights& l : model->weights().layers) {
+  for (const LayerWeights& l : impl->model->weights().layers) {
     impl->attn_norm.push_back(ToF32(l.attn_norm));
     impl->ffn_norm.push_back(ToF32(l.ffn_norm));
   }
-  impl->final_norm = ToF32(model->weights().final_norm);
+  impl->final_norm = ToF32(impl->model->weights().final_norm);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 

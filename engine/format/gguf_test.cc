@@ -130,7 +130,7 @@ TEST(GgufTest, RejectsBadMagicAndVersion) {
   EXPECT_THAT(Error("GGUX1234"), HasSubstr("not a GGUF file"));
   EXPECT_THAT(Error(GgufBuilder().Build(32, 1)), HasSubstr("m.gguf: GGUF version 1 is not"));
   EXPECT_THAT(Error(GgufBuilder().Build(32, 4)), HasSubstr("GGUF version 4"));
-  EXPECT_THAT(Error("GGUF\3\0"), HasSubstr("m.gguf: truncated at byte 4 reading the version"));
+  EXPECT_THAT(Error("GGUF\x03"), HasSubstr("m.gguf: truncated at byte 4 reading the version"));
 }
 
 TEST(GgufTest, RejectsTruncation) {

@@ -32,7 +32,7 @@ class HfLoaderTest : public ::testing::Test {
 
 // Replaces (or with `bytes` empty, removes) the entry called `name`.
 std::vector<StEntry> Edit(std::vector<StEntry> e, const std::string& name,
-                          std::vector<int64_t> shape = {}, const std::string& dtype = "") {
+                          const std::vector<int64_t>& shape = {}, const std::string& dtype = "") {
   for (auto it = e.begin(); it != e.end(); ++it) {
     if (it->name != name) continue;
     if (shape.empty() && dtype.empty()) {

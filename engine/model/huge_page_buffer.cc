@@ -25,7 +25,7 @@ HugePageBuffer::HugePageBuffer(size_t bytes) : size_(bytes) {
   auto* base = static_cast<uint8_t*>(p);
   if (huge) {
     const uintptr_t addr = reinterpret_cast<uintptr_t>(base);
-    auto* aligned = reinterpret_cast<uint8_t*>(RoundUp(addr, kHugePage));
+    uint8_t* aligned = base + (RoundUp(addr, kHugePage) - addr);
     if (aligned > base) munmap(base, static_cast<size_t>(aligned - base));
     const size_t tail = map_len - static_cast<size_t>(aligned - base) - len;
     if (tail > 0) munmap(aligned + len, tail);

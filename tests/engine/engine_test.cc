@@ -36,6 +36,7 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
 // Logits after each token when fed one token per step.
 std::vector<std::vector<float>> OneByOne(Engine& e, SequenceId s, const std::vector<int>& toks) {
   std::vector<std::vector<float>> out;
+  out.reserve(toks.size());
   for (int t : toks) out.push_back(std::move(e.Step({StepInput{s, {t}, true, true}})->logits[0]));
   return out;
 }

@@ -303,6 +303,7 @@ double MedianHealthSecondsUnder(const ServerProcess& server, const std::string& 
                                 int* samples) {
   std::atomic<int> done{0};
   std::vector<std::thread> threads;
+  threads.reserve(clients);
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&] {
       auto stub = v1::Stocha::NewStub(server.NewChannel());

@@ -133,6 +133,7 @@ TEST_F(BlackboxTest, SameSeedSameTokensAloneOrAmong30Others) {
   const std::vector<int> alone = Ids(MustGenerate(probe).samples(0).token_ids());
   ASSERT_FALSE(alone.empty());
   std::vector<std::thread> others;
+  others.reserve(30);
   std::atomic<int> others_ok{0};
   for (int i = 0; i < 30; ++i) {
     others.emplace_back([&, i] {
@@ -160,11 +161,13 @@ TEST_F(BlackboxTest, ThirtyTwoConcurrentClientsGetCorrectCompleteAnswers) {
   const std::vector<std::string> prompts = {"Once upon a time", "The cat", "A little girl",
                                             "One day"};
   std::vector<v1::GenerateResponse> expected;
+  expected.reserve(prompts.size());
   for (const std::string& p : prompts) {
     expected.push_back(MustGenerate(Request(p, 32)));
   }
   std::vector<std::string> problems(32);  // one slot per client: no lock needed
   std::vector<std::thread> clients;
+  clients.reserve(32);
   for (int i = 0; i < 32; ++i) {
     clients.emplace_back([&, i] {
       auto stub = v1::Stocha::NewStub(server_->NewChannel());

@@ -114,6 +114,7 @@ TEST(GoldenServingTest, SixteenConcurrentClientsInDeterministicModeMatchPyTorch)
     }
   });
   std::vector<std::thread> clients;
+  clients.reserve(kClients);
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&, i] {
       auto stub = v1::Stocha::NewStub((*server)->NewChannel());

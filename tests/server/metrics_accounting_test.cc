@@ -138,6 +138,7 @@ TEST(MetricsAccountingTest, EveryCallCountedOnceWithItsFinalCode) {
   }
   {  // RESOURCE_EXHAUSTED: batch 1 + queue 1, four at once
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int i = 0; i < 4; ++i) {
       threads.emplace_back([&] {
         auto ctx = Authed("t0ken");

@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartWithModel(
                            "--metrics_port_file=" + p->dir_ + "/metrics_port"});
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& a : args) {
     argv.push_back(a.data());
   }
