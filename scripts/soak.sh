@@ -6,14 +6,17 @@
 # Environment: BUILD_DIR (default build), MODEL / TOKENIZER (default stories260K), OUT
 # (default $BUILD_DIR/soak), SERVER_THREADS (--threads of the server, default 1),
 # RSS_EVERY (seconds between RSS samples, default 5), WRAP (a command the server runs
-# under, e.g. WRAP="heaptrack -o $OUT/heap": docs/SERVING.md "Memory over time").
+# under, e.g. WRAP="heaptrack -o $OUT/heap": docs/SERVING.md "Memory over time"); other
+# environment (MALLOC_ARENA_MAX=2, ...) reaches the server.
 # Load for the whole time, in slices of 60 s (a modest rate: the server has one thread):
 # streams at concurrency 2, Generate with n=2 at 1, MultiSample with n=4 at 1, streams
 # with a 20 ms deadline (cancelled mid-generation) at 1, and one stocha-cli call a second
 # cycling through health, load, tokenize and four refused requests (bad temperature, n,
 # top_p, an unknown activation). The server's RSS goes to $OUT/rss.csv
-# (seconds,rss_kib). Prints the first, the highest and the last sample and the RSS at
-# 5, 10 and 30 minutes; a bounded server shows plateaus, a leak a line that keeps rising.
+# (seconds,rss_kib,anon_kib,file_kib: anonymous memory, the heap among it, and pages of
+# mapped files, the shared libraries' code among them). Prints the first, the highest and
+# the last sample and the RSS at 1, 5, 10, 20 and 30 minutes; a bounded server shows
+# plateaus, a leak an anonymous line that keeps rising.
 set -euo pipefail
 
 SECS="${1:-1800}"
@@ -29,10 +32,11 @@ rm -f "$OUT/port" "$OUT"/load-*.log "$OUT/cli.log"
 
 # shellcheck disable=SC2086  # WRAP is a command line
 ${WRAP:-} "$BUILD/server/stocha-server" --model="$MODEL" --tokenizer="$TOKENIZER" \
-  --host=127.0.0.1 --port=0 --port_file="$OUT/port" --threads="${SERVER_THREADS:-1}" \
+  --host=127.0.0.1 --port=0 --port_file="$OUT/port" --metrics_port=0 \
+  --threads="${SERVER_THREADS:-1}" \
   2>"$OUT/server.log" &
 server=$!
-trap 'kill "$server" 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # the server and the load loops
 for _ in $(seq 300); do [ -s "$OUT/port" ] && break; sleep 0.2; done
 target="127.0.0.1:$(cat "$OUT/port")"
 # The server process itself (under WRAP it is a descendant of $server).
@@ -81,10 +85,14 @@ l4=$!
 misc &
 l5=$!
 
-echo "seconds,rss_kib" >"$OUT/rss.csv"
+echo "seconds,rss_kib,anon_kib,file_kib" >"$OUT/rss.csv"
 start=$SECONDS
 while [ $((SECONDS - start)) -lt "$SECS" ]; do
-  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$spid/status")
+  if ! rss=$(awk '/^(VmRSS|RssAnon|RssFile):/ {v[$1] = $2}
+      END {printf "%d,%d,%d", v["VmRSS:"], v["RssAnon:"], v["RssFile:"]}' "/proc/$spid/status" 2>/dev/null); then
+    echo "the server exited; see $OUT/server.log" >&2
+    exit 1
+  fi
   echo "$((SECONDS - start)),$rss" >>"$OUT/rss.csv"
   sleep "$EVERY"
 done
@@ -92,8 +100,10 @@ wait "$l1" "$l2" "$l3" "$l4" "$l5"
 kill -TERM "$spid"
 wait "$server" || true
 trap - EXIT
-awk -F, 'NR == 2 {first = $2} NR > 1 {if ($2 > max) {max = $2; at = $1}; last = $2
-    for (m = 1; m <= 30; m++) if ($1 <= m * 60) rss[m] = $2}
+awk -F, 'NR == 2 {first = $2} NR > 1 {if ($2 > max) {max = $2; at = $1}; last = $2; secs = $1
+    for (m = 1; m <= 30; m++) if ($1 <= m * 60) {rss[m] = $2; anon[m] = $3}}
   END {printf "RSS KiB: first %d, highest %d (at %d s), last %d\n", first, max, at, last
-    printf "RSS KiB at 1/5/10/20/30 min: %d %d %d %d %d\n", rss[1], rss[5], rss[10], rss[20], rss[30]}' \
-  "$OUT/rss.csv"
+    printf "RSS (anonymous) KiB at 1/5/10/20/30 min (as far as the run went):"
+    for (m = 1; m <= 30; m++) if ((m == 1 || m == 5 || m == 10 || m == 20 || m == 30) && m * 60 <= secs + 10)
+      printf " %d (%d)", rss[m], anon[m]
+    printf "\n"}' "$OUT/rss.csv"
