@@ -4,6 +4,8 @@
 # Usage: scripts/install-deps.sh           (everything: build, tests, tools, training)
 #        scripts/install-deps.sh --build   (only what a Release build of the binaries
 #                                           needs; the Dockerfile's build stage uses it)
+#        scripts/install-deps.sh --soak    (everything, plus heaptrack for the soak's heap
+#                                           profile: docs/SERVING.md; not used by CI)
 set -euo pipefail
 
 # What `cmake -DSTOCHA_BUILD_TESTS=OFF` and a build of stocha-server/stocha-cli need.
@@ -23,6 +25,7 @@ DEV_PKGS=(
 )
 PKGS=("${BUILD_PKGS[@]}")
 [ "${1:-}" = --build ] || PKGS+=("${DEV_PKGS[@]}")
+if [ "${1:-}" = --soak ]; then PKGS+=(heaptrack); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

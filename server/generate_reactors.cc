@@ -1,8 +1,10 @@
 // GenerateReactor and StreamReactor: scheduler sinks that finish gRPC calls.
 #include "server/generate_reactors.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_format.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
 
@@ -34,11 +36,13 @@ void GenerateReactor::OnComplete(absl::StatusOr<RequestSummary> result) {
   io_->Post([this, status = std::move(status)] { Finish(status); });
 }
 
-StreamReactor::StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval)
+StreamReactor::StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval,
+                             int64_t buffer_bytes)
     : scheduler_(scheduler),
       io_(io),
       tokenizer_(scheduler->engine().tokenizer()),
-      stream_interval_(stream_interval) {}
+      stream_interval_(stream_interval),
+      buffer_bytes_(buffer_bytes) {}
 
 void StreamReactor::Start(GenerationRequest request) {
   if (absl::Status s = scheduler_->Submit(std::move(request), this, control_); !s.ok()) {
@@ -48,6 +52,9 @@ void StreamReactor::Start(GenerationRequest request) {
 
 void StreamReactor::OnChunk(SampleChunk chunk) {
   Action action;
+  bool overflow = false;
+  Scheduler* const scheduler = scheduler_;
+  const std::shared_ptr<RequestControl> control = control_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (broken_) {
@@ -61,16 +68,32 @@ void StreamReactor::OnChunk(SampleChunk chunk) {
         last->finish_reason() == v1::FINISH_REASON_UNSPECIFIED && !last->has_summary()) {
       v1::GenerateChunk more;
       ChunkToProto(chunk, tokenizer_, &more);
+      pending_bytes_ += static_cast<int64_t>(more.ByteSizeLong());
       last->mutable_text()->append(more.text());
       more.clear_text();
       last->MergeFrom(more);  // appends token ids and logprobs; sets the finish fields
     } else {
       ChunkToProto(chunk, tokenizer_, &pending_.emplace_back());
+      pending_bytes_ += static_cast<int64_t>(pending_.back().ByteSizeLong());
+    }
+    if (buffer_bytes_ > 0 && pending_bytes_ > buffer_bytes_) {
+      // The client does not take the output: stop generating for it, keep only the message
+      // gRPC holds (if any), and finish with the reason once the scheduler lets go.
+      overflow = true;
+      broken_ = true;
+      overflowed_ = pending_bytes_;
+      pending_.resize(writing_ ? 1 : 0);
+      pending_bytes_ = pending_.empty() ? 0 : static_cast<int64_t>(pending_.front().ByteSizeLong());
     }
     action = NextAction();
   }
   // Without an action the reactor may be finished and deleted by another thread as soon as
-  // mu_ is released: touch nothing of it then. With one, it lives until the action has run.
+  // mu_ is released: touch nothing of it then (copies only). With one, it lives until the
+  // action has run.
+  if (overflow) {
+    control->Cancel();
+    scheduler->CountStreamOverflow();
+  }
   if (action.any()) RunOnIo(action);
 }
 
@@ -100,6 +123,8 @@ void StreamReactor::OnWriteDone(bool ok) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
+    pending_bytes_ -=
+        std::min(pending_bytes_, static_cast<int64_t>(pending_.front().ByteSizeLong()));
     pending_.pop_front();
     if (!ok && !broken_) {
       // The client is gone: stop generating for it; finish once the scheduler lets go.
@@ -117,7 +142,22 @@ void StreamReactor::OnWriteDone(bool ok) {
 
 StreamReactor::Action StreamReactor::NextAction() {
   Action a;
-  if (writing_ || finished_) {
+  if (finished_) {
+    return a;
+  }
+  if (overflowed_ > 0 && completed_) {
+    // Now, not after the write gRPC holds: that one waits for a client that may never read.
+    // gRPC sends the status after that message.
+    finished_ = true;
+    a.finish = true;
+    a.status = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrFormat("the client did not read the stream: %d bytes of output waiting, the "
+                        "limit is %d (--stream_buffer_bytes)",
+                        overflowed_, buffer_bytes_));
+    return a;
+  }
+  if (writing_) {
     return a;
   }
   if (!pending_.empty() && !broken_) {

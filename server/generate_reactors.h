@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -43,11 +44,16 @@ class GenerateReactor final : public grpc::ServerUnaryReactor, public RequestSin
 // GenerateStream / MultiSample: every chunk becomes a message, written one at a time in
 // order; the summary goes last. A failed write or a cancel cancels the scheduler request;
 // the call finishes only after the scheduler let go of it (so the reactor outlives every
-// callback). Deletes itself in OnDone. Thread-safety: as GenerateReactor.
+// callback). Output the client has not taken yet (gRPC's flow control holds a write until
+// the client reads) queues here, up to `buffer_bytes` of serialized chunks: beyond that the
+// queue is dropped, the scheduler request cancelled (freeing its batch slot and KV) and the
+// call finished with RESOURCE_EXHAUSTED naming --stream_buffer_bytes, which the client sees
+// after the messages already handed to gRPC. Deletes itself in OnDone. Thread-safety: as
+// GenerateReactor.
 class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, public RequestSink {
  public:
-  // stream_interval: see ServiceOptions.
-  StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval);
+  // stream_interval, buffer_bytes (0: no limit): see ServiceOptions.
+  StreamReactor(Scheduler* scheduler, IoExecutor* io, int stream_interval, int64_t buffer_bytes);
   void Start(GenerationRequest request);
   void Refuse(const grpc::Status& status) { Finish(status); }  // as GenerateReactor's
 
@@ -73,11 +79,14 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateChunk>, 
   IoExecutor* const io_;
   const Tokenizer* const tokenizer_;
   const int stream_interval_;
+  const int64_t buffer_bytes_;
   const std::shared_ptr<RequestControl> control_ = std::make_shared<RequestControl>();
   std::mutex mu_;                          // guards the members below
   std::deque<v1::GenerateChunk> pending_;  // front: in flight if writing_
+  int64_t pending_bytes_ = 0;              // serialized size of pending_ (approximately)
   bool writing_ = false;
-  bool broken_ = false;     // a write failed: drop the rest
+  bool broken_ = false;     // a write failed, or the buffer overflowed: drop the rest
+  int64_t overflowed_ = 0;  // > 0: the buffer overflowed with this many bytes queued
   bool completed_ = false;  // the scheduler let go of the request
   bool finished_ = false;
   grpc::Status status_;

@@ -95,6 +95,9 @@ ABSL_FLAG(int, tokenize_threads, 2,
 ABSL_FLAG(int, stream_interval, 1,
           "Streams send a message every N new tokens of a sample (and at its end); N > 1 "
           "trades time-to-each-token for less CPU per token");
+ABSL_FLAG(int64_t, stream_buffer_bytes, 1 << 20,
+          "Output bytes a stream may hold that its client has not read (beyond gRPC's flow-"
+          "control window); more: the stream is cancelled with RESOURCE_EXHAUSTED; 0 = no limit");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
           "On SIGTERM/SIGINT: how long running requests may take to finish");
 ABSL_FLAG(absl::Duration, testing_step_delay, absl::ZeroDuration(),
@@ -171,6 +174,10 @@ absl::StatusOr<ServerOptions> ServerFlags() {
   o.service.stream_interval = absl::GetFlag(FLAGS_stream_interval);
   if (o.service.stream_interval < 1) {
     return absl::InvalidArgumentError("--stream_interval must be >= 1");
+  }
+  o.service.stream_buffer_bytes = absl::GetFlag(FLAGS_stream_buffer_bytes);
+  if (o.service.stream_buffer_bytes < 0) {
+    return absl::InvalidArgumentError("--stream_buffer_bytes must be >= 0");
   }
   RequestLimits& l = o.service.limits;
   l.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);

@@ -159,12 +159,14 @@ void SchedulerMetrics(Families& f, const LoadSnapshot& l) {
         MetricType::Counter, static_cast<double>(l.generated_tokens));
   MetricFamily& refused =
       f.Add("stocha_refusals_total",
-            "Generation requests the scheduler refused or dropped without running them, by reason.",
+            "Generation requests refused or dropped without running them, by reason; "
+            "stream_buffer: streams cancelled while running, their client not reading.",
             MetricType::Counter);
   f.Value(refused, static_cast<double>(l.refused_queue_full), {{"reason", "queue_full"}});
   f.Value(refused, static_cast<double>(l.refused_queue_time), {{"reason", "queue_time"}});
   f.Value(refused, static_cast<double>(l.refused_kv_budget), {{"reason", "kv_budget"}});
   f.Value(refused, static_cast<double>(l.refused_draining), {{"reason", "draining"}});
+  f.Value(refused, static_cast<double>(l.dropped_stream_buffer), {{"reason", "stream_buffer"}});
 }
 
 void LayerMetrics(Families& f, const ServingSnapshot& s) {

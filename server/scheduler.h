@@ -47,6 +47,8 @@ struct LoadSnapshot {
   // Refused or dropped without running, by reason.
   uint64_t refused_queue_full = 0, refused_queue_time = 0, refused_kv_budget = 0,
            refused_draining = 0;
+  // Streams cancelled while running because the client did not read (--stream_buffer_bytes).
+  uint64_t dropped_stream_buffer = 0;
 };
 
 // Iteration-level batching. Each step carries one token of every decoding sample plus
@@ -82,6 +84,11 @@ class Scheduler {
   void Stop();
 
   LoadSnapshot Load() const;
+  // Counts a stream cancelled because its client did not read (LoadSnapshot).
+  void CountStreamOverflow() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++load_.dropped_stream_buffer;
+  }
   // Immutable facts (config, tokenizer, context); safe from any thread.
   const BatchEngine& engine() const { return *engine_; }
   const SchedulerOptions& options() const { return options_; }

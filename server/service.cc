@@ -152,7 +152,8 @@ grpc::ServerWriteReactor<v1::GenerateChunk>* StochaService::Stream(
   if (s == nullptr) {
     return new RefusedStream(status);
   }
-  auto* reactor = new StreamReactor(s, &io_, options_.stream_interval);
+  auto* reactor =
+      new StreamReactor(s, &io_, options_.stream_interval, options_.stream_buffer_bytes);
   ConvertAndStart(context, &request, kind, reactor);
   return reactor;
 }

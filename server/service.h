@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "server/io_executor.h"
@@ -23,6 +24,9 @@ struct ServiceOptions {
   // Streams send a message once this many new tokens of a sample are ready (or the sample
   // ends, or another sample's tokens queue behind): fewer, larger messages cost less CPU.
   int stream_interval = 1;
+  // Serialized output a stream may hold that its client has not read; beyond it the stream
+  // is cancelled with RESOURCE_EXHAUSTED (StreamReactor). 0: no limit.
+  int64_t stream_buffer_bytes = 1 << 20;
   const RequestCounters* counters = nullptr;  // GetLoad's request outcomes; outlives the service
   // Threads that tokenize text (prompts, Tokenize) off the gRPC threads, and how many
   // requests may wait for them before RESOURCE_EXHAUSTED.

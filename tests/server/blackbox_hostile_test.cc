@@ -426,6 +426,74 @@ TEST(BlackboxHostileTest, CompressedBombsAndOversizedMetadataAreRefused) {
   EXPECT_EQ(*server->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// Issue 10: a stream whose client never reads. gRPC's flow control holds the server's
+// writes; the output used to queue in the stream's reactor without bound and the call
+// never ended. Now, beyond --stream_buffer_bytes, the stream is cancelled with
+// RESOURCE_EXHAUSTED (the client sees it after what gRPC already sent), its batch slots
+// are freed, it is counted, and other streams and health checks go on.
+TEST(BlackboxHostileTest, AStreamWhoseClientNeverReadsIsCancelledAndItsSlotsFreed) {
+  REQUIRE_MODEL();
+  auto server = MustStart({"--stream_buffer_bytes=32768", "--max_batch_size=5", "--max_n=4"});
+  ASSERT_NE(server, nullptr);
+  // The stuck client, on its own connection with a small fixed HTTP/2 window (no BDP
+  // growth): gRPC stops the server's writes once ~16 KiB wait unread.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 10);
+  auto stuck_stub = v1::Stocha::NewStub(
+      grpc::CreateCustomChannel(server->target(), grpc::InsecureChannelCredentials(), args));
+  // 4 samples x 500 tokens x 20 alternatives: ~600 KB of messages.
+  v1::GenerateRequest big = Request("Once upon a time", 500, 1.0f, 7);
+  big.set_n(4);
+  big.set_ignore_eos(true);
+  big.set_logprobs(20);
+  auto stuck_ctx = Context();
+  auto stuck = stuck_stub->MultiSample(stuck_ctx.get(), big);
+
+  // Meanwhile a client that reads gets every token, and health answers.
+  auto stub = v1::Stocha::NewStub(server->channel());
+  v1::GenerateRequest normal = Request("Once upon a time", 200);
+  normal.set_ignore_eos(true);
+  auto ctx = Context();
+  auto reader = stub->GenerateStream(ctx.get(), normal);
+  StreamResult ok = ReadStream(ctx.get(), reader.get());
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_EQ(ok.tokens[0].size(), 200u);
+  EXPECT_EQ(*server->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  // The stuck stream is cancelled and counted without its client reading anything.
+  const std::string counted = "stocha_refusals_total{reason=\"stream_buffer\"} 1\n";
+  bool seen = false;
+  for (const absl::Time end = absl::Now() + absl::Seconds(30); !seen && absl::Now() < end;) {
+    seen = absl::StrContains(HttpGet(server->metrics_port(), "/metrics"), counted);
+    if (!seen) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(seen) << "no stocha_refusals_total{reason=\"stream_buffer\"} 1 within 30 s";
+  v1::Load load;
+  EXPECT_TRUE(stub->GetLoad(Context().get(), v1::GetLoadRequest(), &load).ok());
+  EXPECT_EQ(load.running_requests(), 0u);
+
+  // Its slots are free: a request that needs 4 of the 5 runs.
+  v1::GenerateRequest four = Request("Once upon a time", 20, 1.0f, 3);
+  four.set_n(4);
+  auto four_ctx = Context(absl::Seconds(30));
+  auto four_reader = stub->MultiSample(four_ctx.get(), four);
+  StreamResult again = ReadStream(four_ctx.get(), four_reader.get());
+  EXPECT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_EQ(again.tokens.size(), 4u);
+
+  // When the stuck client finally reads: what gRPC had taken, then the reason.
+  StreamResult late = ReadStream(stuck_ctx.get(), stuck.get());
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << late.status.error_message();
+  EXPECT_TRUE(absl::StrContains(late.status.error_message(), "--stream_buffer_bytes"))
+      << late.status.error_message();
+  size_t tokens = 0;
+  for (const auto& [index, ids] : late.tokens) tokens += ids.size();
+  EXPECT_LT(tokens, 4u * 500u);
+  EXPECT_FALSE(late.summary.has_value());
+}
+
 // Seconds from SIGTERM to exit of an idle server; with `watch`, while a client holds a
 // health Watch stream open on its own connection.
 double DrainSeconds(bool watch) {

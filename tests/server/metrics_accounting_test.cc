@@ -1,9 +1,5 @@
 // Black-box request accounting: every call counted once by RPC and final code, in GetLoad
 // and on the metrics endpoint alike (issue 10 item 4); the metrics port's own behaviour.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <map>
 #include <memory>
@@ -28,26 +24,6 @@ namespace {
   if (!HaveTestModel()) GTEST_SKIP() << "no ../shared/data/stories260K (a user's clone)"
 
 using Key = std::pair<std::string, std::string>;  // (rpc, code)
-
-// A plain HTTP/1.0 GET on loopback; returns the whole response (status line included).
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[65536];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
 
 // stocha_requests_total series by (rpc, code).
 std::map<Key, uint64_t> ScrapeRequests(int port) {

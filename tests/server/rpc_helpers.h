@@ -3,6 +3,9 @@
 #define STOCHA_TESTS_SERVER_RPC_HELPERS_H_
 
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -75,6 +78,27 @@ inline StreamResult ReadStream(grpc::ClientContext* ctx,
   }
   r.status = reader->Finish();
   return r;
+}
+
+// A plain HTTP/1.0 GET on loopback (the metrics port); the whole response, status line
+// included, or "" if nothing listens.
+inline std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
 }
 
 inline std::vector<int> Ids(const google::protobuf::RepeatedField<int32_t>& ids) {
