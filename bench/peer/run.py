@@ -139,6 +139,7 @@ def bench_file(args, label, path, prompt):
                     f"{med['dense'] * bpt / 1e9:.1f} | {probe / 1e9:.1f} | "
                     f"{100 * med['dense'] * bpt / probe if probe else 0:.0f}% | "
                     f"{agree_n}/{args.tokens} |")
+        log("row: " + rows[-1])  # so a stopped run keeps its finished rows
     return rows
 
 
