@@ -160,8 +160,8 @@ int Run() {
   for (const Planned& t : plan) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    b.TensorInfo(t.name, t.scale == 0 ? 0 : type, t.shape, static_cast<uint64_t>(n) * 2 *
-                                                              (t.scale == 0 ? 2 : 1));
+    b.TensorInfo(t.name, t.scale == 0 ? 0 : type, t.shape,
+                 static_cast<uint64_t>(n) * 2 * (t.scale == 0 ? 2 : 1));
   }
   Writer w{std::ofstream(path, std::ios::binary | std::ios::trunc), type, 0,
            absl::GetFlag(FLAGS_seed) * 1000};
