@@ -82,7 +82,8 @@ int Run() {
   const std::string path = absl::GetFlag(FLAGS_model);
   const int threads = absl::GetFlag(FLAGS_threads), k = absl::GetFlag(FLAGS_tokens);
   std::vector<int> prompt;
-  for (const std::string& s : absl::GetFlag(FLAGS_prompt_ids)) prompt.push_back(std::atoi(s.c_str()));
+  for (const std::string& s : absl::GetFlag(FLAGS_prompt_ids))
+    prompt.push_back(std::atoi(s.c_str()));
   if (path.empty() || prompt.empty() || threads < 1 || k < 1) Fail("see --help");
   const std::string act = absl::GetFlag(FLAGS_activation);
   if (act != "silu" && act != "relu") Fail("--activation must be silu or relu");
@@ -116,17 +117,17 @@ int Run() {
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
   const double decode_s = std::chrono::duration<double>(t2 - t1).count();
   const int steps = k - 1;
-  nlohmann::json j = {{"tokens", generated},
-                      {"decode_s", decode_s},
-                      {"decode_steps", steps},
-                      {"tok_s", steps > 0 ? steps / decode_s : 0.0},
-                      {"prefill_s", prefill_s},
-                      {"weight_bytes_per_token", WeightBytesPerToken(path)},
-                      {"probe_bytes_per_s", ProbeBytesPerSecond(absl::GetFlag(FLAGS_probe_gib),
-                                                                threads)},
-                      {"threads", threads},
-                      {"activation", act},
-                      {"sparsity", sparsity}};
+  nlohmann::json j = {
+      {"tokens", generated},
+      {"decode_s", decode_s},
+      {"decode_steps", steps},
+      {"tok_s", steps > 0 ? steps / decode_s : 0.0},
+      {"prefill_s", prefill_s},
+      {"weight_bytes_per_token", WeightBytesPerToken(path)},
+      {"probe_bytes_per_s", ProbeBytesPerSecond(absl::GetFlag(FLAGS_probe_gib), threads)},
+      {"threads", threads},
+      {"activation", act},
+      {"sparsity", sparsity}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
