@@ -33,6 +33,12 @@ for p in "${PKGS[@]}"; do
 done
 # Debian's nodejs ships npm apart; NodeSource's nodejs bundles it (and conflicts with it).
 [ "${1:-}" = --build ] || command -v npm >/dev/null || missing+=(npm)
+# bench/peer (llama.cpp from npm's node-llama-cpp, the peer_agreement test) needs Node >= 20;
+# Debian 12's nodejs is 18: install Node 20 from nodejs.org or NodeSource where it is older.
+if [ "${1:-}" != --build ] && command -v node >/dev/null &&
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "install-deps: warning: node $(node --version) < 20; bench/peer needs Node >= 20" >&2
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
   exit 0

@@ -247,27 +247,44 @@ class GgufBuilder {
   // `shape` is row-major (outermost first); GGUF stores it reversed.
   GgufBuilder& Tensor(const std::string& name, uint32_t ggml_type, std::vector<int64_t> shape,
                       const std::string& bytes) {
-    tensors_.push_back({name, ggml_type, std::move(shape), bytes});
+    tensors_.push_back({name, ggml_type, std::move(shape), bytes, bytes.size()});
     return *this;
   }
-  std::string Build(uint64_t alignment = 32, uint32_t version = 3) const {
+  // For files too large to hold in memory: a tensor of `nbytes` bytes that the caller
+  // writes itself after Header(), in the order added, each from the next multiple of the
+  // alignment (DataPadding).
+  GgufBuilder& TensorInfo(const std::string& name, uint32_t ggml_type, std::vector<int64_t> shape,
+                          uint64_t nbytes) {
+    tensors_.push_back({name, ggml_type, std::move(shape), "", nbytes});
+    return *this;
+  }
+  // Zero bytes that bring a data section of `size` bytes to the next tensor's start.
+  static std::string DataPadding(uint64_t size, uint64_t alignment = 32) {
+    return std::string((alignment - size % alignment) % alignment, '\0');
+  }
+  // Everything before the data section: header, metadata, tensor infos, padding.
+  std::string Header(uint64_t alignment = 32, uint32_t version = 3) const {
     std::string out = "GGUF";
     Put(out, version);
     Put<uint64_t>(out, tensors_.size());
     Put<uint64_t>(out, n_kv_);
     out += kv_;
-    std::string data;
+    uint64_t offset = 0;
     for (const T& t : tensors_) {
-      while (data.size() % alignment != 0) data.push_back('\0');
+      offset += DataPadding(offset, alignment).size();
       out += Str(t.name);
       Put<uint32_t>(out, static_cast<uint32_t>(t.shape.size()));
       for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) Put<uint64_t>(out, *it);
       Put(out, t.ggml_type);
-      Put<uint64_t>(out, data.size());
-      data += t.bytes;
+      Put<uint64_t>(out, offset);
+      offset += t.nbytes;
     }
-    while (out.size() % alignment != 0) out.push_back('\0');
-    return out + data;
+    return out + DataPadding(out.size(), alignment);
+  }
+  std::string Build(uint64_t alignment = 32, uint32_t version = 3) const {
+    std::string data;
+    for (const T& t : tensors_) data += DataPadding(data.size(), alignment) + t.bytes;
+    return Header(alignment, version) + data;
   }
   template <typename V>
   static std::string Bytes(V v) {
@@ -281,7 +298,8 @@ class GgufBuilder {
     std::string name;
     uint32_t ggml_type;
     std::vector<int64_t> shape;
-    std::string bytes;
+    std::string bytes;  // empty for TensorInfo
+    uint64_t nbytes;
   };
   std::string kv_;
   uint64_t n_kv_ = 0;

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""llama.cpp and stocha side by side on the same GGUF file (issue 13).
+
+One command runs everything: writes the synthetic GGUFs (bench/synthetic_gguf) if absent,
+installs the pinned llama.cpp (npm ci of bench/peer/package-lock.json into --node-dir),
+then for each file and thread count runs, interleaved, --reps times each:
+  stocha dense (peer_decode --activation=silu, with the streaming-read probe),
+  llama.cpp dense (llama_peer.mjs, timed by llama_perf_context),
+  stocha forced-sparse (peer_decode --activation=relu --sparsity=90, as decode_bench).
+Prints every run, then medians and the ratios stocha / llama.cpp, and how many greedy
+tokens of stocha dense and llama.cpp agree.
+
+  bench/peer/run.py [--build build] [--threads 1,2] [--reps 3] [--tokens 64]
+  bench/peer/run.py --quick     # smoke run on stories260K (seconds)
+  bench/peer/run.py --agree     # the CI check: both match upstream run.c on stories260K
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PEER = os.path.join(ROOT, "bench", "peer")
+SHARED = os.environ.get("STOCHA_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+STORIES = os.path.join(SHARED, "data", "stories260K", "stories260K.gguf")
+UPSTREAM = os.path.join(SHARED, "data", "stories260K", "expected",
+                        "runc_t0_once_upon_a_time_n64.tokens.json")
+SHAPES = [("llama32_1b", "F16"), ("llama32_1b", "BF16"), ("qwen25_1_5b", "BF16")]
+NAMES = {"llama32_1b": "Llama-3.2-1B shape", "qwen25_1_5b": "Qwen2.5-1.5B shape (as llama)"}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ensure_node(node_dir):
+    """Copies the pinned package and the script to node_dir; npm ci when the lock changed."""
+    os.makedirs(node_dir, exist_ok=True)
+    for f in ("package.json", "package-lock.json", "llama_peer.mjs"):
+        shutil.copyfile(os.path.join(PEER, f), os.path.join(node_dir, f))
+    stamp = os.path.join(node_dir, "node_modules", ".stocha-lock")
+    lock = open(os.path.join(PEER, "package-lock.json")).read()
+    if os.path.exists(stamp) and open(stamp).read() == lock:
+        return
+    env = dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true", CI="true")
+    # Only the prebuilt linux-x64 binaries (a direct dependency); no install scripts, so
+    # nothing is compiled or downloaded beyond the registry's tarballs.
+    subprocess.run(["npm", "ci", "--omit=optional", "--ignore-scripts", "--no-audit", "--no-fund"],
+                   cwd=node_dir, env=env, check=True, stdout=sys.stderr)
+    open(stamp, "w").write(lock)
+
+
+def run_json(cmd, cwd=None):
+    env = dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true")
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-4000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def stocha(args, model, threads, prompt, tokens, sparse=False, probe=0):
+    cmd = [os.path.join(args.build, "bench", "peer_decode"), f"--model={model}",
+           f"--threads={threads}", "--prompt_ids=" + ",".join(map(str, prompt)),
+           f"--tokens={tokens}", f"--probe_gib={probe}"]
+    cmd += ["--activation=relu", f"--sparsity={args.sparsity}"] if sparse else ["--activation=silu"]
+    return run_json(cmd)
+
+
+def llama(args, model, threads, prompt, tokens):
+    return run_json(["node", os.path.join(args.node_dir, "llama_peer.mjs"), "--model", model,
+                     "--threads", str(threads), "--prompt-ids", ",".join(map(str, prompt)),
+                     "--tokens", str(tokens)])
+
+
+def agreement(a, b):
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def upstream():
+    u = json.load(open(UPSTREAM))
+    prompt = u["prompt_ids"]
+    # generated_ids[i] is run.c's token at position i+1: the prompt's tail, then greedy ones.
+    return prompt, u["generated_ids"][len(prompt) - 1:]
+
+
+def agree(args):
+    """Greedy tokens of stocha (silu) and llama.cpp on stories260K both equal upstream run.c."""
+    prompt, want = upstream()
+    ok = True
+    for name, got in (("stocha", stocha(args, STORIES, 1, prompt, len(want))["tokens"]),
+                      ("llama.cpp", llama(args, STORIES, 1, prompt, len(want))["tokens"])):
+        n = agreement(got, want)
+        print(f"{name}: {n}/{len(want)} greedy tokens equal upstream run.c")
+        ok = ok and n == len(want)
+    return 0 if ok else 1
+
+
+def ensure_gguf(args, shape, dtype):
+    path = os.path.join(args.gguf_dir, f"{shape}_{dtype.lower()}.gguf")
+    if not os.path.exists(path):
+        os.makedirs(args.gguf_dir, exist_ok=True)
+        log(f"writing {path}")
+        subprocess.run([os.path.join(args.build, "bench", "synthetic_gguf"), f"--shape={shape}",
+                        f"--dtype={dtype}", f"--out={path}.tmp", f"--vocab_from={STORIES}"],
+                       check=True, stdout=sys.stderr)
+        os.rename(path + ".tmp", path)
+    return path
+
+
+def bench_file(args, label, path, prompt):
+    rows = []
+    for t in args.threads:
+        runs = {"dense": [], "llama": [], "sparse": []}
+        for r in range(args.reps):
+            d = stocha(args, path, t, prompt, args.tokens, probe=args.probe_gib)
+            runs["dense"].append(d)
+            runs["llama"].append(llama(args, path, t, prompt, args.tokens))
+            runs["sparse"].append(stocha(args, path, t, prompt, args.tokens, sparse=True))
+            bpt = d["weight_bytes_per_token"]
+            for k in ("dense", "llama", "sparse"):
+                x = runs[k][-1]
+                log(f"{label} t={t} rep {r + 1} {k:6s} {x['tok_s']:8.2f} tok/s "
+                    f"{x['tok_s'] * bpt / 1e9:6.1f} GB/s(dense bytes)")
+            log(f"{label} t={t} rep {r + 1} probe  {d['probe_bytes_per_s'] / 1e9:6.1f} GB/s")
+        med = {k: statistics.median(x["tok_s"] for x in v) for k, v in runs.items()}
+        probe = statistics.median(x["probe_bytes_per_s"] for x in runs["dense"])
+        bpt = runs["dense"][0]["weight_bytes_per_token"]
+        agree_n = min(agreement(d["tokens"], l["tokens"])
+                      for d, l in zip(runs["dense"], runs["llama"]))
+        rows.append(f"| {label} | {t} | {med['llama']:.2f} | {med['dense']:.2f} | "
+                    f"**{med['dense'] / med['llama']:.2f}** | {med['sparse']:.2f} | "
+                    f"**{med['sparse'] / med['llama']:.2f}** | {med['llama'] * bpt / 1e9:.1f} | "
+                    f"{med['dense'] * bpt / 1e9:.1f} | {probe / 1e9:.1f} | "
+                    f"{100 * med['dense'] * bpt / probe if probe else 0:.0f}% | "
+                    f"{agree_n}/{args.tokens} |")
+        log("row: " + rows[-1])  # so a stopped run keeps its finished rows
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--node-dir", default=None, help="where npm ci puts llama.cpp "
+                    "(default BUILD/peer-node)")
+    ap.add_argument("--gguf-dir", default=None, help="synthetic GGUFs (default BUILD/peer-gguf)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--sparsity", type=float, default=90)
+    ap.add_argument("--probe-gib", type=float, default=1)
+    ap.add_argument("--shapes", default=",".join(f"{s}:{d}" for s, d in SHAPES),
+                    help="shape:dtype list (llama32_1b, qwen25_1_5b; F16, BF16)")
+    ap.add_argument("--quick", action="store_true", help="stories260K only, small probe")
+    ap.add_argument("--agree", action="store_true", help="stories260K vs upstream run.c only")
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    args.node_dir = os.path.abspath(args.node_dir or os.path.join(args.build, "peer-node"))
+    args.gguf_dir = os.path.abspath(args.gguf_dir or os.path.join(args.build, "peer-gguf"))
+    args.threads = [int(t) for t in args.threads.split(",")]
+    if not os.path.exists(STORIES):
+        print(f"SKIP: {STORIES} not found (../shared/data is absent)")
+        return 0
+    ensure_node(args.node_dir)
+    if args.agree:
+        return agree(args)
+    prompt, _ = upstream()
+    files = [("stories260K", STORIES)]
+    if args.quick:
+        args.probe_gib = min(args.probe_gib, 0.25)
+    else:
+        files = [(f"{NAMES[s]}, {d}", ensure_gguf(args, s, d))
+                 for s, d in (x.split(":") for x in args.shapes.split(","))]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    rows = []
+    for label, path in files:
+        rows += bench_file(args, label, path, prompt)
+    print(f"\nCPU: {cpu}, {os.cpu_count()} CPUs; {args.tokens} greedy tokens after a "
+          f"{len(prompt)}-token prompt; medians of {args.reps} interleaved runs; "
+          f"sparse = stocha ReLU with {args.sparsity:.0f}% FFN sparsity forced")
+    print("| file (synthetic, llama arch) | threads | llama.cpp tok/s | stocha dense tok/s | "
+          "dense ÷ llama.cpp | stocha sparse tok/s | sparse ÷ llama.cpp | llama.cpp GB/s | "
+          "stocha dense GB/s | probe GB/s | dense / probe | tokens agreeing |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+// peer_decode: stocha's side of the llama.cpp benchmark (bench/peer/run.py). Loads a GGUF,
+// greedy-decodes K tokens after a prompt of token ids, and prints one JSON line with the
+// tokens, the decode time, the weight bytes a token reads, and the streaming-read probe at
+// the same thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "bench/bandwidth_probe.h"
+#include "engine/engine.h"
+#include "engine/format/gguf.h"
+#include "engine/format/load_model.h"
+#include "engine/format/mapped_file.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, model, "", "GGUF file (required)");
+ABSL_FLAG(int, threads, 1, "Compute threads (the engine's and the probe's)");
+ABSL_FLAG(std::vector<std::string>, prompt_ids, {}, "Prompt token ids, comma-separated");
+ABSL_FLAG(int, tokens, 64, "Tokens to generate (greedy; end-of-sequence does not stop)");
+ABSL_FLAG(std::string, activation, "silu", "silu (dense, as llama.cpp) | relu");
+ABSL_FLAG(double, sparsity, -1,
+          "With relu: force this FFN sparsity in percent (as decode_bench), -1 = natural");
+ABSL_FLAG(double, probe_gib, 1, "Streaming-read probe buffer in GiB, 0 = no probe");
+
+namespace stocha::bench {
+namespace {
+
+constexpr char kUsage[] = R"(stocha's side of bench/peer/run.py.
+
+  peer_decode --model=F.gguf --threads=N --prompt_ids=1,403 --tokens=K
+              [--activation=silu|relu] [--sparsity=90] [--probe_gib=1])";
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "peer_decode: %s\n", message.c_str());
+  std::exit(2);
+}
+
+// Bytes of weights a dense decode step reads: every tensor, except that the embedding
+// table costs one row when an untied output.weight is the classifier.
+double WeightBytesPerToken(const std::string& path) {
+  auto file = MappedFile::Open(path);
+  if (!file.ok()) Fail(std::string(file.status().message()));
+  auto gguf = ParseGguf((*file)->bytes(), path);
+  if (!gguf.ok()) Fail(std::string(gguf.status().message()));
+  double total = 0;
+  for (const GgufTensorInfo& t : gguf->tensors) total += static_cast<double>(t.nbytes);
+  const GgufTensorInfo* embed = gguf->FindTensor("token_embd.weight");
+  if (gguf->FindTensor("output.weight") != nullptr && embed != nullptr && !embed->shape.empty()) {
+    total -= static_cast<double>(embed->nbytes) * (1.0 - 1.0 / embed->shape[0]);
+  }
+  return total;
+}
+
+int Argmax(const std::vector<float>& v) {
+  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+double ProbeBytesPerSecond(double gib, int threads) {
+  if (gib <= 0) return 0;
+  omp_set_num_threads(threads);
+  const BandwidthProbe probe(static_cast<size_t>(gib * (1 << 30)));
+  std::vector<double> seconds;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    volatile float sink = probe.Read();
+    (void)sink;
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return static_cast<double>(probe.bytes()) / seconds[seconds.size() / 2];
+}
+
+int Run() {
+  const std::string path = absl::GetFlag(FLAGS_model);
+  const int threads = absl::GetFlag(FLAGS_threads), k = absl::GetFlag(FLAGS_tokens);
+  std::vector<int> prompt;
+  for (const std::string& s : absl::GetFlag(FLAGS_prompt_ids))
+    prompt.push_back(std::atoi(s.c_str()));
+  if (path.empty() || prompt.empty() || threads < 1 || k < 1) Fail("see --help");
+  const std::string act = absl::GetFlag(FLAGS_activation);
+  if (act != "silu" && act != "relu") Fail("--activation must be silu or relu");
+  const double sparsity = absl::GetFlag(FLAGS_sparsity);
+  if (sparsity >= 0 && (act != "relu" || sparsity >= 100)) Fail("--sparsity needs relu, < 100");
+
+  auto model = LoadModel(path);
+  if (!model.ok()) Fail(std::string(model.status().message()));
+  EngineOptions eo;
+  eo.num_threads = threads;
+  eo.max_context = static_cast<int>(prompt.size()) + k + 8;
+  if (sparsity >= 0) eo.ffn.bench_force_density = static_cast<float>(1 - sparsity / 100);
+  auto engine = Engine::Create(*model, eo);
+  if (!engine.ok()) Fail(std::string(engine.status().message()));
+  const ActivationSpec spec{act == "silu" ? ActivationKind::kSilu : ActivationKind::kRelu, 0};
+  auto seq = (*engine)->AddSequence({spec});
+  if (!seq.ok()) Fail(std::string(seq.status().message()));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = (*engine)->Step({StepInput{*seq, prompt, true, true}});
+  if (!out.ok()) Fail(std::string(out.status().message()));
+  const auto t1 = std::chrono::steady_clock::now();
+  std::vector<int> generated = {Argmax(out->logits[0])};
+  // As llama.cpp's "eval" counter: the K-1 single-token steps after the prompt.
+  while (static_cast<int>(generated.size()) < k) {
+    out = (*engine)->Step({StepInput{*seq, {generated.back()}, false, true}});
+    if (!out.ok()) Fail(std::string(out.status().message()));
+    generated.push_back(Argmax(out->logits[0]));
+  }
+  const auto t2 = std::chrono::steady_clock::now();
+  const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
+  const double decode_s = std::chrono::duration<double>(t2 - t1).count();
+  const int steps = k - 1;
+  nlohmann::json j = {
+      {"tokens", generated},
+      {"decode_s", decode_s},
+      {"decode_steps", steps},
+      {"tok_s", steps > 0 ? steps / decode_s : 0.0},
+      {"prefill_s", prefill_s},
+      {"weight_bytes_per_token", WeightBytesPerToken(path)},
+      {"probe_bytes_per_s", ProbeBytesPerSecond(absl::GetFlag(FLAGS_probe_gib), threads)},
+      {"threads", threads},
+      {"activation", act},
+      {"sparsity", sparsity}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace stocha::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(stocha::bench::kUsage);
+  absl::ParseCommandLine(argc, argv);
+  return stocha::bench::Run();
+}

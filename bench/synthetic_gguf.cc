@@ -1,0 +1,185 @@
+// synthetic_gguf: writes a llama-architecture GGUF of a real shape with random weights,
+// through the project's one GGUF writer (engine/format/test_writers.h), for the side by
+// side benchmark against llama.cpp (bench/peer/). Tensors are streamed, never all held.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "bench/synthetic_model.h"
+#include "engine/format/gguf.h"
+#include "engine/format/test_writers.h"
+#include "engine/model/dtype.h"
+
+ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as llama)");
+ABSL_FLAG(std::string, dtype, "BF16", "F16 | BF16 (matrices; norms are F32 as in real files)");
+ABSL_FLAG(std::string, out, "", "Output .gguf path (required; several GiB)");
+ABSL_FLAG(std::string, vocab_from, "",
+          "GGUF whose tokenizer is copied (its first tokens); padded with unused tokens up to "
+          "the shape's vocabulary (required; e.g. ../shared/data/stories260K/stories260K.gguf)");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of the weights");
+
+namespace stocha::bench {
+namespace {
+
+constexpr char kUsage[] = R"(Writes a synthetic llama GGUF of a real shape.
+
+  synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16 --out=F.gguf
+                 --vocab_from=stories260K.gguf)";
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "synthetic_gguf: %s\n", message.c_str());
+  std::exit(2);
+}
+
+// splitmix64 uniform in [-scale, scale]: deterministic per (seed, index).
+float Uniform(uint64_t seed, uint64_t i, float scale) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + (i + 1) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (static_cast<float>(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale;
+}
+
+struct Planned {
+  std::string name;
+  std::vector<int64_t> shape;
+  float scale;  // 0: ones, in F32 (a norm)
+};
+
+struct Writer {
+  std::ofstream out;
+  uint32_t ggml_type;  // 1 F16, 30 BF16
+  uint64_t written = 0, seed = 0;
+
+  // Streams one tensor's bytes in chunks (the 1B shape's embedding alone is 0.5 GB).
+  void Write(const Planned& t) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    const std::string pad = test::GgufBuilder::DataPadding(written);
+    out.write(pad.data(), static_cast<std::streamsize>(pad.size()));
+    written += pad.size();
+    ++seed;
+    std::string chunk;
+    for (int64_t c = 0; c < n; c += 1 << 22) {
+      chunk.clear();
+      for (int64_t i = c; i < std::min<int64_t>(n, c + (1 << 22)); ++i) {
+        if (t.scale == 0) {
+          test::Put(chunk, 1.0f);
+        } else {
+          const float v = Uniform(seed, static_cast<uint64_t>(i), t.scale);
+          test::Put(chunk, ggml_type == 1 ? F32ToF16(v) : F32ToBF16(v));
+        }
+      }
+      out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      written += chunk.size();
+    }
+  }
+};
+
+int Run() {
+  const std::string shape_name = absl::GetFlag(FLAGS_shape), dtype = absl::GetFlag(FLAGS_dtype);
+  const std::string path = absl::GetFlag(FLAGS_out);
+  if (path.empty()) Fail("--out is required");
+  Shape s;
+  float rope_base = 0;
+  if (shape_name == "llama32_1b") {
+    s = Llama32_1B();
+    rope_base = 500000;
+  } else if (shape_name == "qwen25_1_5b") {
+    s = Qwen25_1_5B();
+    rope_base = 1000000;
+  } else {
+    Fail("--shape must be llama32_1b or qwen25_1_5b");
+  }
+  if (dtype != "F16" && dtype != "BF16") Fail("--dtype must be F16 or BF16");
+  const uint32_t type = dtype == "F16" ? 1 : 30;
+  auto vocab = ReadGgufVocabFile(absl::GetFlag(FLAGS_vocab_from));
+  if (!vocab.ok()) Fail(std::string(vocab.status().message()));
+  if (static_cast<int>(vocab->tokens.size()) > s.vocab) Fail("--vocab_from has too many tokens");
+  std::vector<std::string> tokens = vocab->tokens;
+  std::vector<float> scores = vocab->scores;
+  std::vector<int32_t> types(vocab->token_types.begin(), vocab->token_types.end());
+  scores.resize(tokens.size(), 0.0f);
+  types.resize(tokens.size(), 1);
+  // Unused (type 5) padding tokens: real ids for the random lm_head, never produced by text.
+  for (int i = static_cast<int>(tokens.size()); i < s.vocab; ++i) {
+    tokens.push_back("<unused" + std::to_string(i) + ">");
+    scores.push_back(-1e9f);
+    types.push_back(5);
+  }
+
+  test::GgufBuilder b;
+  b.String("general.architecture", "llama")
+      .String("general.name", "synthetic " + s.name + " " + dtype)
+      .U32("llama.embedding_length", s.D)
+      .U32("llama.feed_forward_length", s.F)
+      .U32("llama.block_count", s.layers)
+      .U32("llama.attention.head_count", s.heads)
+      .U32("llama.attention.head_count_kv", s.kv_heads)
+      .U32("llama.attention.key_length", s.head_dim)
+      .U32("llama.attention.value_length", s.head_dim)
+      .U32("llama.context_length", 4096)
+      .U32("llama.rope.dimension_count", s.head_dim)
+      .F32("llama.rope.freq_base", rope_base)
+      .F32("llama.attention.layer_norm_rms_epsilon", 1e-5f)
+      .U32("llama.vocab_size", s.vocab)
+      .String("tokenizer.ggml.model", "llama")
+      .Strings("tokenizer.ggml.tokens", tokens)
+      .F32s("tokenizer.ggml.scores", scores)
+      .I32s("tokenizer.ggml.token_type", types)
+      .U32("tokenizer.ggml.bos_token_id", vocab->bos_id >= 0 ? vocab->bos_id : 1)
+      .U32("tokenizer.ggml.eos_token_id", vocab->eos_id >= 0 ? vocab->eos_id : 2);
+
+  // The scales of bench/synthetic_model.cc: unit-variance activations through the layers.
+  const int64_t D = s.D, F = s.F, q = int64_t{s.heads} * s.head_dim;
+  const int64_t kv = int64_t{s.kv_heads} * s.head_dim;
+  const float sd = std::sqrt(3.0f / D);
+  // A small embedding (as trained models have): with the tied classifier, a unit-scale one
+  // would make every greedy step repeat its input token.
+  std::vector<Planned> plan = {{"token_embd.weight", {s.vocab, D}, 0.02f}};
+  for (int l = 0; l < s.layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    plan.push_back({p + "attn_norm.weight", {D}, 0});
+    plan.push_back({p + "attn_q.weight", {q, D}, sd});
+    plan.push_back({p + "attn_k.weight", {kv, D}, sd});
+    plan.push_back({p + "attn_v.weight", {kv, D}, sd});
+    plan.push_back({p + "attn_output.weight", {D, q}, std::sqrt(3.0f / q)});
+    plan.push_back({p + "ffn_norm.weight", {D}, 0});
+    plan.push_back({p + "ffn_gate.weight", {F, D}, sd});
+    plan.push_back({p + "ffn_up.weight", {F, D}, sd});
+    plan.push_back({p + "ffn_down.weight", {D, F}, std::sqrt(3.0f / F)});
+  }
+  plan.push_back({"output_norm.weight", {D}, 0});  // tied: no output.weight
+  for (const Planned& t : plan) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    b.TensorInfo(t.name, t.scale == 0 ? 0 : type, t.shape,
+                 static_cast<uint64_t>(n) * 2 * (t.scale == 0 ? 2 : 1));
+  }
+  Writer w{std::ofstream(path, std::ios::binary | std::ios::trunc), type, 0,
+           absl::GetFlag(FLAGS_seed) * 1000};
+  const std::string header = b.Header();
+  w.out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  for (const Planned& t : plan) w.Write(t);
+  w.out.close();
+  if (!w.out) Fail("writing " + path + " failed");
+  std::printf("wrote %s: %s shape, %s, %.2f GB of tensors\n", path.c_str(), s.name.c_str(),
+              dtype.c_str(), static_cast<double>(w.written) / 1e9);
+  return 0;
+}
+
+}  // namespace
+}  // namespace stocha::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(stocha::bench::kUsage);
+  absl::ParseCommandLine(argc, argv);
+  return stocha::bench::Run();
+}
