@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
                 c.Median("gemv/dense/" + a) / c.Median("gemv/dense/" + b),
                 c.Median("gemv/sparse10/" + a) / c.Median("gemv/sparse10/" + b));
   }
+  if (c.Median("batch/1/stocha") == 0) return 0;  // filtered out (--benchmark_filter)
   std::printf(
       "\nstocha MatMul (%s row kernels) vs oneDNN (OneDnnMatMul: weights widened to F32 by "
       "blocks, F32 GEMM), %lld x %lld %s, %d threads\n| batch | stocha ms | oneDNN ms | "
