@@ -164,9 +164,10 @@ int main(int argc, char** argv) {
     for (auto& r : RunShape(s, args, probe, &reps)) table.push_back(r);
   }
   std::printf(
-      "\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads; "
+      "\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads, %s row kernels; "
       "medians of %d interleaved repetitions; dense = every weight read (0%% sparsity)\n",
-      100 * (1 - args.density), omp_get_max_threads(), static_cast<int>(reps));
+      100 * (1 - args.density), omp_get_max_threads(), std::string(stocha::CpuRowKernels()).c_str(),
+      static_cast<int>(reps));
   std::printf(
       "| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
       "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "

@@ -16,6 +16,7 @@
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/norm.h"
 #include "engine/kernels/cpu/onednn_matmul.h"
+#include "engine/kernels/cpu/row_isa.h"
 #include "engine/step/attention.h"
 #include "engine/step/ffn.h"
 #include "engine/step/forward_state.h"
@@ -23,6 +24,8 @@
 #include "engine/step/rope.h"
 
 namespace stocha {
+
+std::string_view CpuRowKernels() { return RowIsaName(ActiveRowIsa()); }
 namespace {
 
 using Clock = std::chrono::steady_clock;

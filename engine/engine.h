@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -51,6 +52,11 @@ struct StepOutput {
   StepStats stats;                         // the whole step, with per-layer seconds
   std::vector<StepStats> per_input;        // token and zero counts of each input (no seconds)
 };
+
+// The CPU row kernels this process's engines use: "avx512", "avx2" or "portable" (the best
+// the CPU has, lowered by the STOCHA_ISA environment variable; docs/ENGINE.md "Determinism").
+// All give the same bits; only speed differs.
+std::string_view CpuRowKernels();
 
 // Thread-safety: not thread-safe; one thread (the scheduler's inference thread) owns it.
 class Engine {

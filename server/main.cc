@@ -274,10 +274,12 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   if (absl::Status s = WarmUp(**scheduler); !s.ok()) {
     return s;
   }
-  LogInfo("model %s loaded in %s, warmed up in %s (deterministic=%d, KV budget %d positions)", path,
-          absl::FormatDuration(absl::Trunc(t1 - t0, absl::Milliseconds(1))),
-          absl::FormatDuration(absl::Trunc(absl::Now() - t1, absl::Milliseconds(1))),
-          eo.deterministic, (*scheduler)->Load().kv_capacity);
+  LogInfo(
+      "model %s loaded in %s, warmed up in %s (deterministic=%d, KV budget %d positions, "
+      "%s row kernels)",
+      path, absl::FormatDuration(absl::Trunc(t1 - t0, absl::Milliseconds(1))),
+      absl::FormatDuration(absl::Trunc(absl::Now() - t1, absl::Milliseconds(1))), eo.deterministic,
+      (*scheduler)->Load().kv_capacity, CpuRowKernels());
   loaded.scheduler = std::move(*scheduler);
   return loaded;
 }

@@ -30,10 +30,10 @@ STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
 STOCHA_INLINE void AxpyRow(float h, const void* row, DType dt, int64_t n, float* o, bool stream,
                            const void* next) {
   const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
-  if (Avx2RowKernels()) {
-    if (!stream) return AxpyRowAvx2(h, row, dt, n, o, nullptr);
+  if (IntrinsicRowKernels()) {
+    if (!stream) return AxpyRowIntrinsic(h, row, dt, n, o, nullptr);
     const RowPrefetch pf = PlanPrefetch(row, next, n * esize, esize);
-    return AxpyRowAvx2(h, row, dt, n, o, &pf);
+    return AxpyRowIntrinsic(h, row, dt, n, o, &pf);
   }
   if (stream && next != nullptr) PrefetchBytes(next, n * esize);
   switch (dt) {

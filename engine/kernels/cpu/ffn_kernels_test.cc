@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu/matmul.h"
-#include "engine/kernels/cpu/row_kernels_avx2.h"
+#include "engine/kernels/cpu/row_isa.h"
 #include "engine/kernels/cpu/transposed_weights.h"
 #include "gtest/gtest.h"
 
@@ -51,14 +51,15 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
 }
 
-using Param = std::tuple<DType, int /*T*/, int /*D*/, int /*F*/, double /*density*/, int /*thr*/,
-                         bool /*avx2 rows*/>;
+using Param =
+    std::tuple<DType, int /*T*/, int /*D*/, int /*F*/, double /*density*/, int /*thr*/, RowIsa>;
 class FfnKernelsTest : public ::testing::TestWithParam<Param> {};
 
 TEST_P(FfnKernelsTest, SparseEqualsDenseEqualsReference) {
-  const auto [dt, T, D, F, density, threads, avx2] = GetParam();
-  if (avx2 && !Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
-  ScopedAvx2RowKernels scoped(avx2);
+  const auto [dt, T, D, F, density, threads, isa] = GetParam();
+  if (isa > BestRowIsa())
+    GTEST_SKIP() << "this CPU lacks the " << RowIsaName(isa) << " row kernels";
+  ScopedRowIsa scoped(isa);
   Weights down = Random(dt, D, F, 11);  // stored [D][F]
   TransposedMatrix dT = TransposedMatrix::Of(down.t, threads);
   std::vector<float> h = Activations(T, F, density, 5);
@@ -121,7 +122,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(DType::kF32, DType::kBF16, DType::kF16),
                        ::testing::Values(1, 4), ::testing::Values(7, 64, 300),
                        ::testing::Values(1, 33, 700), ::testing::Values(0.0, 0.1, 0.5, 1.0),
-                       ::testing::Values(1, 5), ::testing::Bool()));
+                       ::testing::Values(1, 5),
+                       ::testing::Values(RowIsa::kPortable, RowIsa::kAvx2, RowIsa::kAvx512)));
 
 TEST(FfnKernelsTest, OneActiveNeuron) {
   Weights down = Random(DType::kBF16, 64, 100, 3);

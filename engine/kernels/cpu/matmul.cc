@@ -50,7 +50,7 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
   return b;
 }
 
-// Output rows [n0, n1) for all T inputs. With the AVX2 row kernels: four inputs at a time
+// Output rows [n0, n1) for all T inputs. With the intrinsic row kernels: four inputs at a time
 // per weight row, converting in registers. Portable: decode (T <= 2) converts weights in
 // registers; larger T converts each weight row once into `scratch` and reuses it for
 // blocks of 4.
@@ -63,7 +63,7 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
     // Rows are contiguous; the stream runs on into the next block (usually this thread's
     // next).
     const void* next = n + 1 < N ? static_cast<const char*>(src) + row_bytes : nullptr;
-    if (Avx2RowKernels()) {
+    if (IntrinsicRowKernels()) {
       // Up to four inputs per pass over the row (in L1 after the first), converting in
       // registers; the first pass streams the row and prefetches ahead.
       const RowPrefetch pf = PlanPrefetch(src, next, static_cast<int64_t>(row_bytes),
@@ -71,7 +71,7 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
       float out[kMaxDotRows];
       for (int64_t t = 0; t < T; t += kMaxDotRows) {
         const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, T - t));
-        DotRowMultiAvx2(x + t * K, K, r, src, w.dtype, K, t == 0 ? &pf : nullptr, out);
+        DotRowMultiIntrinsic(x + t * K, K, r, src, w.dtype, K, t == 0 ? &pf : nullptr, out);
         for (int q = 0; q < r; ++q) y[(t + q) * N + n] = out[q] + bias[n];
       }
       continue;

@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/kernels/cpu/row_kernels_avx2.h"
+#include "engine/kernels/cpu/row_isa.h"
 #include "gtest/gtest.h"
 
 namespace stocha {
@@ -37,13 +37,14 @@ Buffer RandomWeights(DType dt, int64_t n, int64_t k, uint32_t seed) {
   return b;
 }
 
-class MatMulTest
-    : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int, bool /*avx2 rows*/>> {};
+class MatMulTest : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int, RowIsa>> {
+};
 
 TEST_P(MatMulTest, EqualsReferenceBitwise) {
-  const auto [dt, T, N, K, threads, avx2] = GetParam();
-  if (avx2 && !Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
-  ScopedAvx2RowKernels scoped(avx2);
+  const auto [dt, T, N, K, threads, isa] = GetParam();
+  if (isa > BestRowIsa())
+    GTEST_SKIP() << "this CPU lacks the " << RowIsaName(isa) << " row kernels";
+  ScopedRowIsa scoped(isa);
   Buffer w = RandomWeights(dt, N, K, 1 + N * K);
   Buffer bias = RandomWeights(dt, 1, N, 7);
   bias.t.shape = {N};
@@ -76,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(DType::kF32, DType::kBF16, DType::kF16),
                        ::testing::Values(1, 3, 6), ::testing::Values(1, 17, 130),
                        ::testing::Values(1, 15, 16, 33, 257), ::testing::Values(1, 7),
-                       ::testing::Bool()));
+                       ::testing::Values(RowIsa::kPortable, RowIsa::kAvx2, RowIsa::kAvx512)));
 
 }  // namespace
 }  // namespace stocha

@@ -8,7 +8,9 @@
 
 #include "engine/kernels/cpu/clones.h"
 #include "engine/kernels/cpu/prefetch.h"
+#include "engine/kernels/cpu/row_isa.h"
 #include "engine/kernels/cpu/row_kernels_avx2.h"
+#include "engine/kernels/cpu/row_kernels_avx512.h"
 #include "engine/model/dtype.h"
 
 namespace stocha {
@@ -52,15 +54,35 @@ STOCHA_INLINE float DotRow(const float* x, const void* row, DType dt, int64_t n)
   }
 }
 
+// The one dispatch point between the intrinsic row kernels (row_isa.h): whether they are
+// on, and DotRowMulti / AxpyRow of the active level. Same bits at every level.
+STOCHA_INLINE bool IntrinsicRowKernels() { return ActiveRowIsa() != RowIsa::kPortable; }
+
+// DotRowMultiAvx2 or DotRowMultiAvx512; only while IntrinsicRowKernels().
+STOCHA_INLINE void DotRowMultiIntrinsic(const float* x, int64_t ldx, int rows, const void* row,
+                                        DType dt, int64_t n, const RowPrefetch* pf, float* y) {
+  if (ActiveRowIsa() == RowIsa::kAvx512) return DotRowMultiAvx512(x, ldx, rows, row, dt, n, pf, y);
+  DotRowMultiAvx2(x, ldx, rows, row, dt, n, pf, y);
+}
+
+// AxpyRowAvx2 or AxpyRowAvx512; only while IntrinsicRowKernels().
+STOCHA_INLINE void AxpyRowIntrinsic(float h, const void* row, DType dt, int64_t n, float* o,
+                                    const RowPrefetch* pf) {
+  if (ActiveRowIsa() == RowIsa::kAvx512) return AxpyRowAvx512(h, row, dt, n, o, pf);
+  AxpyRowAvx2(h, row, dt, n, o, pf);
+}
+
 // DotRow for one row of a stream of rows (`next` is read after it; nullptr for the last),
-// prefetching ahead: the AVX2 kernel where enabled, else the portable one with the next
+// prefetching ahead: the intrinsic kernel where enabled, else the portable one with the next
 // row requested in one burst. Same bits either way.
 STOCHA_INLINE float DotRowAhead(const float* x, const void* row, const void* next, DType dt,
                                 int64_t n) {
   const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
-  if (Avx2RowKernels()) {
+  if (IntrinsicRowKernels()) {
     const RowPrefetch pf = PlanPrefetch(row, next, n * esize, esize);
-    return DotRowAvx2(x, row, dt, n, &pf);
+    float y;
+    DotRowMultiIntrinsic(x, n, 1, row, dt, n, &pf, &y);
+    return y;
   }
   if (next != nullptr) PrefetchBytes(next, n * esize);
   return DotRow(x, row, dt, n);

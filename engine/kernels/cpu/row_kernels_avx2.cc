@@ -37,10 +37,6 @@ bool Avx2RowKernelsSupported() {
 #endif
 }
 
-std::atomic<bool> g_avx2_row_kernels{Avx2RowKernelsSupported()};
-
-void SetAvx2RowKernels(bool on) { g_avx2_row_kernels.store(on && Avx2RowKernelsSupported()); }
-
 #if defined(__x86_64__)
 namespace {
 

@@ -1,13 +1,20 @@
-// The AVX2 row kernels against scalar std::fma references, bit for bit, at lengths around
-// every vector and unroll boundary; and the prefetch plan's addresses.
-#include "engine/kernels/cpu/row_kernels_avx2.h"
-
+// The intrinsic row kernels (AVX2, AVX-512) against scalar std::fma references, bit for bit,
+// at lengths around every vector and unroll boundary; the prefetch plan's addresses; and the
+// ISA switch.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/kernels/cpu/row_dot.h"
+#include "engine/kernels/cpu/row_isa.h"
+#include "engine/kernels/cpu/row_kernels_avx2.h"
+#include "engine/kernels/cpu/row_kernels_avx512.h"
 #include "gtest/gtest.h"
 
 namespace stocha {
@@ -54,16 +61,42 @@ float ScalarDot(const std::vector<float>& x, const Row& r, DType dt, int64_t n) 
 
 bool SameBits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
-class RowKernelsAvx2Test : public ::testing::TestWithParam<DType> {
+// One level's kernels, called directly (not through the switch).
+struct Kernels {
+  RowIsa isa;
+  bool (*supported)();
+  void (*dot_multi)(const float*, int64_t, int, const void*, DType, int64_t, const RowPrefetch*,
+                    float*);
+  void (*axpy)(float, const void*, DType, int64_t, float*, const RowPrefetch*);
+};
+
+Kernels KernelsOf(RowIsa isa) {
+  if (isa == RowIsa::kAvx512) {
+    return {isa, Avx512RowKernelsSupported, DotRowMultiAvx512, AxpyRowAvx512};
+  }
+  return {isa, Avx2RowKernelsSupported, DotRowMultiAvx2, AxpyRowAvx2};
+}
+
+class RowKernelsTest : public ::testing::TestWithParam<std::tuple<RowIsa, DType>> {
  protected:
   void SetUp() override {
-    if (!Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+    if (!KernelsOf(std::get<0>(GetParam())).supported()) {
+      GTEST_SKIP() << "this CPU lacks the instructions of the "
+                   << RowIsaName(std::get<0>(GetParam())) << " row kernels";
+    }
   }
 };
 
-TEST_P(RowKernelsAvx2Test, DotAndAxpyEqualScalarBitwise) {
-  const DType dt = GetParam();
-  for (int64_t n : {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 47, 48, 49, 64, 100, 257, 2048, 2051}) {
+TEST_P(RowKernelsTest, DotAndAxpyEqualScalarBitwise) {
+  const auto [isa, dt] = GetParam();
+  const Kernels k = KernelsOf(isa);
+  const auto dot = [&](const float* x, const void* row, int64_t n, const RowPrefetch* pf) {
+    float y;
+    k.dot_multi(x, n, 1, row, dt, n, pf, &y);
+    return y;
+  };
+  for (int64_t n :
+       {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 47, 48, 49, 64, 100, 257, 288, 2048, 2049, 2051}) {
     SCOPED_TRACE(n);
     const Row r = RandomRow(dt, n, static_cast<uint32_t>(n));
     const Row next = RandomRow(dt, n, static_cast<uint32_t>(n) + 1000);
@@ -75,8 +108,8 @@ TEST_P(RowKernelsAvx2Test, DotAndAxpyEqualScalarBitwise) {
     const int64_t es = static_cast<int64_t>(DTypeSize(dt));
     const RowPrefetch pf = PlanPrefetch(r.data(), next.data(), n * es, es);
     const float want = ScalarDot(x, r, dt, n);
-    EXPECT_TRUE(SameBits(DotRowAvx2(x.data(), r.data(), dt, n, nullptr), want));
-    EXPECT_TRUE(SameBits(DotRowAvx2(x.data(), r.data(), dt, n, &pf), want));
+    EXPECT_TRUE(SameBits(dot(x.data(), r.data(), n, nullptr), want));
+    EXPECT_TRUE(SameBits(dot(x.data(), r.data(), n, &pf), want));
     // The portable inlined kernel (compiled here for the baseline target) agrees too.
     EXPECT_TRUE(SameBits(DotRow(x.data(), r.data(), dt, n), want));
 
@@ -85,7 +118,7 @@ TEST_P(RowKernelsAvx2Test, DotAndAxpyEqualScalarBitwise) {
     for (size_t i = 0; i < xs.size(); ++i) xs[i] = u(rng);
     for (int rows = 1; rows <= kMaxDotRows; ++rows) {
       for (const RowPrefetch* p : {static_cast<const RowPrefetch*>(nullptr), &pf}) {
-        DotRowMultiAvx2(xs.data(), n, rows, r.data(), dt, n, p, ys.data());
+        k.dot_multi(xs.data(), n, rows, r.data(), dt, n, p, ys.data());
         for (int q = 0; q < rows; ++q) {
           const std::vector<float> xq(xs.begin() + q * n, xs.begin() + (q + 1) * n);
           EXPECT_TRUE(SameBits(ys[q], ScalarDot(xq, r, dt, n))) << rows << " " << q;
@@ -96,15 +129,21 @@ TEST_P(RowKernelsAvx2Test, DotAndAxpyEqualScalarBitwise) {
     const float h = -0.37f;
     std::vector<float> want_o = o, got = o, got_pf = o;
     for (int64_t i = 0; i < n; ++i) want_o[i] = std::fma(h, W(r, dt, i), want_o[i]);
-    AxpyRowAvx2(h, r.data(), dt, n, got.data(), nullptr);
-    AxpyRowAvx2(h, r.data(), dt, n, got_pf.data(), &pf);
+    k.axpy(h, r.data(), dt, n, got.data(), nullptr);
+    k.axpy(h, r.data(), dt, n, got_pf.data(), &pf);
     EXPECT_EQ(std::memcmp(got.data(), want_o.data(), n * 4), 0);
     EXPECT_EQ(std::memcmp(got_pf.data(), want_o.data(), n * 4), 0);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(DTypes, RowKernelsAvx2Test,
-                         ::testing::Values(DType::kF32, DType::kBF16, DType::kF16));
+INSTANTIATE_TEST_SUITE_P(IsasAndDTypes, RowKernelsTest,
+                         ::testing::Combine(::testing::Values(RowIsa::kAvx2, RowIsa::kAvx512),
+                                            ::testing::Values(DType::kF32, DType::kBF16,
+                                                              DType::kF16)),
+                         [](const auto& info) {
+                           return std::string(RowIsaName(std::get<0>(info.param))) + "_" +
+                                  std::string(DTypeName(std::get<1>(info.param)));
+                         });
 
 TEST(RowPrefetchTest, RunsAFixedDistanceAheadThroughTheNextRow) {
   // A 4 KB row of BF16 followed by a row elsewhere: element i asks for the byte
@@ -128,14 +167,46 @@ TEST(RowPrefetchTest, RunsAFixedDistanceAheadThroughTheNextRow) {
   EXPECT_EQ(last.b + 2 * 2047, addr(row.data()) + 2 * 2047 + kPrefetchDistance - 4096);
 }
 
-TEST(RowKernelsSwitchTest, CannotBeTurnedOnWithoutTheInstructions) {
-  ScopedAvx2RowKernels on(true);
-  EXPECT_EQ(Avx2RowKernels(), Avx2RowKernelsSupported());
+TEST(RowIsaTest, CannotBeRaisedAboveTheCpu) {
+  const RowIsa best = BestRowIsa();
+  EXPECT_EQ(best == RowIsa::kAvx512, Avx512RowKernelsSupported());
+  EXPECT_EQ(best >= RowIsa::kAvx2, Avx2RowKernelsSupported());
+  ScopedRowIsa top(RowIsa::kAvx512);
+  EXPECT_EQ(ActiveRowIsa(), best);
   {
-    ScopedAvx2RowKernels off(false);
-    EXPECT_FALSE(Avx2RowKernels());
+    ScopedRowIsa off(RowIsa::kPortable);
+    EXPECT_EQ(ActiveRowIsa(), RowIsa::kPortable);
+    EXPECT_FALSE(IntrinsicRowKernels());
+    ScopedRowIsa avx2(RowIsa::kAvx2);
+    EXPECT_EQ(ActiveRowIsa(), std::min(RowIsa::kAvx2, best));
   }
-  EXPECT_EQ(Avx2RowKernels(), Avx2RowKernelsSupported());
+  EXPECT_EQ(ActiveRowIsa(), best);
+}
+
+TEST(RowIsaTest, NamesRoundTrip) {
+  for (const RowIsa isa : {RowIsa::kPortable, RowIsa::kAvx2, RowIsa::kAvx512}) {
+    EXPECT_EQ(ParseRowIsa(RowIsaName(isa)), isa);
+  }
+  EXPECT_EQ(ParseRowIsa("scalar"), RowIsa::kPortable);
+  EXPECT_EQ(ParseRowIsa("avx-512"), std::nullopt);
+}
+
+TEST(RowIsaTest, EnvironmentLowersTheDefault) {
+  const char* saved = std::getenv("STOCHA_ISA");
+  const std::string restore = saved != nullptr ? saved : "";
+  setenv("STOCHA_ISA", "avx2", 1);
+  EXPECT_EQ(DefaultRowIsa(), std::min(RowIsa::kAvx2, BestRowIsa()));
+  setenv("STOCHA_ISA", "portable", 1);
+  EXPECT_EQ(DefaultRowIsa(), RowIsa::kPortable);
+  setenv("STOCHA_ISA", "avx512", 1);  // never above the CPU
+  EXPECT_EQ(DefaultRowIsa(), BestRowIsa());
+  setenv("STOCHA_ISA", "sse9", 1);  // unknown: the best, and a line on stderr
+  EXPECT_EQ(DefaultRowIsa(), BestRowIsa());
+  if (saved != nullptr) {
+    setenv("STOCHA_ISA", restore.c_str(), 1);
+  } else {
+    unsetenv("STOCHA_ISA");
+  }
 }
 
 }  // namespace
