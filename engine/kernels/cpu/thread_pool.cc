@@ -1,11 +1,11 @@
 // Persistent worker threads: spin briefly on a generation counter, then futex-wait.
 #include "engine/kernels/cpu/thread_pool.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <thread>
+
+#include "engine/cpu_budget.h"
 
 namespace stocha {
 namespace {
@@ -90,7 +90,11 @@ void ThreadPool::Run(int parts, absl::FunctionRef<void(int)> fn) {
   }
 }
 
-int ResolveThreads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+int ResolveThreads(int threads) {
+  if (threads > 0) return threads;
+  static const int budget = DefaultCpuBudget().threads;  // reads files: once
+  return budget;
+}
 
 ThreadPool& ThreadPool::ForThisThread(int threads) {
   thread_local std::unique_ptr<ThreadPool> pool;

@@ -33,7 +33,7 @@ class ThreadPool {
   int size() const { return size_; }
   void Run(int parts, absl::FunctionRef<void(int)> fn);
 
-  // The calling thread's own pool with `threads` threads (0: omp_get_max_threads()),
+  // The calling thread's own pool with `threads` threads (0: ResolveThreads(0)),
   // created on first use and re-created when the count changes; it lives as long as the
   // thread. One pool per calling thread, so two engines on two threads never share one.
   static ThreadPool& ForThisThread(int threads);
@@ -54,7 +54,7 @@ class ThreadPool {
 // serially where parts or threads is 1, or inside a part of an enclosing Run.
 void RunParallel(int threads, int parts, absl::FunctionRef<void(int)> fn);
 
-// threads > 0 ? threads : omp_get_max_threads().
+// threads > 0 ? threads : DefaultCpuBudget().threads (engine/cpu_budget.h).
 int ResolveThreads(int threads);
 
 // Splits [0, n) into `parts` contiguous ranges whose boundaries are multiples of `align`
