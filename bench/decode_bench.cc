@@ -15,19 +15,23 @@
 #include "bench/ratio_reporter.h"
 #include "bench/synthetic_model.h"
 #include "benchmark/benchmark.h"
+#include "engine/cpu_budget.h"
 #include "engine/engine.h"
 #include "engine/step/predictor.h"
 
 ABSL_FLAG(bool, quick, false, "One shape (Llama-3.2-1B), a 64-token prefill, 0.1 s runs");
 ABSL_FLAG(bool, prefill, true, "Also measure prefill (--noprefill: decode only)");
 ABSL_FLAG(double, sparsity, 90, "FFN sparsity in percent, [0, 100)");
+ABSL_FLAG(int, threads, 0,
+          "Compute threads of the engine and of the read probe; 0 = the CPUs this process may "
+          "use (OMP_NUM_THREADS if set)");
 
 namespace stocha::bench {
 namespace {
 
 constexpr char kUsage[] = R"(Whole-model decode on synthetic BF16 weights: sparse vs dense FFN.
 
-  decode_bench [--quick] [--noprefill] [--sparsity=90] [--benchmark_repetitions=5]
+  decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N] [--benchmark_repetitions=5]
 
 Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
 0.5 s each; --quick: 0.1 s). --reps=N and --no-prefill are old spellings.)";
@@ -93,6 +97,7 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   auto model = SyntheticModel(shape, 0, /*tiny_attention=*/false);
   EngineOptions eo;
   eo.max_context = 4096;
+  eo.num_threads = omp_get_max_threads();  // main() set it from --threads
   auto engine = std::move(*Engine::Create(model, eo));
   Engine& e = *engine;
   const std::string n = shape.name;
@@ -157,6 +162,10 @@ int main(int argc, char** argv) {
   BenchmarkFlags flags = BenchmarkFlags::Init(argc, argv, kUsage, {5, 0.5});
   if (absl::GetFlag(FLAGS_quick)) flags.SetDefaults({5, 0.1});
   const Args args = ArgsFromFlags();
+  // The probe reads with OpenMP threads: the same count as the engine's pool.
+  const int threads = absl::GetFlag(FLAGS_threads) > 0 ? absl::GetFlag(FLAGS_threads)
+                                                       : stocha::DefaultCpuBudget().threads;
+  omp_set_num_threads(threads);
   const BandwidthProbe probe(size_t{4} << 30);
   std::vector<std::string> table;
   int64_t reps = 0;

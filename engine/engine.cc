@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
+#include "engine/cpu_budget.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/norm.h"
 #include "engine/kernels/cpu/onednn_matmul.h"
@@ -116,7 +117,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
                         c.max_position_embeddings));
   }
   auto impl = std::make_unique<Impl>(std::move(model), options);
-  impl->threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
+  impl->threads = options.num_threads > 0 ? options.num_threads : DefaultCpuBudget().threads;
   impl->max_context = options.max_context > 0 ? options.max_context : c.max_position_embeddings;
   const int64_t kv_per_position =
       2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));

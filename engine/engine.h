@@ -24,7 +24,9 @@ struct EngineOptions {
   // Logits of a sequence never depend on what else is in the batch (fixed reduction
   // order per row). The default mode may differ in the last bits between batchings.
   bool deterministic = false;
-  int num_threads = 0;  // 0: all hardware threads
+  // 0: DefaultCpuBudget() (OMP_NUM_THREADS if set, else the affinity mask and cgroup CPU
+  // quota: the CPUs this process may really use; engine/cpu_budget.h).
+  int num_threads = 0;
   // 0: the model's max_position_embeddings. Create() refuses (ResourceExhausted) a context
   // whose KV cache for one sequence exceeds the machine's physical memory.
   int max_context = 0;

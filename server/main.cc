@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/ascii.h"
 #include "absl/time/time.h"
+#include "engine/cpu_budget.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
 #include "engine/step/predictor.h"
@@ -30,7 +31,9 @@
 ABSL_FLAG(std::string, model, "", "Model: HF directory, .gguf file or llama2.c .bin (required)");
 ABSL_FLAG(std::string, tokenizer, "", "Tokenizer file where the format keeps it apart (llama2.c)");
 ABSL_FLAG(bool, bf16, false, "Hold the weights in BF16 (converted at load)");
-ABSL_FLAG(int, threads, 0, "Compute threads of the engine; 0 = all cores");
+ABSL_FLAG(int, threads, 0,
+          "Compute threads of the engine; 0 = the CPUs this process may use (affinity mask "
+          "and cgroup CPU quota)");
 ABSL_FLAG(int, max_context, 0, "Positions per sequence; 0 = the model's maximum");
 ABSL_FLAG(bool, deterministic, false,
           "Batch-invariant engine: a request with a seed gives the same tokens whatever it is "
@@ -244,6 +247,13 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   EngineOptions eo;
   eo.deterministic = absl::GetFlag(FLAGS_deterministic);
   eo.num_threads = absl::GetFlag(FLAGS_threads);
+  if (eo.num_threads > 0) {
+    LogInfo("compute threads: %d (--threads)", eo.num_threads);
+  } else {
+    const CpuBudget budget = DefaultCpuBudget();
+    eo.num_threads = budget.threads;
+    LogInfo("compute threads: %d (%s; --threads overrides)", budget.threads, budget.source);
+  }
   eo.max_context = absl::GetFlag(FLAGS_max_context);
   if (const std::string p = absl::GetFlag(FLAGS_predictor); !p.empty()) {
     absl::StatusOr<std::shared_ptr<const ActivityPredictor>> predictor =

@@ -39,7 +39,8 @@ ABSL_FLAG(int, max_new_tokens, 256, "New tokens per sample (capped by the contex
 ABSL_FLAG(std::vector<std::string>, stop, {},
           "Stop strings, comma-separated (as stocha-cli's); never part of the output");
 ABSL_FLAG(int, logprobs, 0, "With --json: top-N alternatives per token, 0..20");
-ABSL_FLAG(int, threads, 0, "Compute threads, 0 = all cores");
+ABSL_FLAG(int, threads, 0,
+          "Compute threads, 0 = the CPUs this process may use (affinity, cgroup quota)");
 ABSL_FLAG(bool, deterministic, false, "Batch-invariant results (fixed reduction order per row)");
 ABSL_FLAG(bool, bf16, false, "Hold weights in BF16 in memory (converted at load)");
 ABSL_FLAG(std::string, predictor, "",

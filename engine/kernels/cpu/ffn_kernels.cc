@@ -1,8 +1,6 @@
 // Sparse FFN kernels with runtime-dispatched clones (AVX-512, AVX2, baseline).
 #include "engine/kernels/cpu/ffn_kernels.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -10,11 +8,10 @@
 #include "engine/kernels/cpu/clones.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/row_dot.h"
+#include "engine/kernels/cpu/thread_pool.h"
 
 namespace stocha {
 namespace {
-
-int Threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 
 // Smallest column block per task.
 constexpr int64_t kColBlock = 256;
@@ -113,18 +110,14 @@ void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, cons
 
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
              int threads) {
-  const int nt = Threads(threads);
-  if (count * w.cols() < (1 << 20) || nt == 1) {
-    DotWeightRows(x, w, idx, count, y);
-    return;
-  }
-  constexpr int64_t kChunk = 64;
-  const int64_t chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t j0 = c * kChunk;
-    DotWeightRows(x, w, idx + j0, std::min(kChunk, count - j0), y + j0);
-  }
+  const int nt = count * w.cols() >= (1 << 20) ? ResolveThreads(threads) : 1;
+  // Split by active rows, not by neuron index: every thread reads the same number of
+  // rows whichever neurons fired. Boundaries at 16 entries keep writes to y apart.
+  RunParallel(nt, nt, [&](int p) {
+    int64_t j0 = 0, j1 = 0;
+    SplitRange(count, nt, 16, p, &j0, &j1);
+    if (j0 < j1) DotWeightRows(x, w, idx + j0, j1 - j0, y + j0);
+  });
 }
 
 void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
@@ -140,19 +133,22 @@ void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64
 void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active, int64_t count,
               float* out, int threads) {
   const int64_t F = wT.rows(), D = wT.cols();
-  const bool parallel = count * D * T >= (1 << 20) && threads != 1;
-  const int nt = parallel ? Threads(threads) : 1;
+  const int nt = count * D * T >= (1 << 20) ? ResolveThreads(threads) : 1;
   // One long column block per thread reads each weight row in few, long runs (the
-  // hardware prefetcher needs them); the accumulators (T x block floats) stay in L1.
+  // hardware prefetcher needs them); the accumulators (T x block floats) stay in L1. Every
+  // thread reads the same bytes of each active row: the split is by bytes whatever fired.
   int64_t block = (D + nt - 1) / nt;
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
   block = std::max<int64_t>(16, (block + 15) / 16 * 16);
   const int64_t blocks = (D + block - 1) / block;
-#pragma omp parallel for schedule(static) if (parallel) num_threads(nt)
-  for (int64_t b = 0; b < blocks; ++b) {
-    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
-              std::min(D, (b + 1) * block));
-  }
+  RunParallel(nt, nt, [&](int p) {
+    int64_t b0 = 0, b1 = 0;
+    SplitRange(blocks, nt, 1, p, &b0, &b1);
+    for (int64_t b = b0; b < b1; ++b) {
+      AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
+                std::min(D, (b + 1) * block));
+    }
+  });
 }
 
 void AxpyRowsReference(const float* h, int64_t T, const Tensor& wT, const int32_t* active,

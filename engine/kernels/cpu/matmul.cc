@@ -1,14 +1,13 @@
 // Dense F32-accumulating matmul over F32/F16/BF16 weights, runtime-dispatched clones.
 #include "engine/kernels/cpu/matmul.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "engine/kernels/cpu/clones.h"
 #include "engine/kernels/cpu/row_dot.h"
+#include "engine/kernels/cpu/thread_pool.h"
 #include "engine/model/dtype.h"
 
 namespace stocha {
@@ -123,18 +122,18 @@ void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, floa
   const int64_t N = w.rows(), K = w.cols();
   const std::vector<float> b = BiasF32(bias, N);
   // Small products are not worth waking threads for.
-  const bool parallel = N * K * T >= (1 << 20) && threads != 1;
-  constexpr int64_t kBlock = 16;
-  const int64_t blocks = (N + kBlock - 1) / kBlock;
-#pragma omp parallel if (parallel) num_threads(threads > 0 ? threads : omp_get_max_threads())
-  {
-    std::vector<float> scratch(w.dtype == DType::kF32 ? 0 : K);
-#pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      MatMulRows(x, T, w, b.data(), y, blk * kBlock, std::min(N, (blk + 1) * kBlock),
-                 scratch.data());
-    }
-  }
+  const int nt = N * K * T >= (1 << 20) ? ResolveThreads(threads) : 1;
+  // One contiguous run of rows per thread, equal in bytes (every row is K weights); the
+  // boundaries are multiples of 16 rows, so no two threads write one cache line of y
+  // (64 bytes) when N is a multiple of 16. Scratch for the portable path is allocated here:
+  // nothing may throw inside a part.
+  std::vector<float> scratch(w.dtype == DType::kF32 ? 0 : static_cast<size_t>(nt) * K);
+  RunParallel(nt, nt, [&](int p) {
+    int64_t n0 = 0, n1 = 0;
+    SplitRange(N, nt, 16, p, &n0, &n1);
+    if (n0 < n1)
+      MatMulRows(x, T, w, b.data(), y, n0, n1, scratch.data() + (scratch.empty() ? 0 : p * K));
+  });
 }
 
 void MatMulReference(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y) {

@@ -11,7 +11,8 @@ namespace stocha {
 // W is [N][K] in F32, F16 or BF16; accumulation is F32. Each output element is one dot
 // product with a fixed reduction order (16 interleaved partial sums, then a fixed tree),
 // so a row's result never depends on T, the thread count or the instruction set.
-// `bias` may be null or an absent Tensor. Multithreaded over N with `threads` (0 = all).
+// `bias` may be null or an absent Tensor. Multithreaded over N on the
+// calling thread's ThreadPool with `threads` (0: ResolveThreads(0)).
 void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads);
 
 // Scalar reference with the same reduction order (bitwise equal to MatMul).
