@@ -25,13 +25,15 @@ ABSL_FLAG(double, sparsity, 90, "FFN sparsity in percent, [0, 100)");
 ABSL_FLAG(int, threads, 0,
           "Compute threads of the engine and of the read probe; 0 = the CPUs this process may "
           "use (OMP_NUM_THREADS if set)");
+ABSL_FLAG(std::string, weights, "bf16", "Weight type of the synthetic model: bf16, q8_0 or q4_0");
 
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(Whole-model decode on synthetic BF16 weights: sparse vs dense FFN.
+constexpr char kUsage[] = R"(Whole-model decode, synthetic BF16/Q8_0/Q4_0 weights: sparse vs dense.
 
-  decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N] [--benchmark_repetitions=5]
+  decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N]
+               [--weights=bf16|q8_0|q4_0] [--benchmark_repetitions=5]
 
 Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
 0.5 s each; --quick: 0.1 s). --reps=N and --no-prefill are old spellings.)";
@@ -42,6 +44,7 @@ struct Args {
   int prefill_tokens = 512;
   bool prefill = true;
   int predictor_rank = 128;
+  DType weights = DType::kBF16;
 };
 
 Args ArgsFromFlags() {
@@ -51,6 +54,12 @@ Args ArgsFromFlags() {
     a.prefill_tokens = 64;
   }
   a.prefill = absl::GetFlag(FLAGS_prefill);
+  const std::string w = absl::GetFlag(FLAGS_weights);
+  if (w != "bf16" && w != "q8_0" && w != "q4_0") {
+    std::fprintf(stderr, "decode_bench: --weights must be bf16, q8_0 or q4_0\n");
+    std::exit(2);
+  }
+  a.weights = w == "q8_0" ? DType::kQ8_0 : w == "q4_0" ? DType::kQ4_0 : DType::kBF16;
   a.density = 1.0f - static_cast<float>(absl::GetFlag(FLAGS_sparsity)) / 100.0f;
   if (!(a.density > 0 && a.density <= 1)) {
     std::fprintf(stderr, "decode_bench: --sparsity must be in [0, 100)\n");
@@ -94,7 +103,7 @@ void Prefill(benchmark::State& st, Engine& e, int tokens) {
 
 std::vector<std::string> RunShape(const Shape& shape, const Args& args, const BandwidthProbe& probe,
                                   int64_t* repetitions) {
-  auto model = SyntheticModel(shape, 0, /*tiny_attention=*/false);
+  auto model = SyntheticModel(shape, 0, /*tiny_attention=*/false, args.weights);
   EngineOptions eo;
   eo.max_context = 4096;
   eo.num_threads = omp_get_max_threads();  // main() set it from --threads
@@ -141,8 +150,12 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   const double td = c.Median("decode/" + n + "/dense"), ts = c.Median("decode/" + n + "/sparse");
   const double tp = c.Median("decode/" + n + "/predictor");
   const double probe_bps = probe.bytes() / c.Median("probe/" + n);
-  const double bytes = DenseBytesPerToken(shape);
-  const double ffn = 2.0 * shape.layers * 3.0 * shape.D * shape.F;
+  // Q4_0 files read W_downᵀ as Q8_0 (re-blocked); counted at the file's type here.
+  const double bpw = args.weights == DType::kQ8_0   ? 34.0 / 32
+                     : args.weights == DType::kQ4_0 ? 18.0 / 32
+                                                    : 2.0;
+  const double bytes = DenseBytesPerToken(shape, bpw);
+  const double ffn = bpw * shape.layers * 3.0 * shape.D * shape.F;
   const double sparse_bytes = bytes - ffn * (1.0 - (1.0 + 2.0 * args.density) / 3.0);
   std::vector<std::string> rows;
   rows.push_back(
@@ -173,10 +186,10 @@ int main(int argc, char** argv) {
     for (auto& r : RunShape(s, args, probe, &reps)) table.push_back(r);
   }
   std::printf(
-      "\nWhole-model decode, batch 1, BF16, FFN sparsity %.0f%%, %d threads, %s row kernels; "
+      "\nWhole-model decode, batch 1, %s, FFN sparsity %.0f%%, %d threads, %s row kernels; "
       "medians of %d interleaved repetitions; dense = every weight read (0%% sparsity)\n",
-      100 * (1 - args.density), omp_get_max_threads(), std::string(stocha::CpuRowKernels()).c_str(),
-      static_cast<int>(reps));
+      std::string(stocha::DTypeName(args.weights)).c_str(), 100 * (1 - args.density),
+      omp_get_max_threads(), std::string(stocha::CpuRowKernels()).c_str(), static_cast<int>(reps));
   std::printf(
       "| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "
       "(rank %d) | predictor speedup | dense bytes/s | probe read | dense / probe "

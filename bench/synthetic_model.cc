@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/model/huge_page_buffer.h"
+#include "engine/model/quant_blocks.h"
 
 namespace stocha::bench {
 namespace {
@@ -41,13 +42,14 @@ Shape Llama32_1B() { return {"Llama-3.2-1B", 2048, 8192, 16, 32, 8, 64, 128256};
 Shape Qwen25_1_5B() { return {"Qwen2.5-1.5B", 1536, 8960, 28, 12, 2, 128, 151936}; }
 Shape Llama32_3B() { return {"Llama-3.2-3B", 3072, 8192, 28, 24, 8, 128, 128256}; }
 
-double DenseBytesPerToken(const Shape& s) {
+double DenseBytesPerToken(const Shape& s, double bytes_per_weight) {
   const double attn = static_cast<double>(s.D) * s.head_dim * (2.0 * s.heads + 2.0 * s.kv_heads);
   const double ffn = 3.0 * s.D * s.F;
-  return 2.0 * (s.layers * (attn + ffn) + static_cast<double>(s.vocab) * s.D);
+  return bytes_per_weight * (s.layers * (attn + ffn) + static_cast<double>(s.vocab) * s.D);
 }
 
-std::shared_ptr<const Model> SyntheticModel(const Shape& shape, int layers, bool tiny) {
+std::shared_ptr<const Model> SyntheticModel(const Shape& shape, int layers, bool tiny,
+                                            DType weights) {
   ModelConfig c;
   c.hidden_size = shape.D;
   c.intermediate_size = shape.F;
@@ -74,8 +76,24 @@ std::shared_ptr<const Model> SyntheticModel(const Shape& shape, int layers, bool
     Tensor t;
     t.name = "synthetic";
     t.dtype = DType::kBF16;
-    t.shape = std::move(dims);
     t.data = v;
+    if (IsQuantized(weights) && dims.size() == 2) {  // quantize row by row, in parallel
+      const int64_t rows = dims[0], cols = dims[1];
+      const size_t row_bytes = DTypeBytes(weights, cols);
+      auto* q = store->data.emplace_back(row_bytes * rows).data();
+#pragma omp parallel
+      {
+        std::vector<float> f32(cols);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+          DequantizeRow(v + r * cols, DType::kBF16, cols, f32.data());
+          QuantizeRow(f32.data(), cols, weights, q + r * row_bytes);
+        }
+      }
+      t.dtype = weights;
+      t.data = q;
+    }
+    t.shape = std::move(dims);
     return t;
   };
   const int64_t D = c.hidden_size, F = c.intermediate_size;

@@ -94,8 +94,8 @@ class UnaryCall final {
 
 }  // namespace
 
-LoadDriver::LoadDriver(const std::shared_ptr<grpc::Channel>& channel, ChannelOptions channel_options,
-                       LoadOptions options)
+LoadDriver::LoadDriver(const std::shared_ptr<grpc::Channel>& channel,
+                       ChannelOptions channel_options, LoadOptions options)
     : stub_(v1::Stocha::NewStub(channel)),
       channel_options_(std::move(channel_options)),
       options_(std::move(options)) {}

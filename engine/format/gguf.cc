@@ -152,7 +152,17 @@ absl::StatusOr<GgufTensorInfo> ReadTensorInfo(ByteReader& r) {
   if (t.ggml_type == 0) t.dtype = DType::kF32;
   if (t.ggml_type == 1) t.dtype = DType::kF16;
   if (t.ggml_type == 30) t.dtype = DType::kBF16;
-  if (t.dtype.has_value()) t.nbytes = numel * DTypeSize(*t.dtype);  // <= 2 * INT64_MAX
+  if (t.ggml_type == 8) t.dtype = DType::kQ8_0;
+  if (t.ggml_type == 2) t.dtype = DType::kQ4_0;
+  if (t.dtype.has_value() && IsQuantized(*t.dtype) &&
+      (n_dims == 0 || t.shape.back() % DTypeBlockSize(*t.dtype) != 0)) {
+    return Bad(
+        r.source(),
+        absl::StrCat("tensor '", t.name, "' has ggml type ", GgmlTypeName(t.ggml_type),
+                     " but rows of ", n_dims == 0 ? 1 : t.shape.back(),
+                     " elements: not a multiple of its block size ", DTypeBlockSize(*t.dtype)));
+  }
+  if (t.dtype.has_value()) t.nbytes = DTypeBytes(*t.dtype, static_cast<int64_t>(numel));
   return t;
 }
 

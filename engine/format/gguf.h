@@ -49,7 +49,7 @@ struct GgufValue {
 struct GgufTensorInfo {
   std::string name;
   uint32_t ggml_type = 0;
-  std::optional<DType> dtype;     // set for F32 (0), F16 (1), BF16 (30)
+  std::optional<DType> dtype;     // set for F32 (0), F16 (1), BF16 (30), Q4_0 (2), Q8_0 (8)
   std::vector<int64_t> shape;     // row-major: the reverse of GGUF's ne[]
   uint64_t offset = 0;            // relative to the data section
   const uint8_t* data = nullptr;  // null unless dtype is set

@@ -125,7 +125,7 @@ absl::StatusOr<Tensor> ToTensor(const GgufFile& f, const std::string& name, bool
   }
   if (!info->dtype.has_value()) {
     return Bad(f, absl::StrCat("tensor '", name, "' has ggml type ", GgmlTypeName(info->ggml_type),
-                               ": not supported yet (only F32, F16, BF16)"));
+                               ": not supported yet (only F32, F16, BF16, Q8_0, Q4_0)"));
   }
   static const uint8_t kEmpty = 0;  // A zero-element tensor still counts as present.
   return Tensor{name, *info->dtype, info->shape, info->nbytes == 0 ? &kEmpty : info->data};

@@ -63,19 +63,26 @@ TEST_F(GgufLoaderTest, RoundTripsEveryDtype) {
 TEST_F(GgufLoaderTest, ReportsQuantizedTensors) {
   const TinyModel m = TinyModel::Make(true);
   GgufBuilder b = test::TinyGguf(m);
-  b.Tensor("blk.0.attn_q.weight", 8, {8, 8}, std::string(68, '\0'));  // replaces? no: duplicate
+  b.Tensor("blk.0.attn_q.weight", 12, {8, 256}, std::string(8 * 144, '\0'));
   EXPECT_THAT(Error(b), HasSubstr("tensor 'blk.0.attn_q.weight' appears more than once"));
-  // Build the same model with one Q8_0 tensor.
+  // Build the same model with one Q4_K tensor (a block type not read yet).
   GgufBuilder q;
   q.String("general.architecture", "llama")
-      .U32("llama.embedding_length", 32)
-      .U32("llama.feed_forward_length", 32)
+      .U32("llama.embedding_length", 256)
+      .U32("llama.feed_forward_length", 256)
       .U32("llama.block_count", 1)
       .U32("llama.attention.head_count", 1)
-      .Tensor("token_embd.weight", 8, {4, 32}, std::string(4 * 34, '\0'));
+      .Tensor("token_embd.weight", 12, {4, 256}, std::string(4 * 144, '\0'));
   EXPECT_EQ(Error(q), path() +
-                          ": tensor 'token_embd.weight' has ggml type Q8_0: not supported "
-                          "yet (only F32, F16, BF16)");
+                          ": tensor 'token_embd.weight' has ggml type Q4_K: not supported "
+                          "yet (only F32, F16, BF16, Q8_0, Q4_0)");
+  // Q8_0 / Q4_0 rows must hold whole 32-element blocks.
+  for (uint32_t type : {8u, 2u}) {
+    GgufBuilder r = test::TinyGguf(m);
+    r.Tensor("odd", type, {4, 48}, std::string(4 * 34 * 2, '\0'));
+    EXPECT_EQ(Error(r), path() + ": tensor 'odd' has ggml type " + (type == 8 ? "Q8_0" : "Q4_0") +
+                            " but rows of 48 elements: not a multiple of its block size 32");
+  }
 }
 
 TEST_F(GgufLoaderTest, ReportsMissingTensorAndKeys) {

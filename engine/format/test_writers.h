@@ -12,6 +12,7 @@
 
 #include "engine/model/dtype.h"
 #include "engine/model/model.h"
+#include "engine/model/quant_blocks.h"
 #include "engine/model/tensor.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -51,9 +52,18 @@ void Put(std::string& out, T value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof value);
 }
 
-// Encodes floats as "F32", "F16" or "BF16" little-endian bytes.
+// Encodes floats as "F32", "F16" or "BF16" little-endian bytes, or as "Q8_0" / "Q4_0"
+// blocks with ggml's reference rounding (quant_blocks.h; row-major values whose rows are
+// multiples of 32, so no block straddles two rows).
 inline std::string Encode(const std::vector<float>& values, const std::string& dtype) {
   std::string out;
+  if (dtype == "Q8_0" || dtype == "Q4_0") {
+    const DType dt = dtype == "Q8_0" ? DType::kQ8_0 : DType::kQ4_0;
+    const int64_t n = static_cast<int64_t>(values.size());
+    out.resize(DTypeBytes(dt, n));
+    QuantizeRow(values.data(), n, dt, out.data());
+    return out;
+  }
   for (float v : values) {
     if (dtype == "F32") {
       Put(out, v);
@@ -67,6 +77,10 @@ inline std::string Encode(const std::vector<float>& values, const std::string& d
 // Decodes any Tensor to floats, for comparisons.
 inline std::vector<float> Decode(const Tensor& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
+  if (IsQuantized(t.dtype)) {
+    DequantizeRow(t.data, t.dtype, t.numel(), out.data());
+    return out;
+  }
   for (size_t i = 0; i < out.size(); ++i) {
     const char* p = static_cast<const char*>(t.data) + i * DTypeSize(t.dtype);
     if (t.dtype == DType::kF32) {
@@ -99,8 +113,10 @@ struct TinyModel {
     for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>((i * 7 + seed * 13) % 61) / 32 - 1;
     return v;
   }
-  static TinyModel Make(bool tied) {
-    TinyModel m;
+  static TinyModel Make(bool tied) { return Make(TinyModel(), tied); }
+  // The same recipe at the sizes of `m` (e.g. dim and hidden multiples of 32, the
+  // row length Q8_0/Q4_0 need).
+  static TinyModel Make(TinyModel m, bool tied) {
     m.tied = tied;
     const size_t d = m.dim, f = m.hidden, kv = m.kv_dim(), v = m.vocab;
     int seed = 0;
@@ -313,10 +329,18 @@ inline std::vector<std::string> TinyTokens(int n) {
   return t;
 }
 
-// The llama-architecture GGUF of `m`, tensors in `ggml_type` (0 F32, 1 F16, 30 BF16),
-// with a 32-token vocabulary unless !vocab.
+// The llama-architecture GGUF of `m`, tensors in `ggml_type` (0 F32, 1 F16, 30 BF16,
+// 8 Q8_0, 2 Q4_0: matrices quantized, norms kept F32 as llama.cpp's files do), with a
+// vocabulary of m.vocab tokens unless !vocab.
 inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool vocab = true) {
-  const std::string dtype = ggml_type == 0 ? "F32" : ggml_type == 1 ? "F16" : "BF16";
+  const std::string dtype = ggml_type == 0   ? "F32"
+                            : ggml_type == 1 ? "F16"
+                            : ggml_type == 8 ? "Q8_0"
+                            : ggml_type == 2 ? "Q4_0"
+                                             : "BF16";
+  const bool quantized = ggml_type == 8 || ggml_type == 2;
+  const uint32_t norm_type = quantized ? 0 : ggml_type;
+  const std::string norm_dtype = quantized ? "F32" : dtype;
   GgufBuilder b;
   b.String("general.architecture", "llama")
       .U32("llama.embedding_length", m.dim)
@@ -337,17 +361,17 @@ inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool voc
   }
   const int64_t d = m.dim, f = m.hidden, kv = m.kv_dim(), v = m.vocab;
   b.Tensor("token_embd.weight", ggml_type, {v, d}, Encode(m.embed, dtype));
-  b.Tensor("output_norm.weight", ggml_type, {d}, Encode(m.final_norm, dtype));
+  b.Tensor("output_norm.weight", norm_type, {d}, Encode(m.final_norm, norm_dtype));
   if (!m.tied) b.Tensor("output.weight", ggml_type, {v, d}, Encode(m.lm_head, dtype));
   for (int i = 0; i < m.layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     const TinyModel::Layer& l = m.layer[i];
-    b.Tensor(p + "attn_norm.weight", ggml_type, {d}, Encode(l.attn_norm, dtype));
+    b.Tensor(p + "attn_norm.weight", norm_type, {d}, Encode(l.attn_norm, norm_dtype));
     b.Tensor(p + "attn_q.weight", ggml_type, {d, d}, Encode(l.wq, dtype));
     b.Tensor(p + "attn_k.weight", ggml_type, {kv, d}, Encode(l.wk, dtype));
     b.Tensor(p + "attn_v.weight", ggml_type, {kv, d}, Encode(l.wv, dtype));
     b.Tensor(p + "attn_output.weight", ggml_type, {d, d}, Encode(l.wo, dtype));
-    b.Tensor(p + "ffn_norm.weight", ggml_type, {d}, Encode(l.ffn_norm, dtype));
+    b.Tensor(p + "ffn_norm.weight", norm_type, {d}, Encode(l.ffn_norm, norm_dtype));
     b.Tensor(p + "ffn_gate.weight", ggml_type, {f, d}, Encode(l.w_gate, dtype));
     b.Tensor(p + "ffn_up.weight", ggml_type, {f, d}, Encode(l.w_up, dtype));
     b.Tensor(p + "ffn_down.weight", ggml_type, {d, f}, Encode(l.w_down, dtype));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "engine/model/huge_page_buffer.h"
+#include "engine/model/quant_blocks.h"
 
 namespace stocha {
 namespace {
@@ -36,9 +37,16 @@ absl::Status CheckTensor(absl::string_view source, const Tensor& t, absl::string
   if (!t.present()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": missing tensor '", name, "'"));
   }
-  if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16) {
+  if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16 &&
+      !IsQuantized(t.dtype)) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": tensor '", name, "' has an unsupported dtype"));
+  }
+  if (IsQuantized(t.dtype) && (t.shape.size() != 2 || t.shape[1] % DTypeBlockSize(t.dtype) != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": tensor '", name, "' is ", std::string(DTypeName(t.dtype)), " with shape ",
+        ShapeString(t.shape), ": block types need a matrix whose rows are a multiple of ",
+        DTypeBlockSize(t.dtype), " elements"));
   }
   if (t.shape != expected) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": tensor '", name, "' has shape ",
@@ -94,7 +102,13 @@ absl::Status CheckMlp(absl::string_view source, const ModelConfig& c, const Laye
                                : CheckAbsent(source, w.w_gate, p + "w_gate", "mlp_gated is false");
   if (!s.ok()) return s;
   if (auto s = CheckTensor(source, w.w_up, p + "w_up", {f, d}); !s.ok()) return s;
-  return CheckTensor(source, w.w_down, p + "w_down", {d, f});
+  if (auto s = CheckTensor(source, w.w_down, p + "w_down", {d, f}); !s.ok()) return s;
+  if (IsQuantized(w.w_down.dtype) && d % 32 != 0) {  // re-blocked along D (TransposedMatrix)
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": tensor '", w.w_down.name, "' is ", std::string(DTypeName(w.w_down.dtype)),
+        " but the hidden size ", d, " is not a multiple of 32"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckWeights(absl::string_view source, const ModelConfig& c, ModelWeights& w) {
@@ -132,6 +146,17 @@ void StoreElement(void* data, DType dtype, size_t i, float x) {
 void Convert(Tensor& t, DType to, std::vector<std::unique_ptr<WeightStorage>>& storage) {
   if (t.dtype == to) return;
   const int64_t n = t.numel();
+  if (IsQuantized(t.dtype)) {  // dequantize (exact), then store as `to`
+    std::vector<float> f32(static_cast<size_t>(n));
+    DequantizeRow(t.data, t.dtype, n, f32.data());
+    auto buffer = std::make_unique<AlignedBuffer>(static_cast<size_t>(n) * DTypeSize(to));
+    for (int64_t i = 0; i < n; ++i)
+      StoreElement(buffer->data(), to, static_cast<size_t>(i), f32[i]);
+    t.data = buffer->data();
+    t.dtype = to;
+    storage.push_back(std::move(buffer));
+    return;
+  }
   auto buffer = std::make_unique<AlignedBuffer>(static_cast<size_t>(n) * DTypeSize(to));
   uint8_t* out = buffer->data();
 #pragma omp parallel for schedule(static)
@@ -149,7 +174,11 @@ void Convert(Tensor& t, DType to, std::vector<std::unique_ptr<WeightStorage>>& s
 // Kernels load elements as their type: a tensor whose offset in the file is not a
 // multiple of its element size (legal in safetensors) is copied to an aligned buffer.
 void Realign(Tensor& t, std::vector<std::unique_ptr<WeightStorage>>& storage) {
-  if (!t.present() || reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype) == 0) return;
+  // Block types are read with unaligned loads (a 34- or 18-byte block has no alignment).
+  if (!t.present() || IsQuantized(t.dtype) ||
+      reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype) == 0) {
+    return;
+  }
   auto buffer = std::make_unique<AlignedBuffer>(t.nbytes());
   std::memcpy(buffer->data(), t.data, t.nbytes());
   t.data = buffer->data();

@@ -115,10 +115,10 @@ TEST(CliTest, GoldenGreedyIdsOfTheDefaultModelForEveryActivation) {
         ASSERT_TRUE(id != config["bos_token_id"] && id != config["eos_token_id"])
             << "an EOS/BOS in the golden ids would stop the CLI";
       }
-      Result r = RunCli(absl::StrCat("--model ", dir, " --prompt '", tc["prompt"].get<std::string>(),
-                                     "' --activation ", act, " --temperature 0 --seed ",
-                                     run.value("seed", uint64_t{0}), " --max_new_tokens ",
-                                     want.size(), " --json"));
+      Result r = RunCli(absl::StrCat("--model ", dir, " --prompt '",
+                                     tc["prompt"].get<std::string>(), "' --activation ", act,
+                                     " --temperature 0 --seed ", run.value("seed", uint64_t{0}),
+                                     " --max_new_tokens ", want.size(), " --json"));
       ASSERT_EQ(r.code, 0) << r.out;
       const nlohmann::json j = nlohmann::json::parse(r.out);
       EXPECT_EQ(j["prompt_tokens"].get<std::vector<int>>(),

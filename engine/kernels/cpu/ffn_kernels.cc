@@ -7,6 +7,7 @@
 
 #include "engine/kernels/cpu/clones.h"
 #include "engine/kernels/cpu/matmul.h"
+#include "engine/kernels/cpu/quant_row.h"
 #include "engine/kernels/cpu/row_dot.h"
 #include "engine/kernels/cpu/thread_pool.h"
 
@@ -26,6 +27,7 @@ STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
 // (nullptr: the last): prefetch ahead.
 STOCHA_INLINE void AxpyRow(float h, const void* row, DType dt, int64_t n, float* o, bool stream,
                            const void* next) {
+  if (IsQuantized(dt)) return QuantAxpyRow(h, row, dt, n, o);  // sequential: no prefetch plan
   const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
   if (IntrinsicRowKernels()) {
     if (!stream) return AxpyRowIntrinsic(h, row, dt, n, o, nullptr);
@@ -52,12 +54,12 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
                                     int64_t d0, int64_t d1) {
   const int64_t n = d1 - d0;
   for (int64_t t = 0; t < T; ++t) std::fill_n(out + t * D + d0, n, 0.0f);
-  const int64_t esize = DTypeSize(dt);
   const char* base = static_cast<const char*>(wT);
   for (int64_t j = 0; j < count; ++j) {
     const int64_t f = active[j];
-    const char* row = base + (f * D + d0) * esize;
-    const char* next = j + 1 < count ? base + (active[j + 1] * D + d0) * esize : nullptr;
+    // d0 is a multiple of 32, so a block-typed row splits on block boundaries.
+    const char* row = base + DTypeBytes(dt, f * D + d0);
+    const char* next = j + 1 < count ? base + DTypeBytes(dt, active[j + 1] * D + d0) : nullptr;
     bool first = true;  // the first row t to use this weight row streams it from memory
     for (int64_t t = 0; t < T; ++t) {
       const float a = h[t * F + f];
@@ -71,8 +73,8 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
 STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
                                     const int32_t* active, int64_t count, float* out) {
   const int64_t D = wT.cols(), K = w_up.cols();
-  const int64_t up_bytes = K * static_cast<int64_t>(DTypeSize(w_up.dtype));
-  const int64_t down_bytes = D * static_cast<int64_t>(DTypeSize(wT.dtype));
+  const int64_t up_bytes = static_cast<int64_t>(DTypeBytes(w_up.dtype, K));
+  const int64_t down_bytes = static_cast<int64_t>(DTypeBytes(wT.dtype, D));
   const char* up = static_cast<const char*>(w_up.data);
   const char* down = static_cast<const char*>(wT.data);
   std::fill_n(out, D, 0.0f);
@@ -81,7 +83,10 @@ STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up
     const int64_t f = active[j];
     if (a[f] == 0.0f) continue;
     const char* down_row = down + f * down_bytes;
-    const float h = a[f] * DotRowAhead(x, up + f * up_bytes, down_row, w_up.dtype, K);
+    const char* up_row = up + f * up_bytes;
+    const float h =
+        a[f] * (IsQuantized(w_up.dtype) ? QuantDotRow(x, up_row, w_up.dtype, K)
+                                        : DotRowAhead(x, up_row, down_row, w_up.dtype, K));
     a[f] = h;
     if (h == 0.0f) continue;
     const char* next_up = j + 1 < count ? up + active[j + 1] * up_bytes : nullptr;
@@ -139,7 +144,8 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
   // thread reads the same bytes of each active row: the split is by bytes whatever fired.
   int64_t block = (D + nt - 1) / nt;
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
-  block = std::max<int64_t>(16, (block + 15) / 16 * 16);
+  // Multiples of 32: Q8_0/Q4_0 rows split on block boundaries (the bits do not depend on it).
+  block = std::max<int64_t>(32, (block + 31) / 32 * 32);
   const int64_t blocks = (D + block - 1) / block;
   RunParallel(nt, nt, [&](int p) {
     int64_t b0 = 0, b1 = 0;

@@ -6,9 +6,11 @@
 #include <vector>
 
 #include "engine/kernels/cpu/clones.h"
+#include "engine/kernels/cpu/quant_row.h"
 #include "engine/kernels/cpu/row_dot.h"
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/model/dtype.h"
+#include "engine/model/quant_blocks.h"
 
 namespace stocha {
 namespace {
@@ -40,6 +42,7 @@ STOCHA_INLINE void DotBlock(const float* x, int64_t ldx, const float* w, int64_t
 }
 
 STOCHA_INLINE void ConvertRow(const void* src, DType dt, int64_t n, float* dst) {
+  if (IsQuantized(dt)) return DequantizeRow(src, dt, n, dst);
   for (int64_t i = 0; i < n; ++i) dst[i] = Weight(src, dt, i);
 }
 
@@ -49,12 +52,48 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
   return b;
 }
 
+// MatMulRows for Q8_0/Q4_0 weights: decode (T == 1) reads four weight rows per pass with the
+// quantized kernels; larger T dequantizes each row once into `scratch` (exact) and runs the
+// F32 kernels on it. Both give the canonical dot of the dequantized row: the same bits.
+STOCHA_KERNEL_CLONES void QuantMatMulRows(const float* x, int64_t T, const Tensor& w,
+                                          const float* bias, float* y, int64_t n0, int64_t n1,
+                                          float* scratch) {
+  const int64_t N = w.rows(), K = w.cols();
+  const size_t row_bytes = DTypeBytes(w.dtype, K);
+  const char* base = static_cast<const char*>(w.data);
+  if (T == 1) {
+    for (int64_t n = n0; n < n1; n += kMaxQuantDotRows) {
+      const int r = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, n1 - n));
+      const void* rows[kMaxQuantDotRows];
+      for (int q = 0; q < r; ++q) rows[q] = base + (n + q) * row_bytes;
+      float out[kMaxQuantDotRows];
+      QuantDotRows(x, rows, r, w.dtype, K, out);
+      for (int q = 0; q < r; ++q) y[n + q] = out[q] + bias[n + q];
+    }
+    return;
+  }
+  for (int64_t n = n0; n < n1; ++n) {
+    DequantizeRow(base + n * row_bytes, w.dtype, K, scratch);
+    float out[kMaxDotRows];
+    for (int64_t t = 0; t < T; t += kMaxDotRows) {
+      const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, T - t));
+      if (IntrinsicRowKernels()) {
+        DotRowMultiIntrinsic(x + t * K, K, r, scratch, DType::kF32, K, nullptr, out);
+      } else {
+        for (int q = 0; q < r; ++q) out[q] = DotRowT<DType::kF32>(x + (t + q) * K, scratch, K);
+      }
+      for (int q = 0; q < r; ++q) y[(t + q) * N + n] = out[q] + bias[n];
+    }
+  }
+}
+
 // Output rows [n0, n1) for all T inputs. With the intrinsic row kernels: four inputs at a time
 // per weight row, converting in registers. Portable: decode (T <= 2) converts weights in
 // registers; larger T converts each weight row once into `scratch` and reuses it for
 // blocks of 4.
 STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w, const float* bias,
                                      float* y, int64_t n0, int64_t n1, float* scratch) {
+  if (IsQuantized(w.dtype)) return QuantMatMulRows(x, T, w, bias, y, n0, n1, scratch);
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   for (int64_t n = n0; n < n1; ++n) {
@@ -105,8 +144,17 @@ float DotF32(const float* a, const float* b, int64_t n) { return DotRowT<DType::
 STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx,
                                         int64_t count, float* y) {
   const int64_t K = w.cols();
-  const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
+  const size_t row_bytes = DTypeBytes(w.dtype, K);
   const char* base = static_cast<const char*>(w.data);
+  if (IsQuantized(w.dtype)) {
+    for (int64_t j = 0; j < count; j += kMaxQuantDotRows) {
+      const int r = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, count - j));
+      const void* rows[kMaxQuantDotRows];
+      for (int q = 0; q < r; ++q) rows[q] = base + idx[j + q] * row_bytes;
+      QuantDotRows(x, rows, r, w.dtype, K, y + j);
+    }
+    return;
+  }
   for (int64_t j = 0; j < count; ++j) {
     const char* next = j + 1 < count ? base + idx[j + 1] * row_bytes : nullptr;
     y[j] = DotRowAhead(x, base + idx[j] * row_bytes, next, w.dtype, K);
@@ -115,7 +163,7 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
 
 void RowToF32(const Tensor& t, int64_t r, float* out) {
   const int64_t cols = t.shape.size() < 2 ? t.numel() : t.cols();
-  ConvertRow(static_cast<const char*>(t.data) + r * cols * DTypeSize(t.dtype), t.dtype, cols, out);
+  ConvertRow(static_cast<const char*>(t.data) + DTypeBytes(t.dtype, r * cols), t.dtype, cols, out);
 }
 
 void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads) {

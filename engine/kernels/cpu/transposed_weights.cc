@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+
+#include "engine/model/quant_blocks.h"
 
 namespace stocha {
 namespace {
@@ -23,6 +26,24 @@ void Transpose(const E* src, int64_t rows, int64_t cols, E* dst, int threads) {
   }
 }
 
+// A Q8_0/Q4_0 [rows][cols] matrix transposed and re-blocked to Q8_0 along its rows (the
+// old columns): dequantize (exact), transpose in F32, quantize each new row with ggml's
+// reference Q8_0 rounding. Lossy (a second rounding): see docs/ENGINE.md.
+void TransposeQuantized(const Tensor& w, uint8_t* dst, int threads) {
+  const int64_t rows = w.rows(), cols = w.cols();
+  std::vector<float> f32(static_cast<size_t>(rows * cols)), t32(f32.size());
+  const size_t row_bytes = DTypeBytes(w.dtype, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    DequantizeRow(static_cast<const char*>(w.data) + r * row_bytes, w.dtype, cols,
+                  f32.data() + r * cols);
+  }
+  Transpose(f32.data(), rows, cols, t32.data(), threads);
+  const size_t out_bytes = DTypeBytes(DType::kQ8_0, rows);
+  for (int64_t c = 0; c < cols; ++c) {
+    QuantizeRow(t32.data() + c * rows, rows, DType::kQ8_0, dst + c * out_bytes);
+  }
+}
+
 }  // namespace
 
 TransposedMatrix::TransposedMatrix(TransposedMatrix&& o) noexcept
@@ -33,8 +54,11 @@ TransposedMatrix::TransposedMatrix(TransposedMatrix&& o) noexcept
 TransposedMatrix TransposedMatrix::Of(const Tensor& w, int threads) {
   TransposedMatrix t;
   const int64_t rows = w.rows(), cols = w.cols();
-  t.bytes = HugePageBuffer(w.nbytes());
-  if (DTypeSize(w.dtype) == 4) {
+  const DType dtype = IsQuantized(w.dtype) ? DType::kQ8_0 : w.dtype;
+  t.bytes = HugePageBuffer(DTypeBytes(dtype, w.numel()));
+  if (IsQuantized(w.dtype)) {
+    TransposeQuantized(w, t.bytes.data(), threads);
+  } else if (DTypeSize(w.dtype) == 4) {
     Transpose(static_cast<const uint32_t*>(w.data), rows, cols,
               reinterpret_cast<uint32_t*>(t.bytes.data()), threads);
   } else {
@@ -42,7 +66,7 @@ TransposedMatrix TransposedMatrix::Of(const Tensor& w, int threads) {
               reinterpret_cast<uint16_t*>(t.bytes.data()), threads);
   }
   t.tensor.name = w.name + " (transposed)";
-  t.tensor.dtype = w.dtype;
+  t.tensor.dtype = dtype;
   t.tensor.shape = {cols, rows};
   t.tensor.data = t.bytes.data();
   return t;
