@@ -13,12 +13,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "bench/bandwidth_probe.h"
 #include "engine/engine.h"
 #include "engine/format/gguf.h"
 #include "engine/format/load_model.h"
 #include "engine/format/mapped_file.h"
+#include "engine/tools/program_usage.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, model, "", "GGUF file (required)");
@@ -136,7 +136,7 @@ int Run() {
 }  // namespace stocha::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(stocha::bench::kUsage);
+  stocha::SetProgramUsage(stocha::bench::kUsage, "bench/peer_decode.cc");
   absl::ParseCommandLine(argc, argv);
   return stocha::bench::Run();
 }

@@ -11,11 +11,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "bench/synthetic_model.h"
 #include "engine/format/gguf.h"
 #include "engine/format/test_writers.h"
 #include "engine/model/dtype.h"
+#include "engine/tools/program_usage.h"
 
 ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as llama)");
 ABSL_FLAG(std::string, dtype, "BF16", "F16 | BF16 (matrices; norms are F32 as in real files)");
@@ -179,7 +179,7 @@ int Run() {
 }  // namespace stocha::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(stocha::bench::kUsage);
+  stocha::SetProgramUsage(stocha::bench::kUsage, "bench/synthetic_gguf.cc");
   absl::ParseCommandLine(argc, argv);
   return stocha::bench::Run();
 }

@@ -88,7 +88,9 @@ class RowKernelsTest : public ::testing::TestWithParam<std::tuple<RowIsa, DType>
 };
 
 TEST_P(RowKernelsTest, DotAndAxpyEqualScalarBitwise) {
-  const auto [isa, dt] = GetParam();
+  // Not a structured binding: C++17 lambdas may not capture one (clang rejects it).
+  const RowIsa isa = std::get<0>(GetParam());
+  const DType dt = std::get<1>(GetParam());
   const Kernels k = KernelsOf(isa);
   const auto dot = [&](const float* x, const void* row, int64_t n, const RowPrefetch* pf) {
     float y;
