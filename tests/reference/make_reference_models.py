@@ -31,7 +31,8 @@ from stocha.model import Config, LlamaModel  # noqa: E402
 
 TOKENS = [1, 17, 203, 5, 88, 88, 140, 2, 63, 250, 9, 31]
 
-BASE = dict(vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+BASE = dict(vocab_size=320,  # > 259: room for a byte-fallback vocabulary in model.gguf
+            hidden_size=64, intermediate_size=96, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
             tie_word_embeddings=True, hidden_act="silu", rms_norm_eps=1e-5)
 
@@ -105,6 +106,17 @@ def write_gguf(path, model, arch):
             f"{arch}.attention.layer_norm_rms_epsilon": float(cfg.rms_norm_eps)}
     if arch == "llama":
         meta["llama.rope.dimension_count"] = cfg.head_dim
+    # A SentencePiece-style vocabulary of placeholder pieces, so that llama.cpp loads the
+    # file too (bench/peer/run.py --agree compares its greedy tokens on these files).
+    meta.update({"tokenizer.ggml.model": "llama",
+                 # llama.cpp falls back to byte tokens for text no piece covers.
+                 "tokenizer.ggml.tokens": ["<unk>", "<s>", "</s>"] +
+                 [f"<0x{b:02X}>" for b in range(256)] +
+                 [f"t{i}" for i in range(259, cfg.vocab_size)],
+                 "tokenizer.ggml.scores": [0.0] * cfg.vocab_size,
+                 "tokenizer.ggml.token_type": [2, 3, 3] + [6] * 256 + [1] * (cfg.vocab_size - 259),
+                 "tokenizer.ggml.bos_token_id": cfg.bos_token_id,
+                 "tokenizer.ggml.eos_token_id": cfg.eos_token_id})
     sd = {k: v.detach().float() for k, v in model.state_dict().items()}
     t = {"token_embd.weight": sd["model.embed_tokens.weight"]}
     if cfg.rope_scaling:
@@ -152,6 +164,19 @@ def logits_of(model, act):
         return model(torch.tensor([TOKENS]))[0].float().contiguous()   # [T, V]
 
 
+def greedy(model, prompt, n):
+    """n greedy tokens after `prompt` (silu), each with its top-2 logit margin: the
+    reference bench/peer/run.py --agree holds llama.cpp and stocha to on model.gguf."""
+    model.set_activation("silu", 0.0)
+    ids, margins = list(prompt), []
+    with torch.no_grad():
+        for _ in range(n):
+            top = torch.topk(model(torch.tensor([ids]))[0, -1], 2)
+            ids.append(int(top.indices[0]))
+            margins.append(float(top.values[0] - top.values[1]))
+    return ids[len(prompt):], margins
+
+
 def write_variant(outdir, name, overrides, dtype, shards, seed):
     d = os.path.join(outdir, name)
     os.makedirs(d, exist_ok=True)
@@ -169,6 +194,8 @@ def write_variant(outdir, name, overrides, dtype, shards, seed):
     logits_of(loaded, "relu").numpy().astype("<f4").tofile(os.path.join(d, "logits_relu.f32"))
     if name in GGUF_VARIANTS:
         write_gguf(os.path.join(d, "model.gguf"), loaded, GGUF_VARIANTS[name])
+        n = cfg.max_position_embeddings - len(TOKENS) - 20  # llama_peer's context: + 16
+        ref["greedy_silu"], ref["greedy_margins"] = greedy(loaded, TOKENS, n)
     if name in MODEL_TYPES:  # after the reference read it: hf_io writes "llama"
         with open(os.path.join(d, "config.json")) as f:
             config = json.load(f)
