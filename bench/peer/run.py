@@ -32,7 +32,10 @@ UPSTREAM = os.path.join(SHARED, "data", "stories260K", "expected",
 REFERENCE = os.path.join(ROOT, "tests", "reference", "make_reference_models.py")
 TIE = 1e-3  # logits of F32 engines differ by ~1e-5 (summation order)
 SHAPES = [("llama32_1b", "F16"), ("llama32_1b", "BF16"), ("qwen25_1_5b", "BF16")]
-NAMES = {"llama32_1b": "Llama-3.2-1B shape", "qwen25_1_5b": "Qwen2.5-1.5B shape (as llama)"}
+NAMES = {"llama32_1b": "Llama-3.2-1B shape", "qwen25_1_5b": "Qwen2.5-1.5B shape (qwen2)"}
+# The architecture each shape is written as; part of the cached file's name (the qwen2
+# shape was written as llama before real qwen2 files loaded).
+ARCHS = {"llama32_1b": "llama", "qwen25_1_5b": "qwen2"}
 
 
 def log(msg):
@@ -139,7 +142,7 @@ def agree(args):
 
 
 def ensure_gguf(args, shape, dtype):
-    path = os.path.join(args.gguf_dir, f"{shape}_{dtype.lower()}.gguf")
+    path = os.path.join(args.gguf_dir, f"{shape}_{ARCHS[shape]}_{dtype.lower()}.gguf")
     if not os.path.exists(path):
         os.makedirs(args.gguf_dir, exist_ok=True)
         log(f"writing {path}")
