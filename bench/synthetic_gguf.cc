@@ -51,8 +51,8 @@ float Uniform(uint64_t seed, uint64_t i, float scale) {
 struct Planned {
   std::string name;
   std::vector<int64_t> shape;
-  float scale;        // 0: ones, in F32 (a norm)
-  bool f32 = false;   // random values stored F32 (a bias, as real files keep them)
+  float scale;       // 0: ones, in F32 (a norm)
+  bool f32 = false;  // random values stored F32 (a bias, as real files keep them)
 };
 
 struct Writer {

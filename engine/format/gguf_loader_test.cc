@@ -102,8 +102,9 @@ TEST_F(GgufLoaderTest, ReportsMissingTensorAndKeys) {
             path() + ": missing metadata key 'llama.embedding_length'");
   EXPECT_EQ(Error(GgufBuilder()), path() + ": missing metadata key 'general.architecture'");
   EXPECT_EQ(Error(GgufBuilder().String("general.architecture", "gpt2")),
-            path() + ": metadata key 'general.architecture' is 'gpt2'; only 'llama' and 'qwen2' "
-                     "are supported");
+            path() +
+                ": metadata key 'general.architecture' is 'gpt2'; only 'llama' and 'qwen2' "
+                "are supported");
   EXPECT_THAT(Error(GgufBuilder()
                         .String("general.architecture", "llama")
                         .String("llama.embedding_length", "8")),
@@ -327,10 +328,9 @@ TEST_F(GgufLoaderTest, Qwen2Errors) {
   short_bias.Tensor("blk.0.attn_q.bias", 0, {4}, test::Encode({1, 2, 3, 4}, "F32"));
   EXPECT_THAT(Error(short_bias), HasSubstr("missing tensor 'blk.0.attn_k.bias'"));
   // The llama keys do not stand in for qwen2's.
-  EXPECT_EQ(Error(GgufBuilder()
-                      .String("general.architecture", "qwen2")
-                      .U32("llama.embedding_length", 8)),
-            path() + ": missing metadata key 'qwen2.embedding_length'");
+  EXPECT_EQ(
+      Error(GgufBuilder().String("general.architecture", "qwen2").U32("llama.embedding_length", 8)),
+      path() + ": missing metadata key 'qwen2.embedding_length'");
 }
 
 TEST_F(GgufLoaderTest, LlamaOptionalAttentionBiases) {

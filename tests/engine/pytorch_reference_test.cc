@@ -103,8 +103,8 @@ TEST_P(PyTorchReferenceTest, StochAWithPZeroEqualsRelu) {
 INSTANTIATE_TEST_SUITE_P(Variants, PyTorchReferenceTest,
                          ::testing::Values("base_gqa", "mha", "untied_head", "rope_theta_500k",
                                            "head_dim_24", "llama3_rope_scaling", "attention_bias",
-                                           "bf16", "f16", "plain_ffn", "sharded", "relu",
-                                           "stocha", "qwen2"));
+                                           "bf16", "f16", "plain_ffn", "sharded", "relu", "stocha",
+                                           "qwen2"));
 
 // The same weights as GGUF, laid out as llama.cpp's converter does (tests/reference/
 // gguf_writer.py, a writer separate from the C++ one): llama with permuted q/k and
