@@ -1,4 +1,4 @@
-// synthetic_gguf: writes a llama-architecture GGUF of a real shape with random weights,
+// synthetic_gguf: writes a llama- or qwen2-architecture GGUF of a real shape with random weights,
 // through the project's one GGUF writer (engine/format/test_writers.h), for the side by
 // side benchmark against llama.cpp (bench/peer/). Tensors are streamed, never all held.
 #include <algorithm>
@@ -17,7 +17,8 @@
 #include "engine/model/dtype.h"
 #include "engine/tools/program_usage.h"
 
-ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as llama)");
+ABSL_FLAG(std::string, shape, "llama32_1b",
+          "llama32_1b (architecture llama) | qwen25_1_5b (qwen2: q/k/v biases, NEOX RoPE)");
 ABSL_FLAG(std::string, dtype, "BF16", "F16 | BF16 (matrices; norms are F32 as in real files)");
 ABSL_FLAG(std::string, out, "", "Output .gguf path (required; several GiB)");
 ABSL_FLAG(std::string, vocab_from, "",
@@ -28,7 +29,7 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the weights");
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(Writes a synthetic llama GGUF of a real shape.
+constexpr char kUsage[] = R"(Writes a synthetic llama or qwen2 GGUF of a real shape.
 
   synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16 --out=F.gguf
                  --vocab_from=stories260K.gguf)";
@@ -50,7 +51,8 @@ float Uniform(uint64_t seed, uint64_t i, float scale) {
 struct Planned {
   std::string name;
   std::vector<int64_t> shape;
-  float scale;  // 0: ones, in F32 (a norm)
+  float scale;       // 0: ones, in F32 (a norm)
+  bool f32 = false;  // random values stored F32 (a bias, as real files keep them)
 };
 
 struct Writer {
@@ -72,6 +74,8 @@ struct Writer {
       for (int64_t i = c; i < std::min<int64_t>(n, c + (1 << 22)); ++i) {
         if (t.scale == 0) {
           test::Put(chunk, 1.0f);
+        } else if (t.f32) {
+          test::Put(chunk, Uniform(seed, static_cast<uint64_t>(i), t.scale));
         } else {
           const float v = Uniform(seed, static_cast<uint64_t>(i), t.scale);
           test::Put(chunk, ggml_type == 1 ? F32ToF16(v) : F32ToBF16(v));
@@ -89,12 +93,14 @@ int Run() {
   if (path.empty()) Fail("--out is required");
   Shape s;
   float rope_base = 0;
+  std::string arch = "llama";
   if (shape_name == "llama32_1b") {
     s = Llama32_1B();
     rope_base = 500000;
   } else if (shape_name == "qwen25_1_5b") {
     s = Qwen25_1_5B();
     rope_base = 1000000;
+    arch = "qwen2";
   } else {
     Fail("--shape must be llama32_1b or qwen25_1_5b");
   }
@@ -116,20 +122,20 @@ int Run() {
   }
 
   test::GgufBuilder b;
-  b.String("general.architecture", "llama")
+  b.String("general.architecture", arch)
       .String("general.name", "synthetic " + s.name + " " + dtype)
-      .U32("llama.embedding_length", s.D)
-      .U32("llama.feed_forward_length", s.F)
-      .U32("llama.block_count", s.layers)
-      .U32("llama.attention.head_count", s.heads)
-      .U32("llama.attention.head_count_kv", s.kv_heads)
-      .U32("llama.attention.key_length", s.head_dim)
-      .U32("llama.attention.value_length", s.head_dim)
-      .U32("llama.context_length", 4096)
-      .U32("llama.rope.dimension_count", s.head_dim)
-      .F32("llama.rope.freq_base", rope_base)
-      .F32("llama.attention.layer_norm_rms_epsilon", 1e-5f)
-      .U32("llama.vocab_size", s.vocab)
+      .U32(arch + ".embedding_length", s.D)
+      .U32(arch + ".feed_forward_length", s.F)
+      .U32(arch + ".block_count", s.layers)
+      .U32(arch + ".attention.head_count", s.heads)
+      .U32(arch + ".attention.head_count_kv", s.kv_heads)
+      .U32(arch + ".attention.key_length", s.head_dim)
+      .U32(arch + ".attention.value_length", s.head_dim)
+      .U32(arch + ".context_length", 4096)
+      .U32(arch + ".rope.dimension_count", s.head_dim)
+      .F32(arch + ".rope.freq_base", rope_base)
+      .F32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f)
+      .U32(arch + ".vocab_size", s.vocab)
       .String("tokenizer.ggml.model", "llama")
       .Strings("tokenizer.ggml.tokens", tokens)
       .F32s("tokenizer.ggml.scores", scores)
@@ -150,6 +156,11 @@ int Run() {
     plan.push_back({p + "attn_q.weight", {q, D}, sd});
     plan.push_back({p + "attn_k.weight", {kv, D}, sd});
     plan.push_back({p + "attn_v.weight", {kv, D}, sd});
+    if (arch == "qwen2") {  // Qwen2's q/k/v biases (llama.cpp requires them for qwen2)
+      plan.push_back({p + "attn_q.bias", {q}, 0.1f, true});
+      plan.push_back({p + "attn_k.bias", {kv}, 0.1f, true});
+      plan.push_back({p + "attn_v.bias", {kv}, 0.1f, true});
+    }
     plan.push_back({p + "attn_output.weight", {D, q}, std::sqrt(3.0f / q)});
     plan.push_back({p + "ffn_norm.weight", {D}, 0});
     plan.push_back({p + "ffn_gate.weight", {F, D}, sd});
@@ -160,8 +171,8 @@ int Run() {
   for (const Planned& t : plan) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    b.TensorInfo(t.name, t.scale == 0 ? 0 : type, t.shape,
-                 static_cast<uint64_t>(n) * 2 * (t.scale == 0 ? 2 : 1));
+    const bool f32 = t.scale == 0 || t.f32;
+    b.TensorInfo(t.name, f32 ? 0 : type, t.shape, static_cast<uint64_t>(n) * (f32 ? 4 : 2));
   }
   Writer w{std::ofstream(path, std::ios::binary | std::ios::trunc), type, 0,
            absl::GetFlag(FLAGS_seed) * 1000};

@@ -12,7 +12,8 @@ tokens of stocha dense and llama.cpp agree.
 
   bench/peer/run.py [--build build] [--threads 1,2] [--reps 3] [--tokens 64]
   bench/peer/run.py --quick     # smoke run on stories260K (seconds)
-  bench/peer/run.py --agree     # the CI check: both match upstream run.c on stories260K
+  bench/peer/run.py --agree     # the CI check: both match upstream run.c on stories260K,
+                                # and PyTorch on the reference's llama3 / qwen2 GGUFs
 """
 import argparse
 import json
@@ -28,8 +29,13 @@ SHARED = os.environ.get("STOCHA_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
 STORIES = os.path.join(SHARED, "data", "stories260K", "stories260K.gguf")
 UPSTREAM = os.path.join(SHARED, "data", "stories260K", "expected",
                         "runc_t0_once_upon_a_time_n64.tokens.json")
+REFERENCE = os.path.join(ROOT, "tests", "reference", "make_reference_models.py")
+TIE = 1e-3  # logits of F32 engines differ by ~1e-5 (summation order)
 SHAPES = [("llama32_1b", "F16"), ("llama32_1b", "BF16"), ("qwen25_1_5b", "BF16")]
-NAMES = {"llama32_1b": "Llama-3.2-1B shape", "qwen25_1_5b": "Qwen2.5-1.5B shape (as llama)"}
+NAMES = {"llama32_1b": "Llama-3.2-1B shape", "qwen25_1_5b": "Qwen2.5-1.5B shape (qwen2)"}
+# The architecture each shape is written as; part of the cached file's name (the qwen2
+# shape was written as llama before real qwen2 files loaded).
+ARCHS = {"llama32_1b": "llama", "qwen25_1_5b": "qwen2"}
 
 
 def log(msg):
@@ -89,8 +95,41 @@ def upstream():
     return prompt, u["generated_ids"][len(prompt) - 1:]
 
 
+def reference_models(args):
+    """The PyTorch reference's random models (ctest's make_reference_models fixture writes
+    them; written here when run by hand). Debian's python3 has torch."""
+    d = os.path.join(args.build, "reference_models")
+    if not os.path.exists(os.path.join(d, "manifest.json")):
+        subprocess.run(["/usr/bin/python3", REFERENCE, d], check=True, stdout=sys.stderr)
+    return d
+
+
+def agree_reference(args):
+    """On the reference's model.gguf files (llama with rope_freqs, qwen2 with biases, laid
+    out as llama.cpp's converter does), the greedy tokens of stocha and llama.cpp both equal
+    PyTorch's, up to a numerical tie: a first divergence where PyTorch's top-2 margin is
+    below TIE is reported and accepted."""
+    d = reference_models(args)
+    ok = True
+    for name, arch in json.load(open(os.path.join(d, "manifest.json")))["gguf"].items():
+        ref = json.load(open(os.path.join(d, name, "reference.json")))
+        want, margins, path = ref["greedy_silu"], ref["greedy_margins"], \
+            os.path.join(d, name, "model.gguf")
+        for who, got in (("stocha", stocha(args, path, 1, ref["tokens"], len(want))["tokens"]),
+                         ("llama.cpp", llama(args, path, 1, ref["tokens"], len(want))["tokens"])):
+            n = agreement(got, want)
+            tie = n < len(want) and margins[n] < TIE
+            note = "" if n == len(want) else \
+                f"; first divergence at {n}, PyTorch top-2 margin {margins[n]:.2g}" + \
+                (" (a tie)" if tie else "")
+            print(f"{name} ({arch}) {who}: {n}/{len(want)} greedy tokens equal PyTorch's{note}")
+            ok = ok and (n == len(want) or tie)
+    return ok
+
+
 def agree(args):
-    """Greedy tokens of stocha (silu) and llama.cpp on stories260K both equal upstream run.c."""
+    """Greedy tokens of stocha (silu) and llama.cpp on stories260K both equal upstream
+    run.c's, and on the reference GGUFs PyTorch's."""
     prompt, want = upstream()
     ok = True
     for name, got in (("stocha", stocha(args, STORIES, 1, prompt, len(want))["tokens"]),
@@ -98,11 +137,12 @@ def agree(args):
         n = agreement(got, want)
         print(f"{name}: {n}/{len(want)} greedy tokens equal upstream run.c")
         ok = ok and n == len(want)
+    ok = agree_reference(args) and ok
     return 0 if ok else 1
 
 
 def ensure_gguf(args, shape, dtype):
-    path = os.path.join(args.gguf_dir, f"{shape}_{dtype.lower()}.gguf")
+    path = os.path.join(args.gguf_dir, f"{shape}_{ARCHS[shape]}_{dtype.lower()}.gguf")
     if not os.path.exists(path):
         os.makedirs(args.gguf_dir, exist_ok=True)
         log(f"writing {path}")

@@ -1,9 +1,11 @@
-// GGUF llama models: metadata -> ModelConfig, blk.N.* tensors -> ModelWeights.
+// GGUF llama and qwen2 models: metadata -> ModelConfig, blk.N.* tensors -> ModelWeights.
 #include "engine/format/gguf_loader.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -131,7 +133,8 @@ absl::StatusOr<Tensor> ToTensor(const GgufFile& f, const std::string& name, bool
   return Tensor{name, *info->dtype, info->shape, info->nbytes == 0 ? &kEmpty : info->data};
 }
 
-absl::StatusOr<LayerWeights> ReadLayer(const GgufFile& f, const ModelConfig& c, int i) {
+absl::StatusOr<LayerWeights> ReadLayer(const GgufFile& f, const ModelConfig& c,
+                                       const std::string& arch, int i) {
   const std::string p = absl::StrCat("blk.", i, ".");
   LayerWeights l;
   STOCHA_ASSIGN_OR_RETURN(l.attn_norm, ToTensor(f, p + "attn_norm.weight", true));
@@ -142,6 +145,10 @@ absl::StatusOr<LayerWeights> ReadLayer(const GgufFile& f, const ModelConfig& c, 
   STOCHA_ASSIGN_OR_RETURN(l.bq, ToTensor(f, p + "attn_q.bias", c.attention_bias));
   STOCHA_ASSIGN_OR_RETURN(l.bk, ToTensor(f, p + "attn_k.bias", c.attention_bias));
   STOCHA_ASSIGN_OR_RETURN(l.bv, ToTensor(f, p + "attn_v.bias", c.attention_bias));
+  // llama.cpp's llama graph adds an optional output bias; its qwen2 graph has none.
+  if (arch == "llama") {
+    STOCHA_ASSIGN_OR_RETURN(l.bo, ToTensor(f, p + "attn_output.bias", false));
+  }
   STOCHA_ASSIGN_OR_RETURN(l.ffn_norm, ToTensor(f, p + "ffn_norm.weight", true));
   STOCHA_ASSIGN_OR_RETURN(l.w_gate, ToTensor(f, p + "ffn_gate.weight", c.mlp_gated));
   STOCHA_ASSIGN_OR_RETURN(l.w_up, ToTensor(f, p + "ffn_up.weight", true));
@@ -149,14 +156,12 @@ absl::StatusOr<LayerWeights> ReadLayer(const GgufFile& f, const ModelConfig& c, 
   return l;
 }
 
-absl::StatusOr<ModelWeights> ReadWeights(const GgufFile& f, const ModelConfig& c) {
-  if (f.FindTensor("rope_freqs.weight") != nullptr) {
-    return Bad(f, "tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling) is not supported yet");
-  }
+absl::StatusOr<ModelWeights> ReadWeights(const GgufFile& f, const ModelConfig& c,
+                                         const std::string& arch) {
   ModelWeights w;
   STOCHA_ASSIGN_OR_RETURN(w.embed, ToTensor(f, "token_embd.weight", true));
   for (int i = 0; i < c.num_layers; ++i) {
-    STOCHA_ASSIGN_OR_RETURN(LayerWeights layer, ReadLayer(f, c, i));
+    STOCHA_ASSIGN_OR_RETURN(LayerWeights layer, ReadLayer(f, c, arch, i));
     w.layers.push_back(std::move(layer));
   }
   STOCHA_ASSIGN_OR_RETURN(w.final_norm, ToTensor(f, "output_norm.weight", true));
@@ -175,25 +180,92 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> ReadTokenizer(const GgufFile& f,
   return MakeGgufTokenizer(vocab, f.source);
 }
 
+// How each architecture pairs RoPE dimensions (llama.cpp src/llama-model.cpp,
+// llama_model_rope_type: LLAMA is NORM, QWEN2 is NEOX). convert_hf_to_gguf.py permutes
+// llama's q/k rows so that HF's pairs (i, i + hd/2) become (2i, 2i+1); it writes qwen2's
+// q/k (and their biases) as HF stores them.
+absl::StatusOr<RopeStyle> ArchRopeStyle(const GgufFile& f, const std::string& arch) {
+  if (arch == "llama") return RopeStyle::kInterleaved;
+  if (arch == "qwen2") return RopeStyle::kHalf;
+  return Bad(f, absl::StrCat("metadata key 'general.architecture' is '", arch,
+                             "'; only 'llama' and 'qwen2' are supported"));
+}
+
+// rope_freqs.weight: F32 [head_dim / 2], the divisors ggml applies to each pair's
+// frequency. Llama 3.x files carry it (convert_hf_to_gguf.py, LlamaModel's
+// generate_extra_tensors, turns rope_scaling llama3 into it); llama.cpp's qwen2 has none.
+absl::Status ReadRopeFreqs(const GgufFile& f, const std::string& arch, ModelConfig& c) {
+  const GgufTensorInfo* info = f.FindTensor("rope_freqs.weight");
+  if (info == nullptr) return absl::OkStatus();
+  if (arch != "llama") {
+    return Bad(f, absl::StrCat("tensor 'rope_freqs.weight' is not part of architecture '", arch,
+                               "' (only 'llama' reads it)"));
+  }
+  const int64_t want = c.head_dim / 2;
+  if (info->ggml_type != 0 || info->shape != std::vector<int64_t>{want}) {
+    std::string shape;
+    for (int64_t d : info->shape) absl::StrAppend(&shape, shape.empty() ? "" : ", ", d);
+    return Bad(f, absl::StrCat("tensor 'rope_freqs.weight' is ", GgmlTypeName(info->ggml_type),
+                               " [", shape, "], expected F32 [", want, "] (head_dim / 2)"));
+  }
+  std::vector<float>& out = c.rope_scaling.freq_factors;
+  out.resize(static_cast<size_t>(want));
+  std::memcpy(out.data(), info->data, out.size() * sizeof(float));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!(out[i] > 0) || !std::isfinite(out[i])) {
+      return Bad(f, absl::StrCat("tensor 'rope_freqs.weight' element ", i, " (", out[i],
+                                 ") must be a finite number > 0"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// <arch>.rope.scaling.*: llama.cpp scales every frequency by 1 / rope.scaling.factor (or
+// the older rope.scale_linear) whatever the type, and adds YaRN's corrections for "yarn"
+// (src/llama-model.cpp, load_hparams). "none" and "linear" fold the factor into the
+// frequency divisors; other types are refused.
+absl::Status ReadRopeScaling(const GgufFile& f, const std::string& arch, ModelConfig& c) {
+  const std::string type_key = arch + ".rope.scaling.type";
+  if (const GgufValue* type = f.Find(type_key); type != nullptr) {
+    if (type->type != GgufType::kString) return f.GetString(type_key).status();  // names it
+    if (type->str != "none" && type->str != "linear") {
+      return Bad(f, absl::StrCat("metadata key '", type_key, "' is '", type->str,
+                                 "'; only 'none' and 'linear' are supported"));
+    }
+  }
+  std::string factor_key = arch + ".rope.scaling.factor";
+  if (f.Find(factor_key) == nullptr) factor_key = arch + ".rope.scale_linear";
+  float factor = 0.0f;
+  STOCHA_RETURN_IF_ERROR(GetFloatField(f, factor_key, &factor));
+  if (factor == 0.0f || factor == 1.0f) return absl::OkStatus();  // 0: llama.cpp's "unset"
+  if (!(factor > 0) || !std::isfinite(factor)) {
+    return Bad(f, absl::StrCat("metadata key '", factor_key, "' (", factor,
+                               ") must be a finite number > 0"));
+  }
+  std::vector<float>& ff = c.rope_scaling.freq_factors;
+  if (ff.empty()) ff.assign(static_cast<size_t>(c.head_dim / 2), 1.0f);
+  for (float& x : ff) x *= factor;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> GgufModelConfig(const GgufFile& f) {
   STOCHA_ASSIGN_OR_RETURN(std::string arch, f.GetString("general.architecture"));
-  if (arch != "llama") {
-    return Bad(f, absl::StrCat("metadata key 'general.architecture' is '", arch,
-                               "'; only 'llama' is supported"));
-  }
   ModelConfig c;
-  c.rope_style = RopeStyle::kInterleaved;  // GGUF llama stores Q/K permuted for pairs (2i, 2i+1).
+  STOCHA_ASSIGN_OR_RETURN(c.rope_style, ArchRopeStyle(f, arch));
   STOCHA_RETURN_IF_ERROR(ReadSizes(f, arch, c));
   STOCHA_RETURN_IF_ERROR(ReadVocabSize(f, arch, c));
   c.rms_norm_eps = 1e-5f;
   STOCHA_RETURN_IF_ERROR(
       GetFloatField(f, arch + ".attention.layer_norm_rms_epsilon", &c.rms_norm_eps));
   STOCHA_RETURN_IF_ERROR(GetFloatField(f, arch + ".rope.freq_base", &c.rope_theta));
+  STOCHA_RETURN_IF_ERROR(ReadRopeFreqs(f, arch, c));
+  STOCHA_RETURN_IF_ERROR(ReadRopeScaling(f, arch, c));
   STOCHA_RETURN_IF_ERROR(ReadStochaKeys(f, c));
   c.tie_word_embeddings = f.FindTensor("output.weight") == nullptr;
-  c.attention_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
+  // qwen2 always has q/k/v biases (llama.cpp requires them); llama's are optional.
+  c.attention_bias = arch == "qwen2" || f.FindTensor("blk.0.attn_q.bias") != nullptr;
   STOCHA_RETURN_IF_ERROR(ReadTokenIds(f, c));
   STOCHA_RETURN_IF_ERROR(c.Validate(f.source));
   return c;
@@ -204,7 +276,8 @@ absl::StatusOr<std::shared_ptr<const Model>> LoadGgufFromBytes(
     std::unique_ptr<WeightStorage> keepalive, const LoadOptions& options) {
   STOCHA_ASSIGN_OR_RETURN(GgufFile file, ParseGguf(bytes, source));
   STOCHA_ASSIGN_OR_RETURN(ModelConfig config, GgufModelConfig(file));
-  STOCHA_ASSIGN_OR_RETURN(ModelWeights weights, ReadWeights(file, config));
+  STOCHA_ASSIGN_OR_RETURN(std::string arch, file.GetString("general.architecture"));
+  STOCHA_ASSIGN_OR_RETURN(ModelWeights weights, ReadWeights(file, config, arch));
   STOCHA_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                           ReadTokenizer(file, options, config.vocab_size));
   std::vector<std::unique_ptr<WeightStorage>> storage;

@@ -1,4 +1,4 @@
-// GGUF "llama"-architecture models -> Model (F32/F16/BF16 tensors, embedded tokenizer).
+// GGUF "llama"- and "qwen2"-architecture models -> Model (tensors, embedded tokenizer).
 #ifndef STOCHA_ENGINE_FORMAT_GGUF_LOADER_H_
 #define STOCHA_ENGINE_FORMAT_GGUF_LOADER_H_
 
@@ -12,7 +12,8 @@
 
 namespace stocha {
 
-// The config from llama.* metadata (plus optional stocha.* keys, docs/MODEL_FORMATS.md).
+// The config from <arch>.* metadata (llama or qwen2), rope_freqs.weight and the optional
+// stocha.* keys (docs/MODEL_FORMATS.md).
 absl::StatusOr<ModelConfig> GgufModelConfig(const GgufFile& file);
 
 // Builds a Model whose tensors point into `bytes`; `keepalive` (may be null when the

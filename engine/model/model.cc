@@ -169,7 +169,8 @@ void Convert(Tensor& t, DType to, std::vector<std::unique_ptr<WeightStorage>>& s
   storage.push_back(std::move(buffer));
 }
 
-// Matrices and biases go to `to`; norm weights go to F32 (tiny, and kept exact).
+// Matrices go to `to`; norm weights and biases go to F32 (tiny, and kept exact: GGUF
+// files store them F32 whatever the matrices' type).
 // The original storage (e.g. the mapping) stays alive; its pages are clean and evictable.
 // Kernels load elements as their type: a tensor whose offset in the file is not a
 // multiple of its element size (legal in safetensors) is copied to an aligned buffer.
@@ -214,9 +215,11 @@ void ConvertWeights(ModelWeights& w, DType to,
   }
   Convert(w.final_norm, DType::kF32, storage);
   for (LayerWeights& l : w.layers) {
-    for (Tensor* t :
-         {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.bq, &l.bk, &l.bv, &l.bo}) {
+    for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       if (t->present()) Convert(*t, to, storage);
+    }
+    for (Tensor* t : {&l.bq, &l.bk, &l.bv, &l.bo}) {
+      if (t->present()) Convert(*t, DType::kF32, storage);
     }
     Convert(l.attn_norm, DType::kF32, storage);
     Convert(l.ffn_norm, DType::kF32, storage);

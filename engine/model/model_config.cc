@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -58,11 +59,33 @@ absl::Status ValidateSizes(const ModelConfig& c, absl::string_view source) {
   return absl::OkStatus();
 }
 
+// GGUF loaders check rope_freqs.weight and name it; this keeps any other caller honest.
+absl::Status ValidateFreqFactors(const ModelConfig& c, absl::string_view source) {
+  const std::vector<float>& f = c.rope_scaling.freq_factors;
+  if (f.size() != static_cast<size_t>(c.head_dim / 2)) {
+    return Bad(source, absl::StrCat("rope_scaling.freq_factors has ", f.size(),
+                                    " values, expected head_dim / 2 = ", c.head_dim / 2));
+  }
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (auto s = CheckPositive(source, absl::StrCat("rope_scaling.freq_factors[", i, "]"), f[i]);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (c.rope_scaling.llama3) {  // The factors already are the llama3 scaling.
+    return Bad(source, "rope_scaling.freq_factors and rope_scaling llama3 both scale RoPE");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateRope(const ModelConfig& c, absl::string_view source) {
   if (auto s = CheckPositive(source, "rms_norm_eps", c.rms_norm_eps); !s.ok()) return s;
   if (auto s = CheckPositive(source, "rope_theta", c.rope_theta); !s.ok()) return s;
-  if (!c.rope_scaling.llama3) return absl::OkStatus();
   const RopeScaling& r = c.rope_scaling;
+  if (!r.freq_factors.empty()) {
+    if (auto s = ValidateFreqFactors(c, source); !s.ok()) return s;
+  }
+  if (!r.llama3) return absl::OkStatus();
   if (!(r.factor >= 1) || !std::isfinite(r.factor)) {
     return Bad(source, absl::StrCat("rope_scaling.factor (", r.factor, ") must be >= 1"));
   }

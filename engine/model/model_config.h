@@ -13,7 +13,8 @@
 namespace stocha {
 
 // How RoPE pairs dimensions: llama2.c and GGUF "llama" pair (2i, 2i+1); Hugging Face
-// checkpoints pair (i, i + head_dim/2) ("rotate_half").
+// checkpoints and GGUF "qwen2" (llama.cpp's NEOX rope type) pair (i, i + head_dim/2)
+// ("rotate_half").
 enum class RopeStyle { kInterleaved, kHalf };
 
 struct RopeScaling {
@@ -22,6 +23,9 @@ struct RopeScaling {
   float low_freq_factor = 1.0f;
   float high_freq_factor = 4.0f;
   int original_max_position_embeddings = 8192;
+  // Empty, or [head_dim / 2] divisors of the inverse frequencies: GGUF's rope_freqs.weight
+  // (llama.cpp's converter writes Llama 3.x's llama3 scaling this way instead of keys).
+  std::vector<float> freq_factors;
 };
 
 // stocha's own config block: how the model was trained and how to run it by default.

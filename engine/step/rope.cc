@@ -27,6 +27,9 @@ Rope::Rope(const ModelConfig& config)
     // 1 / theta^(2i / hd), computed in float like run.c and torch's float32 inv_freq.
     float f = 1.0f / std::pow(config.rope_theta, static_cast<float>(2 * i) / head_dim_);
     if (config.rope_scaling.llama3) f = Llama3Scale(f, config.rope_scaling);
+    // GGUF rope_freqs: ggml's rope divides each pair's angle by its factor (ggml-cpu
+    // ops.cpp, ggml_rope_cache_init: theta / freq_factors[i]).
+    if (!config.rope_scaling.freq_factors.empty()) f /= config.rope_scaling.freq_factors[i];
     inv_freq_[i] = f;
   }
 }

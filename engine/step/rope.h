@@ -1,4 +1,4 @@
-// Rotary position embeddings: frequencies (incl. llama3 scaling) and their application.
+// Rotary position embeddings: frequencies (llama3 scaling, GGUF rope_freqs) and their application.
 #ifndef STOCHA_ENGINE_STEP_ROPE_H_
 #define STOCHA_ENGINE_STEP_ROPE_H_
 

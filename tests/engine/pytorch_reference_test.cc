@@ -103,8 +103,42 @@ TEST_P(PyTorchReferenceTest, StochAWithPZeroEqualsRelu) {
 INSTANTIATE_TEST_SUITE_P(Variants, PyTorchReferenceTest,
                          ::testing::Values("base_gqa", "mha", "untied_head", "rope_theta_500k",
                                            "head_dim_24", "llama3_rope_scaling", "attention_bias",
-                                           "bf16", "f16", "plain_ffn", "sharded", "relu",
-                                           "stocha"));
+                                           "bf16", "f16", "plain_ffn", "sharded", "relu", "stocha",
+                                           "qwen2"));
+
+// The same weights as GGUF, laid out as llama.cpp's converter does (tests/reference/
+// gguf_writer.py, a writer separate from the C++ one): llama with permuted q/k and
+// Llama 3.x's scaling as rope_freqs.weight, qwen2 with biases and NEOX RoPE.
+using GgufReferenceTest = PyTorchReferenceTest;
+
+TEST_P(GgufReferenceTest, LogitsAtEveryPosition) {
+  const std::string dir = RefDir() + "/" + GetParam();
+  const nlohmann::json manifest =
+      nlohmann::json::parse(testing::ReadFile(RefDir() + "/manifest.json"));
+  ASSERT_TRUE(manifest["gguf"].contains(GetParam())) << "no GGUF written for " << GetParam();
+  auto model = LoadModel(dir + "/model.gguf");
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelConfig& c = (*model)->config();
+  const bool qwen2 = manifest["gguf"][GetParam()] == "qwen2";
+  EXPECT_EQ(c.rope_style, qwen2 ? RopeStyle::kHalf : RopeStyle::kInterleaved);
+  EXPECT_EQ(c.attention_bias, qwen2);
+  EXPECT_EQ(c.rope_scaling.freq_factors.empty(), GetParam() != "llama3_rope_scaling");
+  const nlohmann::json ref = nlohmann::json::parse(testing::ReadFile(dir + "/reference.json"));
+  const std::vector<int> tokens = ref["tokens"].get<std::vector<int>>();
+  auto e = std::move(*Engine::Create(*model));
+  for (const char* key : {"logits", "logits_relu"}) {
+    const std::vector<float> want =
+        testing::ReadF32(dir + "/" + ref[key]["file"].get<std::string>());
+    ASSERT_EQ(want.size(), tokens.size() * c.vocab_size);
+    const ActivationSpec act = *ParseActivation(ref[key]["activation"].get<std::string>());
+    Compare(*e, tokens, want, act, false);
+    Compare(*e, tokens, want, act, true);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, GgufReferenceTest,
+                         ::testing::Values("base_gqa", "untied_head", "llama3_rope_scaling",
+                                           "qwen2"));
 
 }  // namespace
 }  // namespace stocha
