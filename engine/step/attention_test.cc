@@ -86,9 +86,9 @@ TEST(AttendHeadsTest, AnySplitOfHeadsEqualsAttendOneBitwise) {
 // part's work is within one item's weight of an equal share.
 TEST(ForEachAttentionRunTest, VisitsEveryItemOnceInBalancedRuns) {
   const int heads = 5;
-  std::vector<int64_t> positions;
-  for (int t = 0; t < 37; ++t) positions.push_back(t + 1);  // a causal prefill
-  positions.push_back(400);                                 // and a long decode
+  std::vector<int64_t> positions(38);
+  for (int t = 0; t < 37; ++t) positions[t] = t + 1;  // a causal prefill
+  positions[37] = 400;                                // and a long decode
   int64_t total = 0, heaviest = 0;
   for (int64_t w : positions) {
     total += w * heads;
