@@ -25,6 +25,9 @@ ABSL_FLAG(double, sparsity, 90, "FFN sparsity in percent, [0, 100)");
 ABSL_FLAG(int, threads, 0,
           "Compute threads of the engine and of the read probe; 0 = the CPUs this process may "
           "use (OMP_NUM_THREADS if set)");
+ABSL_FLAG(int, context, 0,
+          "Positions already in the KV cache when decode starts (a prefill of this many "
+          "tokens, untimed); decode then runs 128 positions from there");
 ABSL_FLAG(std::string, weights, "bf16", "Weight type of the synthetic model: bf16, q8_0 or q4_0");
 
 namespace stocha::bench {
@@ -32,7 +35,7 @@ namespace {
 
 constexpr char kUsage[] = R"(Whole-model decode, synthetic BF16/Q8_0/Q4_0 weights: sparse vs dense.
 
-  decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N]
+  decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N] [--context=N]
                [--weights=bf16|q8_0|q4_0] [--benchmark_repetitions=5]
 
 Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
@@ -43,6 +46,7 @@ struct Args {
   float density = 0.1f;  // active fraction of the FFN (90% sparsity)
   int prefill_tokens = 512;
   bool prefill = true;
+  int context = 0;
   int predictor_rank = 128;
   DType weights = DType::kBF16;
 };
@@ -54,6 +58,11 @@ Args ArgsFromFlags() {
     a.prefill_tokens = 64;
   }
   a.prefill = absl::GetFlag(FLAGS_prefill);
+  a.context = absl::GetFlag(FLAGS_context);
+  if (a.context < 0 || a.context > 3840) {
+    std::fprintf(stderr, "decode_bench: --context must be in [0, 3840]\n");
+    std::exit(2);
+  }
   const std::string w = absl::GetFlag(FLAGS_weights);
   if (w != "bf16" && w != "q8_0" && w != "q4_0") {
     std::fprintf(stderr, "decode_bench: --weights must be bf16, q8_0 or q4_0\n");
@@ -68,17 +77,25 @@ Args ArgsFromFlags() {
   return a;
 }
 
-// Decodes one token per iteration; restarts the sequence every 128 tokens so attention
-// cost stays small and constant.
-void Decode(benchmark::State& st, Engine& e, const FfnOptions& o) {
+// Decodes one token per iteration from position `context` (after an untimed prefill of
+// that many tokens); restarts the sequence every 128 decoded tokens so attention cost
+// stays about constant.
+void Decode(benchmark::State& st, Engine& e, const FfnOptions& o, int context) {
   e.SetFfnOptions(o);
-  SequenceId s = *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
-  int pos = 0;
+  std::vector<int> prompt(context);
+  for (int i = 0; i < context; ++i) prompt[i] = (i * 7919) % 1000 + 3;
+  SequenceId s = 0;
+  bool started = false;
+  int pos = 128;
   for (auto _ : st) {
     if (pos == 128) {
-      (void)e.RemoveSequence(s);
+      st.PauseTiming();
+      if (started) (void)e.RemoveSequence(s);
+      started = true;
       s = *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
+      if (context > 0) (void)e.Step({StepInput{s, prompt, true, false}});
       pos = 0;
+      st.ResumeTiming();
     }
     auto out = e.Step({StepInput{s, {pos % 100 + 3}, false, true}});
     benchmark::DoNotOptimize(out->logits[0].data());
@@ -120,13 +137,15 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   auto reg = [](const std::string& name, auto fn) {
     benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
   };
-  reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense); });
-  reg("decode/" + n + "/sparse", [&](benchmark::State& st) { Decode(st, e, sparse); });
+  reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense, args.context); });
+  reg("decode/" + n + "/sparse",
+      [&](benchmark::State& st) { Decode(st, e, sparse, args.context); });
   FfnOptions predicted;
   predicted.predictor =
       ActivityPredictor::RandomForBenchmark(shape.layers, shape.D, shape.F, args.predictor_rank);
   predicted.predictor_density = args.density;
-  reg("decode/" + n + "/predictor", [&](benchmark::State& st) { Decode(st, e, predicted); });
+  reg("decode/" + n + "/predictor",
+      [&](benchmark::State& st) { Decode(st, e, predicted, args.context); });
   reg("probe/" + n, [&](benchmark::State& st) {
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   });

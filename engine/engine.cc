@@ -18,6 +18,7 @@
 #include "engine/kernels/cpu/norm.h"
 #include "engine/kernels/cpu/onednn_matmul.h"
 #include "engine/kernels/cpu/row_isa.h"
+#include "engine/kernels/cpu/thread_pool.h"
 #include "engine/step/attention.h"
 #include "engine/step/ffn.h"
 #include "engine/step/forward_state.h"
@@ -30,6 +31,12 @@ std::string_view CpuRowKernels() { return RowIsaName(ActiveRowIsa()); }
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A step's attention runs on one thread below this many multiply-adds (2 * head_dim per
+// head and position attended): about 20 µs of the scalar attention loops, where waking the
+// pool's workers costs a few µs. A 1B-shaped decode (32 heads of 64) crosses it at 16
+// positions.
+constexpr int64_t kMinThreadedAttentionMacs = int64_t{1} << 16;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -299,25 +306,30 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
     std::copy_n(st.v(t), kv_dim, st.cache(t)->Value(l, st.position(t)));
   }
   const AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim};
-  // Threads pay off only with enough (token, position) pairs; waking them costs more
-  // than a short decode step's attention.
+  // Attention by (token, head) items on the step's thread pool, split by the positions
+  // each attends to (attention.h). Threads pay off only with enough work: below
+  // kMinThreadedAttentionMacs a step's attention is shorter than waking the workers.
   // Scores need one float per position present (not per position of the context: a
   // 128k-context model would zero 512 KB per layer per step for a short prompt).
-  int max_position = 0;
-  for (int64_t t = 0; t < T; ++t) max_position = std::max(max_position, st.position(t));
-  // Allocated here, not in the parallel region: an exception must not leave an OpenMP
-  // region (that would terminate), while from here Step() turns it into a Status.
-  const int64_t pairs = T * (st.position(T - 1) + 1);
-  const size_t stride = static_cast<size_t>(max_position) + 1;
-  std::vector<float> scores(stride * (pairs >= 4096 ? threads : 1));
-#pragma omp parallel num_threads(threads) if (pairs >= 4096)
-  {
-    float* my_scores = scores.data() + stride * omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < T; ++t) {
-      AttendOne(shape, st.q(t), *st.cache(t), l, st.position(t), my_scores, st.att(t));
-    }
+  std::vector<int64_t> positions(T);
+  int64_t macs = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    positions[t] = st.position(t) + 1;
+    macs += positions[t] * c.num_heads * 2 * c.head_dim;
   }
+  const int64_t max_positions = *std::max_element(positions.begin(), positions.end());
+  const int parts = macs >= kMinThreadedAttentionMacs
+                        ? static_cast<int>(std::min<int64_t>(threads, T * c.num_heads))
+                        : 1;
+  // Allocated here, not in the parts: an exception must not leave a pool thread, while
+  // from here Step() turns it into a Status.
+  std::vector<float> scores(static_cast<size_t>(max_positions) * parts);
+  RunParallel(threads, parts, [&](int p) {
+    float* my_scores = scores.data() + max_positions * p;
+    ForEachAttentionRun(positions, c.num_heads, parts, p, [&](int64_t t, int h0, int h1) {
+      AttendHeads(shape, st.q(t), *st.cache(t), l, st.position(t), h0, h1, my_scores, st.att(t));
+    });
+  });
   MatMulAuto(st.att(0), T, w.wo, &w.bo, st.xb(0), threads, det);
   st.AddToResidual(st.xb(0));
   const auto t1 = Clock::now();

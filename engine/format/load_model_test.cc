@@ -53,5 +53,28 @@ TEST(LoadModelTest, DetectsFormatByContentNotName) {
     test::ExpectWeightsEqual(m, (*model)->weights());
 }
 
+// A mapped file's tensor may let its pages go (the engine does so for W_down, which it
+// keeps transposed) and still reads the same values; a converted tensor lives in memory
+// the loader owns, which is not released.
+TEST(LoadModelTest, MappedWeightsReleaseTheirPagesAndStayReadable) {
+  test::TempDir tmp;
+  TinyModel shape;
+  shape.dim = 64;
+  shape.hidden = 128;  // W_down: 32 KiB of F32, whole pages
+  const TinyModel m = TinyModel::Make(shape, false);
+  test::WriteFile(tmp.path("m.gguf"), test::TinyGguf(m).Build());
+  auto mapped = LoadModel(tmp.path("m.gguf"));
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  for (const LayerWeights& l : (*mapped)->weights().layers) {
+    EXPECT_TRUE((*mapped)->ReleasePages(l.w_down));
+  }
+  test::ExpectWeightsEqual(m, (*mapped)->weights());
+  LoadOptions bf16;
+  bf16.convert_weights_to = DType::kBF16;
+  auto converted = LoadModel(tmp.path("m.gguf"), bf16);
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  EXPECT_FALSE((*converted)->ReleasePages((*converted)->weights().layers[0].w_down));
+}
+
 }  // namespace
 }  // namespace stocha

@@ -53,4 +53,15 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+bool MappedFile::ReleasePages(const void* data, size_t bytes) const {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const auto mine = reinterpret_cast<uintptr_t>(data_);
+  if (size_ == 0 || begin < mine || bytes > size_ || begin - mine > size_ - bytes) return false;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+  if (first >= last) return false;
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): an address computed from the mapping's own.
+  return ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) == 0;
+}
+
 }  // namespace stocha

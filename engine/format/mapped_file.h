@@ -27,6 +27,11 @@ class MappedFile : public WeightStorage {
   absl::Span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // madvise(MADV_DONTNEED) on the whole pages of [data, data + bytes) when they lie in
+  // this mapping: the mapping is private and never written, so a later read faults the
+  // same bytes in again from the file (or the page cache, which the kernel may reclaim).
+  bool ReleasePages(const void* data, size_t bytes) const override;
+
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}

@@ -252,4 +252,11 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Assemble(
   return std::shared_ptr<const Model>(std::move(model));
 }
 
+bool Model::ReleasePages(const Tensor& t) const {
+  for (const auto& s : storage_) {
+    if (s->ReleasePages(t.data, t.nbytes())) return true;
+  }
+  return false;
+}
+
 }  // namespace stocha

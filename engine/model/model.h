@@ -39,6 +39,10 @@ struct ModelWeights {
 class WeightStorage {
  public:
   virtual ~WeightStorage() = default;
+  // Advice: lets the whole pages inside [data, data + bytes) leave this process's memory
+  // when this storage holds them and can bring them back unchanged on the next read (a
+  // read-only file mapping). Returns whether it did; the bytes stay readable either way.
+  virtual bool ReleasePages(const void* /*data*/, size_t /*bytes*/) const { return false; }
 };
 
 struct LoadOptions {
@@ -60,6 +64,11 @@ class Model {
   const ModelWeights& weights() const { return weights_; }
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }  // may be null
   const std::string& source() const { return source_; }
+
+  // WeightStorage::ReleasePages for `t`'s bytes, by whichever storage holds them: for a
+  // tensor the engine keeps its own copy of (W_down, transposed), so that a mapped file's
+  // pages of it are not resident twice. Returns whether any storage released them.
+  bool ReleasePages(const Tensor& t) const;
 
  private:
   Model() = default;

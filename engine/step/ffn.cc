@@ -159,6 +159,9 @@ absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOp
   std::vector<TransposedMatrix> down_t;
   for (const LayerWeights& l : model.weights().layers) {
     down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
+    // Both FFN paths read W_downᵀ only: the file's W_down pages need not stay resident
+    // (docs/SPARSE.md; a converted or quantized-in-memory W_down is not released).
+    model.ReleasePages(l.w_down);
   }
   return std::unique_ptr<Ffn>(new Ffn(model.config(), options, std::move(down_t)));
 }

@@ -75,6 +75,29 @@ TEST(EngineTest, ASequenceIsBatchInvariant) {
   }
 }
 
+// A long prefill crosses the threaded-attention threshold (engine.cc): its (token, head)
+// items are split across threads, and the logits keep the bits of one thread and of
+// token-by-token decode (where every step's attention stays on one thread).
+TEST(EngineTest, ThreadedAttentionKeepsTheBitsOfOneThread) {
+  auto m = RandomModel(SmallConfig());
+  std::vector<int> prompt(120);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int>(3 + (i * 37) % 90);
+  auto one = MakeEngine(m, 1);
+  SequenceId ref_seq = *one->AddSequence({kRelu});
+  const std::vector<std::vector<float>> ref = OneByOne(*one, ref_seq, prompt);
+  for (int threads : {1, 2, 3, 8}) {
+    auto e = MakeEngine(m, threads);
+    SequenceId a = *e->AddSequence({kRelu});
+    SequenceId b = *e->AddSequence({kRelu});
+    // Two sequences in one step: a's whole prompt beside b's first 60 tokens.
+    auto out = e->Step({StepInput{a, prompt, true, true},
+                        StepInput{b, {prompt.begin(), prompt.begin() + 60}, true, true}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_TRUE(SameBits(out->logits[0], ref.back())) << "threads " << threads;
+    EXPECT_TRUE(SameBits(out->logits[1], ref[59])) << "threads " << threads;
+  }
+}
+
 TEST(EngineTest, ForkContinuesLikeAFreshSequence) {
   auto m = RandomModel(SmallConfig());
   auto e = MakeEngine(m);
