@@ -29,13 +29,21 @@ std::optional<DType> ParseDType(std::string_view name) {
   return std::nullopt;
 }
 
-std::string KnownDTypeNames(std::string_view sep) {
+std::string KnownDTypeNames(std::string_view sep, bool block_types_only) {
   std::string out;
   for (DType t : KnownDTypes()) {
+    if (block_types_only && !IsQuantized(t)) continue;
     if (!out.empty()) out += sep;
     out += absl::AsciiStrToLower(std::string(DTypeName(t)));
   }
   return out;
+}
+
+absl::StatusOr<DType> ParseQuantizeFlag(std::string_view value) {
+  const std::optional<DType> t = ParseDType(value);
+  if (t.has_value() && IsQuantized(*t)) return *t;
+  return absl::InvalidArgumentError(absl::StrCat("--quantize '", std::string(value),
+                                                 "' is not one of ", KnownDTypeNames(", ", true)));
 }
 
 DType StorageTypeFor(DType target, const std::vector<int64_t>& shape, bool transposed_too) {

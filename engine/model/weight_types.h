@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "engine/model/dtype.h"
 
 namespace stocha {
@@ -21,8 +22,13 @@ std::vector<DType> KnownDTypes();
 // "q8_0", "Q8_0", "bf16", ... -> the DType (case-insensitive DTypeName); nullopt if unknown.
 std::optional<DType> ParseDType(std::string_view name);
 
-// Lower-case names of KnownDTypes(), joined by `sep` (for flag help and error messages).
-std::string KnownDTypeNames(std::string_view sep);
+// Lower-case names of KnownDTypes() (only the block types if `block_types_only`), joined by
+// `sep` (for flag help and error messages).
+std::string KnownDTypeNames(std::string_view sep, bool block_types_only = false);
+
+// The value of a --quantize flag (stocha-server, stocha-generate, decode_bench): a block
+// type by name, or InvalidArgument listing the accepted names.
+absl::StatusOr<DType> ParseQuantizeFlag(std::string_view value);
 
 // The type a weight of `shape` (row-major) is stored in when the model goes to `target`:
 //   - 1-D tensors (norms, biases): F32, exact and tiny (llama.cpp keeps them F32 too);
