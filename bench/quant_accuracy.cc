@@ -53,7 +53,8 @@ no re-blocking), so the second rounding's cost shows.)";
 // Logits at every position of every window: [window][position][V].
 using AllLogits = std::vector<std::vector<std::vector<float>>>;
 
-AllLogits Run(std::shared_ptr<const Model> model, const std::vector<std::vector<int>>& windows) {
+AllLogits Run(const std::shared_ptr<const Model>& model,
+              const std::vector<std::vector<int>>& windows) {
   EngineOptions o;
   o.num_threads = absl::GetFlag(FLAGS_threads);
   o.deterministic = true;
