@@ -35,8 +35,11 @@ absl::StatusOr<DType> ParseQuantizeFlag(std::string_view value);
 //   - matrices: `target`, unless it is a block type and a row (shape[1]) is not a
 //     multiple of its block size, or `transposed_too` (W_down, which the sparse path
 //     re-blocks along its columns, TransposedWeights) and shape[0] is not either; then
-//     kF16, the fallback llama.cpp uses for such tensors (src/llama-quant.cpp,
-//     llama_tensor_get_type: "not divisible by ... using fallback quantization").
+//     kF16. llama.cpp (src/llama-quant.cpp, llama_tensor_get_type, "using fallback
+//     quantization") first tries a 32-wide legacy type for a K-quant (Q4_K -> Q5_0,
+//     Q6_K -> Q8_0, ...) and ends at F16 when the row is still not a multiple; for
+//     Q8_0/Q4_0 targets (block 32) only that last step applies, so the two agree.
+//     A K-quant added later still falls back straight to F16 here (no Q5_0/Q5_1).
 DType StorageTypeFor(DType target, const std::vector<int64_t>& shape, bool transposed_too);
 
 // How GetModelInfo and stocha_model_info name the weights: the type of the matrices
