@@ -18,6 +18,7 @@
 #include "engine/format/gguf.h"
 #include "engine/format/load_model.h"
 #include "engine/format/mapped_file.h"
+#include "engine/model/weight_types.h"
 #include "engine/tools/program_usage.h"
 #include "nlohmann/json.hpp"
 
@@ -28,6 +29,8 @@ ABSL_FLAG(int, tokens, 64, "Tokens to generate (greedy; end-of-sequence does not
 ABSL_FLAG(std::string, activation, "silu", "silu (dense, as llama.cpp) | relu");
 ABSL_FLAG(double, sparsity, -1,
           "With relu: force this FFN sparsity in percent (as decode_bench), -1 = natural");
+ABSL_FLAG(std::string, quantize, "",
+          "q8_0 | q4_0: quantize the file's non-block matrices at load (LoadOptions::quantize)");
 ABSL_FLAG(double, probe_gib, 1, "Streaming-read probe buffer in GiB, 0 = no probe");
 
 namespace stocha::bench {
@@ -90,7 +93,13 @@ int Run() {
   const double sparsity = absl::GetFlag(FLAGS_sparsity);
   if (sparsity >= 0 && (act != "relu" || sparsity >= 100)) Fail("--sparsity needs relu, < 100");
 
-  auto model = LoadModel(path);
+  LoadOptions lo;
+  if (const std::string q = absl::GetFlag(FLAGS_quantize); !q.empty()) {
+    absl::StatusOr<DType> type = ParseQuantizeFlag(q);
+    if (!type.ok()) Fail(std::string(type.status().message()));
+    lo.quantize = *type;
+  }
+  auto model = LoadModel(path, lo);
   if (!model.ok()) Fail(std::string(model.status().message()));
   EngineOptions eo;
   eo.num_threads = threads;

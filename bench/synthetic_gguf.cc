@@ -1,10 +1,11 @@
 // synthetic_gguf: writes a llama- or qwen2-architecture GGUF of a real shape with random weights,
-// through the project's one GGUF writer (engine/format/test_writers.h), for the side by
+// through the project's one GGUF writer (engine/format/gguf_writer.h), for the side by
 // side benchmark against llama.cpp (bench/peer/). Tensors are streamed, never all held.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -13,12 +14,11 @@
 #include "absl/flags/parse.h"
 #include "bench/synthetic_model.h"
 #include "engine/format/gguf.h"
-#include "engine/format/test_writers.h"
+#include "engine/format/gguf_writer.h"
 #include "engine/model/dtype.h"
 #include "engine/tools/program_usage.h"
 
-ABSL_FLAG(std::string, shape, "llama32_1b",
-          "llama32_1b (architecture llama) | qwen25_1_5b (qwen2: q/k/v biases, NEOX RoPE)");
+ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as llama)");
 ABSL_FLAG(std::string, dtype, "BF16", "F16 | BF16 (matrices; norms are F32 as in real files)");
 ABSL_FLAG(std::string, out, "", "Output .gguf path (required; several GiB)");
 ABSL_FLAG(std::string, vocab_from, "",
@@ -29,7 +29,7 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the weights");
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(Writes a synthetic llama or qwen2 GGUF of a real shape.
+constexpr char kUsage[] = R"(Writes a synthetic llama GGUF of a real shape.
 
   synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16 --out=F.gguf
                  --vocab_from=stories260K.gguf)";
@@ -55,37 +55,34 @@ struct Planned {
   bool f32 = false;  // random values stored F32 (a bias, as real files keep them)
 };
 
-struct Writer {
-  std::ofstream out;
-  uint32_t ggml_type;  // 1 F16, 30 BF16
-  uint64_t written = 0, seed = 0;
+template <typename T>
+void Put(std::string& out, T value) {
+  char bytes[sizeof value];
+  std::memcpy(bytes, &value, sizeof value);
+  out.append(bytes, sizeof value);
+}
 
-  // Streams one tensor's bytes in chunks (the 1B shape's embedding alone is 0.5 GB).
-  void Write(const Planned& t) {
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    const std::string pad = test::GgufBuilder::DataPadding(written);
-    out.write(pad.data(), static_cast<std::streamsize>(pad.size()));
-    written += pad.size();
-    ++seed;
-    std::string chunk;
-    for (int64_t c = 0; c < n; c += 1 << 22) {
-      chunk.clear();
-      for (int64_t i = c; i < std::min<int64_t>(n, c + (1 << 22)); ++i) {
-        if (t.scale == 0) {
-          test::Put(chunk, 1.0f);
-        } else if (t.f32) {
-          test::Put(chunk, Uniform(seed, static_cast<uint64_t>(i), t.scale));
-        } else {
-          const float v = Uniform(seed, static_cast<uint64_t>(i), t.scale);
-          test::Put(chunk, ggml_type == 1 ? F32ToF16(v) : F32ToBF16(v));
-        }
+// Streams one tensor's bytes in chunks (the 1B shape's embedding alone is 0.5 GB).
+absl::Status WriteTensor(const Planned& t, uint32_t ggml_type, uint64_t seed, GgufWriter& w) {
+  int64_t n = 1;
+  for (int64_t d : t.shape) n *= d;
+  std::string chunk;
+  for (int64_t c = 0; c < n; c += 1 << 22) {
+    chunk.clear();
+    for (int64_t i = c; i < std::min<int64_t>(n, c + (1 << 22)); ++i) {
+      if (t.scale == 0) {
+        Put(chunk, 1.0f);
+      } else if (t.f32) {
+        Put(chunk, Uniform(seed, static_cast<uint64_t>(i), t.scale));
+      } else {
+        const float v = Uniform(seed, static_cast<uint64_t>(i), t.scale);
+        Put(chunk, ggml_type == 1 ? F32ToF16(v) : F32ToBF16(v));
       }
-      out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      written += chunk.size();
     }
+    if (auto s = w.Append(chunk.data(), chunk.size()); !s.ok()) return s;
   }
-};
+  return absl::OkStatus();
+}
 
 int Run() {
   const std::string shape_name = absl::GetFlag(FLAGS_shape), dtype = absl::GetFlag(FLAGS_dtype);
@@ -121,7 +118,7 @@ int Run() {
     types.push_back(5);
   }
 
-  test::GgufBuilder b;
+  GgufWriter b;
   b.String("general.architecture", arch)
       .String("general.name", "synthetic " + s.name + " " + dtype)
       .U32(arch + ".embedding_length", s.D)
@@ -172,17 +169,19 @@ int Run() {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     const bool f32 = t.scale == 0 || t.f32;
-    b.TensorInfo(t.name, f32 ? 0 : type, t.shape, static_cast<uint64_t>(n) * (f32 ? 4 : 2));
+    b.AddTensor(t.name, f32 ? 0 : type, t.shape, static_cast<uint64_t>(n) * (f32 ? 4 : 2));
   }
-  Writer w{std::ofstream(path, std::ios::binary | std::ios::trunc), type, 0,
-           absl::GetFlag(FLAGS_seed) * 1000};
-  const std::string header = b.Header();
-  w.out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const Planned& t : plan) w.Write(t);
-  w.out.close();
-  if (!w.out) Fail("writing " + path + " failed");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  absl::Status st = b.Begin(&out);
+  uint64_t seed = absl::GetFlag(FLAGS_seed) * 1000;
+  for (const Planned& t : plan) {
+    if (st.ok()) st = WriteTensor(t, type, ++seed, b);
+  }
+  if (st.ok()) st = b.Finish();
+  out.close();
+  if (!st.ok() || !out) Fail("writing " + path + " failed: " + std::string(st.message()));
   std::printf("wrote %s: %s shape, %s, %.2f GB of tensors\n", path.c_str(), s.name.c_str(),
-              dtype.c_str(), static_cast<double>(w.written) / 1e9);
+              dtype.c_str(), static_cast<double>(b.data_bytes()) / 1e9);
   return 0;
 }
 

@@ -1,7 +1,10 @@
 // WrapEngine: forwards BatchEngine calls to stocha::Engine.
 #include "server/batch_engine.h"
 
+#include <string>
 #include <utility>
+
+#include "engine/model/weight_types.h"
 
 namespace stocha::server {
 namespace {
@@ -25,6 +28,7 @@ class EngineAdapter final : public BatchEngine {
   int max_context() const override { return engine_->max_context(); }
   int64_t KvBytesPerPosition() const override { return engine_->KvBytesPerPosition(); }
   bool deterministic() const override { return engine_->options().deterministic; }
+  std::string weight_type() const override { return WeightTypeSummary(engine_->model().weights()); }
 
  private:
   std::unique_ptr<Engine> engine_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -29,6 +30,8 @@ class BatchEngine {
   virtual int max_context() const = 0;
   virtual int64_t KvBytesPerPosition() const = 0;
   virtual bool deterministic() const = 0;
+  // WeightTypeSummary of the model's weights (engine/model/weight_types.h); "" in fakes.
+  virtual std::string weight_type() const { return ""; }
 };
 
 // Adapts the real engine (which keeps its model alive).

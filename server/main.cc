@@ -16,6 +16,7 @@
 #include "engine/cpu_budget.h"
 #include "engine/engine.h"
 #include "engine/format/load_model.h"
+#include "engine/model/weight_types.h"
 #include "engine/step/predictor.h"
 #include "engine/tokenizers/load_tokenizer.h"
 #include "engine/tools/program_usage.h"
@@ -31,6 +32,9 @@
 ABSL_FLAG(std::string, model, "", "Model: HF directory, .gguf file or llama2.c .bin (required)");
 ABSL_FLAG(std::string, tokenizer, "", "Tokenizer file where the format keeps it apart (llama2.c)");
 ABSL_FLAG(bool, bf16, false, "Hold the weights in BF16 (converted at load)");
+ABSL_FLAG(std::string, quantize, "",
+          "q8_0 | q4_0: quantize the matrices in memory at load (HF, llama2.c; a GGUF's "
+          "block-typed tensors are kept); rows not a multiple of 32 keep F16");
 ABSL_FLAG(int, threads, 0,
           "Compute threads of the engine; 0 = the CPUs this process may use (affinity mask "
           "and cgroup CPU quota)");
@@ -222,9 +226,7 @@ ModelLabels Labels(const Model& model, const std::string& path) {
   l.default_activation = ActivationToString(c.DefaultActivation());
   l.recipe = c.stocha.recipe;
   l.backend = "cpu";
-  l.weight_type = absl::AsciiStrToLower(std::string(
-      DTypeName(model.weights().layers.empty() ? model.weights().embed.dtype
-                                               : model.weights().layers[0].w_up.dtype)));
+  l.weight_type = WeightTypeSummary(model.weights());
   l.expected_sparsity_min = absl::GetFlag(FLAGS_expected_sparsity_min);
   return l;
 }
@@ -238,6 +240,13 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   lo.tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
   if (absl::GetFlag(FLAGS_bf16)) {
     lo.convert_weights_to = DType::kBF16;
+  }
+  if (const std::string q = absl::GetFlag(FLAGS_quantize); !q.empty()) {
+    absl::StatusOr<DType> type = ParseQuantizeFlag(q);
+    if (!type.ok()) {
+      return type.status();
+    }
+    lo.quantize = *type;
   }
   const absl::Time t0 = absl::Now();
   absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel(path, lo);

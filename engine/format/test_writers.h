@@ -7,9 +7,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "engine/format/gguf_writer.h"
 #include "engine/model/dtype.h"
 #include "engine/model/model.h"
 #include "engine/model/quant_blocks.h"
@@ -226,81 +228,65 @@ inline void WriteHfDir(const std::string& dir, const TinyModel& m, const std::st
 
 // ---- GGUF ----
 
-// Builds GGUF files key by key. Values are appended as encoded; Build() adds the header,
-// the tensor infos and the aligned data section.
+// Builds small GGUF files in memory: the convenience API of the tests over the project's
+// one writer (engine/format/gguf_writer.h), with each tensor's bytes held until Build().
 class GgufBuilder {
  public:
-  static std::string Str(const std::string& s) {
-    std::string out;
-    Put<uint64_t>(out, s.size());
-    return out + s;
-  }
+  static std::string Str(const std::string& s) { return GgufWriter::EncodeString(s); }
   // type: GGUF value type; value: its encoding (for arrays: elem type + count + elements).
   GgufBuilder& Raw(const std::string& key, uint32_t type, const std::string& value) {
-    kv_ += Str(key);
-    Put(kv_, type);
-    kv_ += value;
-    ++n_kv_;
+    writer_.Raw(key, static_cast<GgufType>(type), value);
     return *this;
   }
-  GgufBuilder& String(const std::string& key, const std::string& v) { return Raw(key, 8, Str(v)); }
-  GgufBuilder& U32(const std::string& key, uint32_t v) { return Raw(key, 4, Bytes(v)); }
-  GgufBuilder& F32(const std::string& key, float v) { return Raw(key, 6, Bytes(v)); }
-  GgufBuilder& Bool(const std::string& key, bool v) { return Raw(key, 7, Bytes<uint8_t>(v)); }
+  GgufBuilder& String(const std::string& key, const std::string& v) {
+    writer_.String(key, v);
+    return *this;
+  }
+  GgufBuilder& U32(const std::string& key, uint32_t v) {
+    writer_.U32(key, v);
+    return *this;
+  }
+  GgufBuilder& F32(const std::string& key, float v) {
+    writer_.F32(key, v);
+    return *this;
+  }
+  GgufBuilder& Bool(const std::string& key, bool v) {
+    writer_.Bool(key, v);
+    return *this;
+  }
   GgufBuilder& Strings(const std::string& key, const std::vector<std::string>& v) {
-    std::string a = Bytes<uint32_t>(8) + Bytes<uint64_t>(v.size());
-    for (const std::string& s : v) a += Str(s);
-    return Raw(key, 9, a);
+    writer_.Strings(key, v);
+    return *this;
   }
   GgufBuilder& F32s(const std::string& key, const std::vector<float>& v) {
-    return Raw(key, 9, Bytes<uint32_t>(6) + Bytes<uint64_t>(v.size()) + Encode(v, "F32"));
+    writer_.F32s(key, v);
+    return *this;
   }
   GgufBuilder& I32s(const std::string& key, const std::vector<int32_t>& v) {
-    std::string a = Bytes<uint32_t>(5) + Bytes<uint64_t>(v.size());
-    for (int32_t x : v) Put(a, x);
-    return Raw(key, 9, a);
+    writer_.I32s(key, v);
+    return *this;
   }
   // `shape` is row-major (outermost first); GGUF stores it reversed.
   GgufBuilder& Tensor(const std::string& name, uint32_t ggml_type, std::vector<int64_t> shape,
                       const std::string& bytes) {
-    tensors_.push_back({name, ggml_type, std::move(shape), bytes, bytes.size()});
+    writer_.AddTensor(name, ggml_type, std::move(shape), bytes.size());
+    data_.push_back(bytes);
     return *this;
-  }
-  // For files too large to hold in memory: a tensor of `nbytes` bytes that the caller
-  // writes itself after Header(), in the order added, each from the next multiple of the
-  // alignment (DataPadding).
-  GgufBuilder& TensorInfo(const std::string& name, uint32_t ggml_type, std::vector<int64_t> shape,
-                          uint64_t nbytes) {
-    tensors_.push_back({name, ggml_type, std::move(shape), "", nbytes});
-    return *this;
-  }
-  // Zero bytes that bring a data section of `size` bytes to the next tensor's start.
-  static std::string DataPadding(uint64_t size, uint64_t alignment = 32) {
-    return std::string((alignment - size % alignment) % alignment, '\0');
   }
   // Everything before the data section: header, metadata, tensor infos, padding.
   std::string Header(uint64_t alignment = 32, uint32_t version = 3) const {
-    std::string out = "GGUF";
-    Put(out, version);
-    Put<uint64_t>(out, tensors_.size());
-    Put<uint64_t>(out, n_kv_);
-    out += kv_;
-    uint64_t offset = 0;
-    for (const T& t : tensors_) {
-      offset += DataPadding(offset, alignment).size();
-      out += Str(t.name);
-      Put<uint32_t>(out, static_cast<uint32_t>(t.shape.size()));
-      for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) Put<uint64_t>(out, *it);
-      Put(out, t.ggml_type);
-      Put<uint64_t>(out, offset);
-      offset += t.nbytes;
-    }
-    return out + DataPadding(out.size(), alignment);
+    return writer_.HeaderBytes(alignment, version);
   }
   std::string Build(uint64_t alignment = 32, uint32_t version = 3) const {
-    std::string data;
-    for (const T& t : tensors_) data += DataPadding(data.size(), alignment) + t.bytes;
-    return Header(alignment, version) + data;
+    GgufWriter w = writer_;
+    std::ostringstream out;
+    absl::Status s = w.Begin(&out, alignment, version);
+    for (const std::string& bytes : data_) {
+      if (s.ok()) s = w.Append(bytes.data(), bytes.size());
+    }
+    if (s.ok()) s = w.Finish();
+    EXPECT_TRUE(s.ok()) << s;
+    return out.str();
   }
   template <typename V>
   static std::string Bytes(V v) {
@@ -310,16 +296,8 @@ class GgufBuilder {
   }
 
  private:
-  struct T {
-    std::string name;
-    uint32_t ggml_type;
-    std::vector<int64_t> shape;
-    std::string bytes;  // empty for TensorInfo
-    uint64_t nbytes;
-  };
-  std::string kv_;
-  uint64_t n_kv_ = 0;
-  std::vector<T> tensors_;
+  GgufWriter writer_;
+  std::vector<std::string> data_;  // each tensor's bytes, in order
 };
 
 // A 32-token SentencePiece-style vocabulary: <unk> <s> </s>, then single letters.

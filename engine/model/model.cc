@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/model/huge_page_buffer.h"
 #include "engine/model/quant_blocks.h"
+#include "engine/model/weight_types.h"
 
 namespace stocha {
 namespace {
@@ -226,6 +227,61 @@ void ConvertWeights(ModelWeights& w, DType to,
   }
 }
 
+// Rewrites the matrix `t` ([rows][cols]) as `to`, row by row through F32 (exact for the
+// source types) and QuantizeRow for block types, into a buffer owned by `storage`.
+void Requantize(Tensor& t, DType to, std::vector<std::unique_ptr<WeightStorage>>& storage) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  const size_t in_row = DTypeBytes(t.dtype, cols), out_row = DTypeBytes(to, cols);
+  auto buffer = std::make_unique<AlignedBuffer>(static_cast<size_t>(rows) * out_row);
+  const auto* in = static_cast<const uint8_t*>(t.data);
+  uint8_t* out = buffer->data();
+  const DType from = t.dtype;
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      DequantizeRow(in + r * in_row, from, cols, row.data());
+      uint8_t* dst = out + r * out_row;
+      if (IsQuantized(to)) {
+        QuantizeRow(row.data(), cols, to, dst);
+      } else {
+        for (int64_t i = 0; i < cols; ++i) StoreElement(dst, to, static_cast<size_t>(i), row[i]);
+      }
+    }
+  }
+  t.data = buffer->data();
+  t.dtype = to;
+  storage.push_back(std::move(buffer));
+}
+
+// LoadOptions::quantize: each matrix to StorageTypeFor(target, ...), unless the file
+// already stores it in a block type; norms and biases to F32.
+void QuantizeWeights(ModelWeights& w, DType target,
+                     std::vector<std::unique_ptr<WeightStorage>>& storage) {
+  auto matrix = [&](Tensor& t, bool transposed_too) {
+    if (!t.present() || IsQuantized(t.dtype)) return;
+    const DType to = StorageTypeFor(target, t.shape, transposed_too);
+    if (to != t.dtype) Requantize(t, to, storage);
+  };
+  const bool tied = w.lm_head.data == w.embed.data && w.lm_head.dtype == w.embed.dtype;
+  matrix(w.embed, false);
+  if (tied) {
+    w.lm_head.data = w.embed.data;
+    w.lm_head.dtype = w.embed.dtype;
+  } else {
+    matrix(w.lm_head, false);
+  }
+  Convert(w.final_norm, DType::kF32, storage);
+  for (LayerWeights& l : w.layers) {
+    for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up}) matrix(*t, false);
+    matrix(l.w_down, true);
+    for (Tensor* t : {&l.attn_norm, &l.ffn_norm, &l.bq, &l.bk, &l.bv, &l.bo}) {
+      if (t->present()) Convert(*t, DType::kF32, storage);
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Model>> Model::Assemble(
@@ -242,6 +298,14 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Assemble(
   RealignWeights(weights, storage);
   if (options.convert_weights_to.has_value()) {
     ConvertWeights(weights, *options.convert_weights_to, storage);
+  }
+  if (options.quantize.has_value()) {
+    if (!IsQuantized(*options.quantize)) {
+      return absl::InvalidArgumentError(absl::StrCat(source,
+                                                     ": quantize at load needs a block type, not ",
+                                                     std::string(DTypeName(*options.quantize))));
+    }
+    QuantizeWeights(weights, *options.quantize, storage);
   }
   std::shared_ptr<Model> model(new Model());
   model->source_ = std::move(source);

@@ -48,6 +48,12 @@ class WeightStorage {
 struct LoadOptions {
   std::string tokenizer_path;               // where the format keeps it apart (llama2.c)
   std::optional<DType> convert_weights_to;  // e.g. kBF16 for a smaller, faster copy
+  // A block type (kQ8_0, kQ4_0, ...): matrices are quantized in memory at load, after
+  // convert_weights_to, with ggml's reference rounding (QuantizeRow), each to the type
+  // StorageTypeFor (weight_types.h) picks, so a row that is not a multiple of the block
+  // size keeps F16, as stocha-quantize writes it; norms and biases become F32. Tensors
+  // the file already stores in a block type are kept as they are (no double rounding).
+  std::optional<DType> quantize;
 };
 
 // Thread-safety: immutable after Load; share one Model across threads and engines.

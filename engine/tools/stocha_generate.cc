@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/format/load_model.h"
 #include "engine/generate.h"
+#include "engine/model/weight_types.h"
 #include "engine/step/predictor.h"
 #include "engine/tools/flag_aliases.h"
 #include "engine/tools/generate_report.h"
@@ -43,6 +44,9 @@ ABSL_FLAG(int, threads, 0,
           "Compute threads, 0 = the CPUs this process may use (affinity, cgroup quota)");
 ABSL_FLAG(bool, deterministic, false, "Batch-invariant results (fixed reduction order per row)");
 ABSL_FLAG(bool, bf16, false, "Hold weights in BF16 in memory (converted at load)");
+ABSL_FLAG(std::string, quantize, "",
+          "q8_0 | q4_0: quantize the matrices in memory at load (HF, llama2.c); rows not a "
+          "multiple of 32 keep F16");
 ABSL_FLAG(std::string, predictor, "",
           "Predictor mode (approximate; ReLU rows only): skip the gate rows of neurons a "
           "fitted predictor (stocha-predictor fit) ranks low");
@@ -76,6 +80,7 @@ struct GenerateToolOptions {
   float predictor_density = 0.1f;
   bool json = false, deterministic = false, bf16 = false;
   int threads = 0;
+  std::optional<DType> quantize;  // --quantize, parsed
   GenerateRequest request;
 };
 
@@ -93,6 +98,11 @@ GenerateToolOptions OptionsFromFlags() {
   f.predictor = absl::GetFlag(FLAGS_predictor);
   f.predictor_density = absl::GetFlag(FLAGS_predictor_density);
   f.json = absl::GetFlag(FLAGS_json);
+  if (const std::string q = absl::GetFlag(FLAGS_quantize); !q.empty()) {
+    absl::StatusOr<DType> type = ParseQuantizeFlag(q);
+    if (!type.ok()) Fail(std::string(type.status().message()));
+    f.quantize = *type;
+  }
   f.deterministic = absl::GetFlag(FLAGS_deterministic);
   f.bf16 = absl::GetFlag(FLAGS_bf16);
   f.threads = absl::GetFlag(FLAGS_threads);
@@ -123,6 +133,7 @@ int Run(const GenerateToolOptions& f) {
   LoadOptions lo;
   lo.tokenizer_path = f.tokenizer;
   if (f.bf16) lo.convert_weights_to = DType::kBF16;
+  lo.quantize = f.quantize;
   const auto t0 = std::chrono::steady_clock::now();
   absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel(f.model, lo);
   if (!model.ok()) Fail(std::string(model.status().message()));

@@ -1,5 +1,6 @@
 // Black-box request accounting: every call counted once by RPC and final code, in GetLoad
 // and on the metrics endpoint alike (issue 10 item 4); the metrics port's own behaviour.
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -233,6 +234,54 @@ TEST(MetricsAccountingTest, MetricsPortServesOnlyMetricsAndATakenPortIsAClearErr
   auto off = ServerProcess::Start({"--metrics=false"});
   ASSERT_TRUE(off.ok()) << off.status();
   EXPECT_EQ((*off)->metrics_port(), 0);
+}
+
+// --quantize=q8_0 on the F32 llama2.c test model: GetModelInfo and stocha_model_info name
+// the weights' type, and stories260K's 172-wide W_down rows keep F16 (a mix); a bad value
+// stops the server at start-up naming the flag.
+TEST(MetricsAccountingTest, WeightTypeIsReportedAndQuantizeAtLoadChangesIt) {
+  REQUIRE_MODEL();
+  auto plain = ServerProcess::Start({"--metrics=false"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  v1::ModelInfo info;
+  ASSERT_TRUE(
+      v1::Stocha::NewStub((*plain)->channel())->GetModelInfo(Context().get(), {}, &info).ok());
+  EXPECT_EQ(info.weight_type(), "F32");
+  plain->reset();
+
+  auto server = ServerProcess::Start({"--quantize=q8_0"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Stocha::NewStub((*server)->channel());
+  ASSERT_TRUE(stub->GetModelInfo(Context().get(), {}, &info).ok());
+  // Shares of matrix elements, from the shapes the server reports: W_down ([D][F], F not a
+  // multiple of 32) is the F16 part; the llama2.c model is tied (one embedding matrix).
+  const double d = info.hidden_size(), f = info.intermediate_size(), v = info.vocab_size();
+  const double q = info.num_heads() * info.head_dim(), kv = info.num_kv_heads() * info.head_dim();
+  ASSERT_NE(info.intermediate_size() % 32, 0u);
+  const double down = info.num_layers() * d * f;
+  const double all = v * d + info.num_layers() * (2 * q * d + 2 * kv * d + 3 * d * f);
+  const long f16 = std::lround(100 * down / all);
+  const std::string want = absl::StrCat("mixed: Q8_0 ", 100 - f16, "%, F16 ", f16, "%");
+  EXPECT_EQ(info.weight_type(), want);
+  const std::string metrics = HttpGet((*server)->metrics_port(), "/metrics");
+  EXPECT_NE(metrics.find(absl::StrCat("weight_type=\"", want, "\"")), std::string::npos)
+      << metrics.substr(0, 2000);
+  // Still serves text.
+  v1::GenerateResponse resp;
+  ASSERT_TRUE(stub->Generate(Context().get(), Request("Once upon a time", 8), &resp).ok());
+  EXPECT_EQ(resp.samples(0).token_ids_size(), 8);
+
+  auto bad = ServerProcess::Start({"--quantize=bf16"}, /*wait_serving=*/false);
+  if (bad.ok()) {
+    absl::StatusOr<int> code = (*bad)->WaitExit(absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << "the server kept running";
+    EXPECT_NE(*code, 0);
+    EXPECT_NE((*bad)->Log().find("--quantize 'bf16' is not one of q8_0, q4_0"), std::string::npos)
+        << (*bad)->Log();
+  } else {
+    EXPECT_NE(std::string(bad.status().message()).find("--quantize"), std::string::npos)
+        << bad.status();
+  }
 }
 
 TEST(MetricsAccountingTest, RequestLogIsOneJsonLinePerRequestThatJoinsWithTheMetrics) {
