@@ -15,10 +15,15 @@
 #include "engine/format/gguf.h"
 #include "engine/format/test_writers.h"
 #include "engine/model/dtype.h"
+#include "engine/model/quant_blocks.h"
 #include "engine/tools/program_usage.h"
 
 ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as llama)");
-ABSL_FLAG(std::string, dtype, "BF16", "F16 | BF16 (matrices; norms are F32 as in real files)");
+ABSL_FLAG(std::string, dtype, "BF16",
+          "F16 | BF16 | Q8_0 | Q4_0 | Q4_K | Q5_K | Q6_K (matrices; norms are F32 as in real "
+          "files)");
+ABSL_FLAG(std::string, embd_dtype, "",
+          "token_embd.weight's type (same choices; empty: --dtype), e.g. Q6_K beside Q4_K");
 ABSL_FLAG(std::string, out, "", "Output .gguf path (required; several GiB)");
 ABSL_FLAG(std::string, vocab_from, "",
           "GGUF whose tokenizer is copied (its first tokens); padded with unused tokens up to "
@@ -30,8 +35,11 @@ namespace {
 
 constexpr char kUsage[] = R"(Writes a synthetic llama GGUF of a real shape.
 
-  synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16 --out=F.gguf
-                 --vocab_from=stories260K.gguf)";
+  synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16|Q8_0|Q4_0|Q4_K|Q5_K|Q6_K
+                 [--embd_dtype=...] --out=F.gguf --vocab_from=stories260K.gguf
+
+Block types quantize each row with QuantizeRow (engine/model/quant_blocks.h: ggml's
+reference rounding for Q8_0/Q4_0, a simpler round-to-nearest for the K types).)";
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "synthetic_gguf: %s\n", message.c_str());
@@ -51,15 +59,28 @@ struct Planned {
   std::string name;
   std::vector<int64_t> shape;
   float scale;  // 0: ones, in F32 (a norm)
+  DType dtype;  // of a matrix (a norm is F32)
 };
+
+// The dtype named by --dtype / --embd_dtype.
+DType ParseDType(const std::string& name) {
+  for (DType dt : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
+                   DType::kQ5_K, DType::kQ6_K}) {
+    if (name == DTypeName(dt)) return dt;
+  }
+  Fail("--dtype / --embd_dtype must be F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K, not '" + name +
+       "'");
+}
 
 struct Writer {
   std::ofstream out;
-  uint32_t ggml_type;  // 1 F16, 30 BF16
   uint64_t written = 0, seed = 0;
 
-  // Streams one tensor's bytes in chunks (the 1B shape's embedding alone is 0.5 GB).
+  // Streams one tensor's bytes in chunks of whole rows (the 1B shape's embedding alone is
+  // 0.5 GB in BF16); a block-typed row is quantized as a whole.
   void Write(const Planned& t) {
+    const DType dt = t.scale == 0 ? DType::kF32 : t.dtype;
+    const int64_t cols = t.shape.back();
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     const std::string pad = test::GgufBuilder::DataPadding(written);
@@ -67,14 +88,27 @@ struct Writer {
     written += pad.size();
     ++seed;
     std::string chunk;
-    for (int64_t c = 0; c < n; c += 1 << 22) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    const int64_t rows_per_chunk = std::max<int64_t>(1, (1 << 22) / cols);
+    for (int64_t r0 = 0; r0 < n / cols; r0 += rows_per_chunk) {
       chunk.clear();
-      for (int64_t i = c; i < std::min<int64_t>(n, c + (1 << 22)); ++i) {
-        if (t.scale == 0) {
-          test::Put(chunk, 1.0f);
-        } else {
-          const float v = Uniform(seed, static_cast<uint64_t>(i), t.scale);
-          test::Put(chunk, ggml_type == 1 ? F32ToF16(v) : F32ToBF16(v));
+      for (int64_t r = r0; r < std::min(n / cols, r0 + rows_per_chunk); ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          row[c] =
+              t.scale == 0 ? 1.0f : Uniform(seed, static_cast<uint64_t>(r * cols + c), t.scale);
+        }
+        if (IsQuantized(dt)) {
+          const size_t at = chunk.size();
+          chunk.resize(at + DTypeBytes(dt, cols));
+          QuantizeRow(row.data(), cols, dt, chunk.data() + at);
+          continue;
+        }
+        for (float v : row) {
+          if (dt == DType::kF32) {
+            test::Put(chunk, v);
+          } else {
+            test::Put(chunk, dt == DType::kF16 ? F32ToF16(v) : F32ToBF16(v));
+          }
         }
       }
       out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
@@ -98,8 +132,9 @@ int Run() {
   } else {
     Fail("--shape must be llama32_1b or qwen25_1_5b");
   }
-  if (dtype != "F16" && dtype != "BF16") Fail("--dtype must be F16 or BF16");
-  const uint32_t type = dtype == "F16" ? 1 : 30;
+  const DType type = ParseDType(dtype);
+  const std::string embd_name = absl::GetFlag(FLAGS_embd_dtype);
+  const DType embd_type = embd_name.empty() ? type : ParseDType(embd_name);
   auto vocab = ReadGgufVocabFile(absl::GetFlag(FLAGS_vocab_from));
   if (!vocab.ok()) Fail(std::string(vocab.status().message()));
   if (static_cast<int>(vocab->tokens.size()) > s.vocab) Fail("--vocab_from has too many tokens");
@@ -143,27 +178,32 @@ int Run() {
   const float sd = std::sqrt(3.0f / D);
   // A small embedding (as trained models have): with the tied classifier, a unit-scale one
   // would make every greedy step repeat its input token.
-  std::vector<Planned> plan = {{"token_embd.weight", {s.vocab, D}, 0.02f}};
+  std::vector<Planned> plan = {{"token_embd.weight", {s.vocab, D}, 0.02f, embd_type}};
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    plan.push_back({p + "attn_norm.weight", {D}, 0});
-    plan.push_back({p + "attn_q.weight", {q, D}, sd});
-    plan.push_back({p + "attn_k.weight", {kv, D}, sd});
-    plan.push_back({p + "attn_v.weight", {kv, D}, sd});
-    plan.push_back({p + "attn_output.weight", {D, q}, std::sqrt(3.0f / q)});
-    plan.push_back({p + "ffn_norm.weight", {D}, 0});
-    plan.push_back({p + "ffn_gate.weight", {F, D}, sd});
-    plan.push_back({p + "ffn_up.weight", {F, D}, sd});
-    plan.push_back({p + "ffn_down.weight", {D, F}, std::sqrt(3.0f / F)});
+    plan.push_back({p + "attn_norm.weight", {D}, 0, DType::kF32});
+    plan.push_back({p + "attn_q.weight", {q, D}, sd, type});
+    plan.push_back({p + "attn_k.weight", {kv, D}, sd, type});
+    plan.push_back({p + "attn_v.weight", {kv, D}, sd, type});
+    plan.push_back({p + "attn_output.weight", {D, q}, std::sqrt(3.0f / q), type});
+    plan.push_back({p + "ffn_norm.weight", {D}, 0, DType::kF32});
+    plan.push_back({p + "ffn_gate.weight", {F, D}, sd, type});
+    plan.push_back({p + "ffn_up.weight", {F, D}, sd, type});
+    plan.push_back({p + "ffn_down.weight", {D, F}, std::sqrt(3.0f / F), type});
   }
-  plan.push_back({"output_norm.weight", {D}, 0});  // tied: no output.weight
+  plan.push_back({"output_norm.weight", {D}, 0, DType::kF32});  // tied: no output.weight
   for (const Planned& t : plan) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    b.TensorInfo(t.name, t.scale == 0 ? 0 : type, t.shape,
-                 static_cast<uint64_t>(n) * 2 * (t.scale == 0 ? 2 : 1));
+    const DType dt = t.scale == 0 ? DType::kF32 : t.dtype;
+    if (t.shape.back() % DTypeBlockSize(dt) != 0) {
+      Fail(t.name + ": rows of " + std::to_string(t.shape.back()) + " elements are not a " +
+           "multiple of " + std::string(DTypeName(dt)) + "'s block size " +
+           std::to_string(DTypeBlockSize(dt)));
+    }
+    b.TensorInfo(t.name, test::GgmlTypeOf(std::string(DTypeName(dt))), t.shape, DTypeBytes(dt, n));
   }
-  Writer w{std::ofstream(path, std::ios::binary | std::ios::trunc), type, 0,
+  Writer w{std::ofstream(path, std::ios::binary | std::ios::trunc), 0,
            absl::GetFlag(FLAGS_seed) * 1000};
   const std::string header = b.Header();
   w.out.write(header.data(), static_cast<std::streamsize>(header.size()));

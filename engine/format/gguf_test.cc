@@ -213,7 +213,7 @@ TEST(GgufTest, RejectsBadTensorInfos) {
   EXPECT_THAT(Error(OneTensor(1, {1}, 1, ~0ull - 31, 4)), HasSubstr("extends beyond the file"));
   EXPECT_THAT(Error(OneTensor(1, {1}, 0, 4, 8)),
               HasSubstr("m.gguf: tensor 't' offset 4 is not a multiple of the alignment 32"));
-  EXPECT_EQ(Error(OneTensor(1, {1ull << 60}, 12, 0, 0)), "");  // Q4_K: not located, no check
+  EXPECT_EQ(Error(OneTensor(1, {1ull << 60}, 11, 0, 0)), "");  // Q3_K: not located, no check
 }
 
 TEST(GgufTest, RejectsOverlapAndBadAlignment) {
