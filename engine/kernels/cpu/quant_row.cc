@@ -134,91 +134,97 @@ STOCHA_AVX2 void AxpyRowAvx2(float h, const void* row, int64_t n, float* o) {
   }
 }
 
-// ---- K super-blocks: the 256 weights as 32 vectors of 8, in element order ----
+// ---- K super-blocks: per block the sub-block scales (scalar, once), then each group of
+// 32 elements as 4 vectors of 8 weights, consumed at once (no 1 KB staging array) ----
 
-// 16 bytes of small integers (elements e..e+15) times an F32 scale, minus `m`: two vectors.
-// The products are exact (quant_blocks.h), so mul then sub is ggml's d1 * q - m1.
+// Sub-block scales of one K block as F32: Q4_K/Q5_K d1 = d * sc and m1 = dmin * m for the
+// 8 sub-blocks of 32; Q6_K d * sc for the 16 sub-blocks of 16. Products exact (header).
+struct KScales {
+  float d[16];
+  float m[8];
+};
+
+template <DType DT>
+STOCHA_AVX2 inline void LoadKScales(const char* p, KScales* s) {
+  if constexpr (DT == DType::kQ6_K) {
+    uint16_t dh;
+    __builtin_memcpy(&dh, p + offsetof(BlockQ6_K, d), sizeof dh);
+    const float d = _cvtsh_ss(dh);
+    const auto* sc = reinterpret_cast<const int8_t*>(p + offsetof(BlockQ6_K, scales));
+    for (int i = 0; i < 16; ++i) s->d[i] = d * static_cast<float>(sc[i]);
+  } else {
+    uint16_t dh, mh;
+    __builtin_memcpy(&dh, p, sizeof dh);
+    __builtin_memcpy(&mh, p + 2, sizeof mh);
+    const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
+    const auto* scales = reinterpret_cast<const uint8_t*>(p + offsetof(BlockQ4_K, scales));
+    for (int j = 0; j < 8; ++j) {
+      int sc = 0, m = 0;
+      KScaleMin(j, scales, &sc, &m);
+      s->d[j] = d * static_cast<float>(sc);
+      s->m[j] = dmin * static_cast<float>(m);
+    }
+  }
+}
+
+// 16 small unsigned integers (elements e..e+15) times d, minus m: two vectors. The
+// products are exact (quant_blocks.h), so mul then sub is ggml's d1 * q - m1.
 STOCHA_AVX2 inline void ScaleU8(__m128i q, __m256 d, __m256 m, __m256* w) {
   w[0] = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q))), m);
   w[1] = _mm256_sub_ps(
       _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)))), m);
 }
 
-// Q4_K (no qh) and Q5_K: sub-block j = 2c + half covers elements 32j..32j+31, from the
-// low (half 0) or high (half 1) nibbles of qs[32c..32c+31], plus bit j of qh[l] as 16.
-template <DType DT>
-STOCHA_AVX2 inline void LoadQ45_K(const char* p, __m256* w) {
-  uint16_t dh, mh;
-  __builtin_memcpy(&dh, p, sizeof dh);
-  __builtin_memcpy(&mh, p + 2, sizeof mh);
-  const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
-  const auto* scales = reinterpret_cast<const uint8_t*>(p + 4);
-  constexpr bool kQ5 = DT == DType::kQ5_K;
-  const char* qs = p + (kQ5 ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs));
-  const char* qhp = p + offsetof(BlockQ5_K, qh);
-  const __m128i nib = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
-  for (int c = 0; c < 4; ++c) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 32 * c));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 32 * c + 16));
-    for (int half = 0; half < 2; ++half) {
-      const int j = 2 * c + half;
-      int sc = 0, m = 0;
-      KScaleMin(j, scales, &sc, &m);
-      const __m256 d1 = _mm256_set1_ps(d * static_cast<float>(sc));
-      const __m256 m1 = _mm256_set1_ps(dmin * static_cast<float>(m));
-      const __m128i shift = _mm_cvtsi32_si128(4 * half);
-      __m128i qa = _mm_and_si128(_mm_srl_epi16(a, shift), nib);
-      __m128i qb = _mm_and_si128(_mm_srl_epi16(b, shift), nib);
-      if constexpr (kQ5) {
-        const __m128i hs = _mm_cvtsi32_si128(j);
-        const __m128i ha = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qhp));
-        const __m128i hb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qhp + 16));
-        // (bit j of each byte) << 4: the 0/1 stays inside its byte through the 16-bit shift.
-        qa = _mm_or_si128(qa, _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(ha, hs), one), 4));
-        qb = _mm_or_si128(qb, _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(hb, hs), one), 4));
-      }
-      ScaleU8(qa, d1, m1, w + 4 * j);
-      ScaleU8(qb, d1, m1, w + 4 * j + 2);
-    }
-  }
+// 16 signed integers times d (exact): two vectors.
+STOCHA_AVX2 inline void ScaleI8(__m128i q, float d, __m256* w) {
+  const __m256 s = _mm256_set1_ps(d);
+  w[0] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  w[1] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))));
 }
 
-// Q6_K: in half n, group k (elements 128n + 32k + l) takes nibble k / 2 of ql[64n + l +
-// 32 * (k % 2)] and bits 2k, 2k + 1 of qh[32n + l], minus 32; scale d * sc[8n + l / 16 + 2k].
-STOCHA_AVX2 inline void LoadQ6_K(const char* p, __m256* w) {
-  uint16_t dh;
-  __builtin_memcpy(&dh, p + offsetof(BlockQ6_K, d), sizeof dh);
-  const float d = _cvtsh_ss(dh);
-  const auto* sc = reinterpret_cast<const int8_t*>(p + offsetof(BlockQ6_K, scales));
-  const __m128i nib = _mm_set1_epi8(15), three = _mm_set1_epi8(3), off = _mm_set1_epi8(32);
-  for (int n = 0; n < 2; ++n) {
-    for (int h = 0; h < 2; ++h) {  // l in [16h, 16h + 16)
-      const char* ql = p + 64 * n + 16 * h;
-      const __m128i l0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql));
-      const __m128i l1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + 32));
-      const __m128i qh = _mm_loadu_si128(
-          reinterpret_cast<const __m128i*>(p + offsetof(BlockQ6_K, qh) + 32 * n + 16 * h));
-      for (int k = 0; k < 4; ++k) {
-        const __m128i src = k % 2 == 0 ? l0 : l1;
-        const __m128i lo = _mm_and_si128(_mm_srl_epi16(src, _mm_cvtsi32_si128(4 * (k / 2))), nib);
-        const __m128i hi = _mm_and_si128(_mm_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), three);
-        const __m128i q = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), off);
-        // (d * sc) * q as ggml evaluates d * sc * q; both products exact.
-        const __m256 s = _mm256_set1_ps(d * static_cast<float>(sc[8 * n + h + 2 * k]));
-        __m256* o = w + (128 * n + 32 * k + 16 * h) / 8;
-        o[0] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
-        o[1] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))));
-      }
-    }
-  }
-}
-
+// Group g (elements 32g..32g+31) of a K block as 4 vectors.
+// Q4_K/Q5_K: sub-block g, from the low (g even) or high (g odd) nibbles of
+// qs[32(g/2)..+31], plus (Q5_K) bit g of qh[l] as 16.
+// Q6_K: half n = g / 4, group k = g % 4: nibble k / 2 of ql[64n + l + 32 (k % 2)] and bits
+// 2k, 2k + 1 of qh[32n + l], minus 32; elements l < 16 and l >= 16 have scales
+// 8n + 2k and 8n + 2k + 1.
 template <DType DT>
-STOCHA_AVX2 inline void LoadKBlock(const char* p, __m256* w) {
+STOCHA_AVX2 inline void LoadKGroup(const char* p, const KScales& s, int g, __m256* w) {
+  const __m128i nib = _mm_set1_epi8(15);
   if constexpr (DT == DType::kQ6_K) {
-    LoadQ6_K(p, w);
+    const int n = g / 4, k = g % 4;
+    const char* ql = p + 64 * n + 32 * (k % 2);
+    const char* qh = p + offsetof(BlockQ6_K, qh) + 32 * n;
+    const __m128i lshift = _mm_cvtsi32_si128(4 * (k / 2)), hshift = _mm_cvtsi32_si128(2 * k);
+    const __m128i three = _mm_set1_epi8(3), off = _mm_set1_epi8(32);
+    for (int h = 0; h < 2; ++h) {
+      const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + 16 * h));
+      const __m128i hb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + 16 * h));
+      const __m128i lo = _mm_and_si128(_mm_srl_epi16(l, lshift), nib);
+      const __m128i hi = _mm_and_si128(_mm_srl_epi16(hb, hshift), three);
+      // hi <= 3: shifted left by 4 it stays inside its byte.
+      const __m128i q = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), off);
+      ScaleI8(q, s.d[8 * n + 2 * k + h], w + 2 * h);  // (d * sc) * q, as ggml
+    }
   } else {
-    LoadQ45_K<DT>(p, w);
+    constexpr bool kQ5 = DT == DType::kQ5_K;
+    const char* qs = p + (kQ5 ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs)) + 32 * (g / 2);
+    const __m128i shift = _mm_cvtsi32_si128(4 * (g % 2));
+    const __m256 d1 = _mm256_set1_ps(s.d[g]), m1 = _mm256_set1_ps(s.m[g]);
+    for (int h = 0; h < 2; ++h) {
+      __m128i q = _mm_and_si128(
+          _mm_srl_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * h)), shift),
+          nib);
+      if constexpr (kQ5) {
+        const __m128i qh =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + offsetof(BlockQ5_K, qh) + 16 * h));
+        // (bit g of each byte) << 4: the 0/1 stays inside its byte through the 16-bit shifts.
+        const __m128i bit =
+            _mm_and_si128(_mm_srl_epi16(qh, _mm_cvtsi32_si128(g)), _mm_set1_epi8(1));
+        q = _mm_or_si128(q, _mm_slli_epi16(bit, 4));
+      }
+      ScaleU8(q, d1, m1, w + 2 * h);
+    }
   }
 }
 
@@ -230,14 +236,17 @@ STOCHA_AVX2 void DotRowsKAvx2(const float* x, const void* const* rows, int64_t n
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* xb = x + b * kQK;
     for (int r = 0; r < R; ++r) {
-      __m256 w[kQK / 8];
-      LoadKBlock<DT>(static_cast<const char*>(rows[r]) + b * kBytes, w);
+      const char* p = static_cast<const char*>(rows[r]) + b * kBytes;
+      KScales s;
+      LoadKScales<DT>(p, &s);
       for (int g = 0; g < kQK / 32; ++g) {
+        __m256 w[4];
+        LoadKGroup<DT>(p, s, g, w);
         const float* xg = xb + 32 * g;
-        lo[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg), w[4 * g], lo[r]);
-        hi[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + 8), w[4 * g + 1], hi[r]);
-        lo[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + 16), w[4 * g + 2], lo[r]);
-        hi[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + 24), w[4 * g + 3], hi[r]);
+        lo[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg), w[0], lo[r]);
+        hi[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + 8), w[1], hi[r]);
+        lo[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + 16), w[2], lo[r]);
+        hi[r] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + 24), w[3], hi[r]);
       }
     }
   }
@@ -263,11 +272,16 @@ STOCHA_AVX2 void AxpyRowKAvx2(float h, const void* row, int64_t n, float* o) {
   constexpr size_t kBytes = DTypeBlockBytes(DT);
   const __m256 hv = _mm256_set1_ps(h);
   for (int64_t b = 0; b < n / kQK; ++b) {
-    __m256 w[kQK / 8];
-    LoadKBlock<DT>(static_cast<const char*>(row) + b * kBytes, w);
-    float* ob = o + b * kQK;
-    for (int k = 0; k < kQK / 8; ++k) {
-      _mm256_storeu_ps(ob + 8 * k, _mm256_fmadd_ps(hv, w[k], _mm256_loadu_ps(ob + 8 * k)));
+    const char* p = static_cast<const char*>(row) + b * kBytes;
+    KScales s;
+    LoadKScales<DT>(p, &s);
+    for (int g = 0; g < kQK / 32; ++g) {
+      __m256 w[4];
+      LoadKGroup<DT>(p, s, g, w);
+      float* og = o + b * kQK + 32 * g;
+      for (int k = 0; k < 4; ++k) {
+        _mm256_storeu_ps(og + 8 * k, _mm256_fmadd_ps(hv, w[k], _mm256_loadu_ps(og + 8 * k)));
+      }
     }
   }
 }
