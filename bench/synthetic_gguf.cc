@@ -38,8 +38,8 @@ constexpr char kUsage[] = R"(Writes a synthetic llama GGUF of a real shape.
   synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16|Q8_0|Q4_0|Q4_K|Q5_K|Q6_K
                  [--embd_dtype=...] --out=F.gguf --vocab_from=stories260K.gguf
 
-Block types quantize each row with QuantizeRow (engine/model/quant_blocks.h: ggml's
-reference rounding for Q8_0/Q4_0, a simpler round-to-nearest for the K types).)";
+Block types quantize each row with QuantizeRow (engine/model/quant_blocks.h, after
+ggml's reference quantizers).)";
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "synthetic_gguf: %s\n", message.c_str());

@@ -73,18 +73,83 @@ void PackScales(const int* ls, const int* lm, uint8_t* scales) {
   }
 }
 
+// The scale and min of one 32-element Q4_K/Q5_K sub-block, as ggml-quants.c's
+// make_qkx2_quants chooses them (called from quantize_row_q4_K_ref with rmin -1, rdelta
+// 0.1, 20 steps; from quantize_row_q5_K_ref with -0.5, 0.1, 15): weights w = rms + |x|;
+// start from the range [min(0, min x), max x] spread over nmax steps, then try
+// nstep + 1 other step counts (nmax + rmin + rdelta * is), each with the weighted
+// least-squares scale and min for its levels (min clamped to <= 0), keeping the lowest
+// weighted squared error. Returns the scale; *neg_min = -min >= 0.
+float SubBlockScaleMin(const float* x, int nmax, float rmin, float rdelta, int nstep,
+                       float* neg_min) {
+  constexpr int kN = 32;
+  float sum_x2 = 0.0f;
+  for (int i = 0; i < kN; ++i) sum_x2 += x[i] * x[i];
+  const float rms = std::sqrt(sum_x2 / kN);
+  float w[kN];
+  for (int i = 0; i < kN; ++i) w[i] = rms + std::fabs(x[i]);
+  float lo = x[0], hi = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+  for (int i = 1; i < kN; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  lo = std::min(lo, 0.0f);
+  if (hi == lo) {
+    *neg_min = -lo;
+    return 0.0f;
+  }
+  float iscale = static_cast<float>(nmax) / (hi - lo);
+  float scale = 1.0f / iscale, min = lo;
+  float best = 0.0f;
+  for (int i = 0; i < kN; ++i) {
+    const int l = std::clamp(Nearest(iscale * (x[i] - lo)), 0, nmax);
+    const float diff = scale * static_cast<float>(l) + lo - x[i];
+    best += w[i] * diff * diff;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (hi - lo);
+    int levels[kN];
+    float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+    for (int i = 0; i < kN; ++i) {
+      const int l = std::clamp(Nearest(iscale * (x[i] - lo)), 0, nmax);
+      levels[i] = l;
+      const auto lf = static_cast<float>(l);
+      sum_l += w[i] * lf;
+      sum_l2 += w[i] * lf * lf;
+      sum_xl += w[i] * lf * x[i];
+    }
+    const float det = sum_w * sum_l2 - sum_l * sum_l;
+    if (!(det > 0.0f)) continue;
+    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+    if (this_min > 0.0f) {
+      this_min = 0.0f;
+      this_scale = sum_xl / sum_l2;
+    }
+    float err = 0.0f;
+    for (int i = 0; i < kN; ++i) {
+      const float diff = this_scale * static_cast<float>(levels[i]) + this_min - x[i];
+      err += w[i] * diff * diff;
+    }
+    if (err < best) {
+      best = err;
+      scale = this_scale;
+      min = this_min;
+    }
+  }
+  *neg_min = -min;
+  return scale;
+}
+
 // Q4_K / Q5_K quantization (header): L[i] in [0, nmax].
 void QuantizeQ45_K(const float* x, int nmax, uint16_t* dh, uint16_t* dminh, uint8_t* scales,
                    int* L) {
+  const bool q4 = nmax == 15;
   float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
   for (int j = 0; j < 8; ++j) {
-    float lo = 0.0f, hi = x[32 * j];
-    for (int l = 0; l < 32; ++l) {
-      lo = std::min(lo, x[32 * j + l]);
-      hi = std::max(hi, x[32 * j + l]);
-    }
-    scale[j] = std::max(0.0f, hi - lo) / static_cast<float>(nmax);
-    min[j] = -lo;
+    scale[j] = SubBlockScaleMin(x + 32 * j, nmax, q4 ? -1.0f : -0.5f, 0.1f, q4 ? 20 : 15, &min[j]);
     max_scale = std::max(max_scale, scale[j]);
     max_min = std::max(max_min, min[j]);
   }
@@ -92,8 +157,8 @@ void QuantizeQ45_K(const float* x, int nmax, uint16_t* dh, uint16_t* dminh, uint
   const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
   int ls[8], lm[8];
   for (int j = 0; j < 8; ++j) {
-    ls[j] = std::min(63, Nearest(inv_scale * scale[j]));
-    lm[j] = std::min(63, Nearest(inv_min * min[j]));
+    ls[j] = std::clamp(Nearest(inv_scale * scale[j]), 0, 63);
+    lm[j] = std::clamp(Nearest(inv_min * min[j]), 0, 63);
   }
   PackScales(ls, lm, scales);
   *dh = F32ToF16(max_scale / 63.0f);
@@ -106,6 +171,43 @@ void QuantizeQ45_K(const float* x, int nmax, uint16_t* dh, uint16_t* dminh, uint
       L[32 * j + l] = std::clamp(q, 0, nmax);
     }
   }
+}
+
+// The scale of one 16-element Q6_K sub-block, as ggml-quants.c's make_qx_quants with
+// rmse_type 1 (quantize_row_q6_K_ref): levels in [-32, 31]; start from the element of
+// largest magnitude at -32, then try 18 nearby step counts (32 + 0.1 is, is = -9..9),
+// keeping the one whose x^2-weighted least-squares scale fits best.
+float SubBlockScaleQ6(const float* x) {
+  constexpr int kN = 16, kNmax = 32;
+  float amax = 0.0f, max = 0.0f;  // the element of largest magnitude, first on ties
+  for (int i = 0; i < kN; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  if (amax < 1e-30f) return 0.0f;
+  const auto fit = [&](float iscale, float* sumlx, float* suml2) {
+    *sumlx = *suml2 = 0.0f;
+    for (int i = 0; i < kN; ++i) {
+      const auto l = static_cast<float>(std::clamp(Nearest(iscale * x[i]), -kNmax, kNmax - 1));
+      const float w = x[i] * x[i];
+      *sumlx += w * x[i] * l;
+      *suml2 += w * l * l;
+    }
+  };
+  float sumlx = 0.0f, suml2 = 0.0f;
+  fit(-static_cast<float>(kNmax) / max, &sumlx, &suml2);
+  float scale = sumlx / suml2, best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    fit(-(static_cast<float>(kNmax) + 0.1f * static_cast<float>(is)) / max, &sumlx, &suml2);
+    if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
 }
 
 void QuantizeQ4_K(const float* x, BlockQ4_K* b) {
@@ -133,14 +235,7 @@ void QuantizeQ5_K(const float* x, BlockQ5_K* b) {
 void QuantizeQ6_K(const float* x, BlockQ6_K* b) {
   float scale[16], max_scale = 0.0f;
   for (int ib = 0; ib < 16; ++ib) {
-    float amax = 0.0f, max = 0.0f;  // the element of largest magnitude, first on ties
-    for (int l = 0; l < 16; ++l) {
-      if (std::fabs(x[16 * ib + l]) > amax) {
-        amax = std::fabs(x[16 * ib + l]);
-        max = x[16 * ib + l];
-      }
-    }
-    scale[ib] = max / -32.0f;
+    scale[ib] = SubBlockScaleQ6(x + 16 * ib);
     if (std::fabs(scale[ib]) > std::fabs(max_scale)) max_scale = scale[ib];
   }
   std::memset(b, 0, sizeof *b);

@@ -1,6 +1,5 @@
 // ggml's weight blocks (Q8_0, Q4_0 and the K types Q4_K, Q5_K, Q6_K): layouts, exact
-// dequantization, and quantizers (ggml's reference rounding for Q8_0/Q4_0, a simpler
-// round-to-nearest for the K types: see QuantizeRow).
+// dequantization, and quantizers after ggml's reference ones (see QuantizeRow).
 //
 // Layouts as ggml defines them (ggml/src/ggml-common.h: block_q8_0, block_q4_0; GGUF type
 // ids 8 and 2 in ggml/include/ggml.h), 32 elements per block, little-endian:
@@ -101,15 +100,14 @@ void DequantizeRow(const void* row, DType dt, int64_t n, float* out);
 //   Q4_0: m = the element of largest magnitude (first on ties), d = m / -8,
 //         q = min(15, trunc(x / d + 8.5)), d stored as F16.
 // Both multiply by 1/d computed from the unrounded F32 d, as ggml does.
-// The K types (n a multiple of 256) get a simpler quantizer than ggml's
-// quantize_row_q4_K_ref etc. (which search each sub-block's scale and min with
-// make_qkx2_quants / make_qx_quants to minimize a weighted error): here
-//   Q4_K/Q5_K: sub-block scale (max - min(0, min)) / (2^bits - 1) and min -min(0, min),
-//              both rounded to 6 bits against the super-block's largest, then
-//              q = nearest((x + m1) / d1) clamped to [0, 2^bits - 1];
-//   Q6_K:      sub-block scale = (element of largest magnitude) / -32, rounded to int8
-//              against the largest, then q = nearest(x / (d * sc)) clamped to [-32, 31].
-// Valid blocks, a little less accurate than llama-quantize's.
+// The K types (n a multiple of 256) follow ggml's quantize_row_q4_K_ref / _q5_K_ref /
+// _q6_K_ref: each sub-block's scale (and min) is searched to minimize a weighted squared
+// error (make_qkx2_quants, weights rms + |x|; Q6_K: make_qx_quants, weights x^2), the
+// sub-scales are rounded to 6 bits (int8 for Q6_K) against the super-block's largest, and
+// each q is the nearest level under the rounded scales. Written from ggml's description,
+// not compared byte for byte with llama-quantize (no llama.cpp here); one known byte
+// difference: where a rounded sub-scale is 0 the q bytes are 0 (ggml keeps the search's),
+// which decodes to the same values.
 void QuantizeRow(const float* x, int64_t n, DType dt, void* out);
 
 // One K block of 256 values, as QuantizeRow does it; `out` has DTypeBlockBytes(dt) bytes.
