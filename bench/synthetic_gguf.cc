@@ -90,18 +90,30 @@ struct Writer {
     std::string chunk;
     std::vector<float> row(static_cast<size_t>(cols));
     const int64_t rows_per_chunk = std::max<int64_t>(1, (1 << 22) / cols);
+    const size_t row_bytes = DTypeBytes(dt, cols);
     for (int64_t r0 = 0; r0 < n / cols; r0 += rows_per_chunk) {
       chunk.clear();
-      for (int64_t r = r0; r < std::min(n / cols, r0 + rows_per_chunk); ++r) {
+      const int64_t r1 = std::min(n / cols, r0 + rows_per_chunk);
+      if (IsQuantized(dt)) {  // the K quantizers search per sub-block: rows in parallel
+        chunk.resize(static_cast<size_t>(r1 - r0) * row_bytes);
+#pragma omp parallel
+        {
+          std::vector<float> x(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+          for (int64_t r = r0; r < r1; ++r) {
+            for (int64_t c = 0; c < cols; ++c)
+              x[c] = Uniform(seed, static_cast<uint64_t>(r * cols + c), t.scale);
+            QuantizeRow(x.data(), cols, dt, chunk.data() + (r - r0) * row_bytes);
+          }
+        }
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        written += chunk.size();
+        continue;
+      }
+      for (int64_t r = r0; r < r1; ++r) {
         for (int64_t c = 0; c < cols; ++c) {
           row[c] =
               t.scale == 0 ? 1.0f : Uniform(seed, static_cast<uint64_t>(r * cols + c), t.scale);
-        }
-        if (IsQuantized(dt)) {
-          const size_t at = chunk.size();
-          chunk.resize(at + DTypeBytes(dt, cols));
-          QuantizeRow(row.data(), cols, dt, chunk.data() + at);
-          continue;
         }
         for (float v : row) {
           if (dt == DType::kF32) {
