@@ -28,15 +28,17 @@ ABSL_FLAG(int, threads, 0,
 ABSL_FLAG(int, context, 0,
           "Positions already in the KV cache when decode starts (a prefill of this many "
           "tokens, untimed); decode then runs 128 positions from there");
-ABSL_FLAG(std::string, weights, "bf16", "Weight type of the synthetic model: bf16, q8_0 or q4_0");
+ABSL_FLAG(std::string, weights, "bf16",
+          "Weight type of the synthetic model: bf16, q8_0, q4_0, q4_k, q5_k or q6_k");
 
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(Whole-model decode, synthetic BF16/Q8_0/Q4_0 weights: sparse vs dense.
+constexpr char kUsage[] =
+    R"(Whole-model decode, synthetic BF16/Q8_0/Q4_0/K-quant weights: sparse vs dense.
 
   decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N] [--context=N]
-               [--weights=bf16|q8_0|q4_0] [--benchmark_repetitions=5]
+               [--weights=bf16|q8_0|q4_0|q4_k|q5_k|q6_k] [--benchmark_repetitions=5]
 
 Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
 0.5 s each; --quick: 0.1 s). --reps=N and --no-prefill are old spellings.)";
@@ -64,11 +66,16 @@ Args ArgsFromFlags() {
     std::exit(2);
   }
   const std::string w = absl::GetFlag(FLAGS_weights);
-  if (w != "bf16" && w != "q8_0" && w != "q4_0") {
-    std::fprintf(stderr, "decode_bench: --weights must be bf16, q8_0 or q4_0\n");
+  a.weights = w == "q8_0"   ? DType::kQ8_0
+              : w == "q4_0" ? DType::kQ4_0
+              : w == "q4_k" ? DType::kQ4_K
+              : w == "q5_k" ? DType::kQ5_K
+              : w == "q6_k" ? DType::kQ6_K
+                            : DType::kBF16;
+  if (a.weights == DType::kBF16 && w != "bf16") {
+    std::fprintf(stderr, "decode_bench: --weights must be bf16, q8_0, q4_0, q4_k, q5_k or q6_k\n");
     std::exit(2);
   }
-  a.weights = w == "q8_0" ? DType::kQ8_0 : w == "q4_0" ? DType::kQ4_0 : DType::kBF16;
   a.density = 1.0f - static_cast<float>(absl::GetFlag(FLAGS_sparsity)) / 100.0f;
   if (!(a.density > 0 && a.density <= 1)) {
     std::fprintf(stderr, "decode_bench: --sparsity must be in [0, 100)\n");
@@ -169,10 +176,11 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   const double td = c.Median("decode/" + n + "/dense"), ts = c.Median("decode/" + n + "/sparse");
   const double tp = c.Median("decode/" + n + "/predictor");
   const double probe_bps = probe.bytes() / c.Median("probe/" + n);
-  // Q4_0 files read W_downᵀ as Q8_0 (re-blocked); counted at the file's type here.
-  const double bpw = args.weights == DType::kQ8_0   ? 34.0 / 32
-                     : args.weights == DType::kQ4_0 ? 18.0 / 32
-                                                    : 2.0;
+  // Block-typed files read W_downᵀ as Q8_0 (re-blocked); counted at the file's type here.
+  const double bpw =
+      IsQuantized(args.weights)
+          ? static_cast<double>(DTypeBlockBytes(args.weights)) / DTypeBlockSize(args.weights)
+          : 2.0;
   const double bytes = DenseBytesPerToken(shape, bpw);
   const double ffn = bpw * shape.layers * 3.0 * shape.D * shape.F;
   const double sparse_bytes = bytes - ffn * (1.0 - (1.0 + 2.0 * args.density) / 3.0);

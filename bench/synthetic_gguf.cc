@@ -1,5 +1,5 @@
-// synthetic_gguf: writes a llama- or qwen2-architecture GGUF of a real shape with random weights,
-// through the project's one GGUF writer (engine/format/gguf_writer.h), for the side by
+// synthetic_gguf: writes a llama- or qwen2-architecture GGUF of a real shape with random
+// weights, through the project's one GGUF writer (engine/format/gguf_writer.h), for the side by
 // side benchmark against llama.cpp (bench/peer/). Tensors are streamed, never all held.
 #include <algorithm>
 #include <cmath>
@@ -14,12 +14,18 @@
 #include "absl/flags/parse.h"
 #include "bench/synthetic_model.h"
 #include "engine/format/gguf.h"
+#include "engine/format/gguf_export.h"
 #include "engine/format/gguf_writer.h"
 #include "engine/model/dtype.h"
+#include "engine/model/quant_blocks.h"
 #include "engine/tools/program_usage.h"
 
-ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as llama)");
-ABSL_FLAG(std::string, dtype, "BF16", "F16 | BF16 (matrices; norms are F32 as in real files)");
+ABSL_FLAG(std::string, shape, "llama32_1b", "llama32_1b | qwen25_1_5b (written as qwen2)");
+ABSL_FLAG(std::string, dtype, "BF16",
+          "F16 | BF16 | Q8_0 | Q4_0 | Q4_K | Q5_K | Q6_K (matrices; norms are F32 as in real "
+          "files)");
+ABSL_FLAG(std::string, embd_dtype, "",
+          "token_embd.weight's type (same choices; empty: --dtype), e.g. Q6_K beside Q4_K");
 ABSL_FLAG(std::string, out, "", "Output .gguf path (required; several GiB)");
 ABSL_FLAG(std::string, vocab_from, "",
           "GGUF whose tokenizer is copied (its first tokens); padded with unused tokens up to "
@@ -29,10 +35,13 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the weights");
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(Writes a synthetic llama GGUF of a real shape.
+constexpr char kUsage[] = R"(Writes a synthetic llama or qwen2 GGUF of a real shape.
 
-  synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16 --out=F.gguf
-                 --vocab_from=stories260K.gguf)";
+  synthetic_gguf --shape=llama32_1b|qwen25_1_5b --dtype=F16|BF16|Q8_0|Q4_0|Q4_K|Q5_K|Q6_K
+                 [--embd_dtype=...] --out=F.gguf --vocab_from=stories260K.gguf
+
+Block types quantize each row with QuantizeRow (engine/model/quant_blocks.h, after
+ggml's reference quantizers).)";
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "synthetic_gguf: %s\n", message.c_str());
@@ -51,8 +60,8 @@ float Uniform(uint64_t seed, uint64_t i, float scale) {
 struct Planned {
   std::string name;
   std::vector<int64_t> shape;
-  float scale;       // 0: ones, in F32 (a norm)
-  bool f32 = false;  // random values stored F32 (a bias, as real files keep them)
+  float scale;  // 0: ones, in F32 (a norm)
+  DType dtype;  // of a matrix; F32 for a norm or a bias (as real files keep them)
 };
 
 template <typename T>
@@ -62,24 +71,52 @@ void Put(std::string& out, T value) {
   out.append(bytes, sizeof value);
 }
 
-// Streams one tensor's bytes in chunks (the 1B shape's embedding alone is 0.5 GB).
-absl::Status WriteTensor(const Planned& t, uint32_t ggml_type, uint64_t seed, GgufWriter& w) {
+// The dtype named by --dtype / --embd_dtype.
+DType ParseDType(const std::string& name) {
+  for (DType dt : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
+                   DType::kQ5_K, DType::kQ6_K}) {
+    if (name == DTypeName(dt)) return dt;
+  }
+  Fail("--dtype / --embd_dtype must be F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K, not '" + name +
+       "'");
+}
+
+// Streams one tensor's bytes in chunks of whole rows (the 1B shape's embedding alone is
+// 0.5 GB in BF16); a block-typed row is quantized as a whole.
+absl::Status WriteTensor(const Planned& t, uint64_t seed, GgufWriter& w) {
+  const DType dt = t.scale == 0 ? DType::kF32 : t.dtype;
+  const int64_t cols = t.shape.back();
   int64_t n = 1;
   for (int64_t d : t.shape) n *= d;
   std::string chunk;
-  for (int64_t c = 0; c < n; c += 1 << 22) {
+  const int64_t rows_per_chunk = std::max<int64_t>(1, (1 << 22) / cols);
+  const size_t row_bytes = DTypeBytes(dt, cols);
+  for (int64_t r0 = 0; r0 < n / cols; r0 += rows_per_chunk) {
     chunk.clear();
-    for (int64_t i = c; i < std::min<int64_t>(n, c + (1 << 22)); ++i) {
-      if (t.scale == 0) {
-        Put(chunk, 1.0f);
-      } else if (t.f32) {
-        Put(chunk, Uniform(seed, static_cast<uint64_t>(i), t.scale));
-      } else {
-        const float v = Uniform(seed, static_cast<uint64_t>(i), t.scale);
-        Put(chunk, ggml_type == 1 ? F32ToF16(v) : F32ToBF16(v));
+    const int64_t r1 = std::min(n / cols, r0 + rows_per_chunk);
+    if (IsQuantized(dt)) {  // the K quantizers search per sub-block: rows in parallel
+      chunk.resize(static_cast<size_t>(r1 - r0) * row_bytes);
+#pragma omp parallel
+      {
+        std::vector<float> x(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+        for (int64_t r = r0; r < r1; ++r) {
+          for (int64_t c = 0; c < cols; ++c)
+            x[c] = Uniform(seed, static_cast<uint64_t>(r * cols + c), t.scale);
+          QuantizeRow(x.data(), cols, dt, chunk.data() + (r - r0) * row_bytes);
+        }
+      }
+    } else {
+      for (int64_t i = r0 * cols; i < r1 * cols; ++i) {
+        const float v = t.scale == 0 ? 1.0f : Uniform(seed, static_cast<uint64_t>(i), t.scale);
+        if (dt == DType::kF32) {
+          Put(chunk, v);
+        } else {
+          Put(chunk, dt == DType::kF16 ? F32ToF16(v) : F32ToBF16(v));
+        }
       }
     }
-    if (auto s = w.Append(chunk.data(), chunk.size()); !s.ok()) return s;
+    if (auto st = w.Append(chunk.data(), chunk.size()); !st.ok()) return st;
   }
   return absl::OkStatus();
 }
@@ -101,8 +138,9 @@ int Run() {
   } else {
     Fail("--shape must be llama32_1b or qwen25_1_5b");
   }
-  if (dtype != "F16" && dtype != "BF16") Fail("--dtype must be F16 or BF16");
-  const uint32_t type = dtype == "F16" ? 1 : 30;
+  const DType type = ParseDType(dtype);
+  const std::string embd_name = absl::GetFlag(FLAGS_embd_dtype);
+  const DType embd_type = embd_name.empty() ? type : ParseDType(embd_name);
   auto vocab = ReadGgufVocabFile(absl::GetFlag(FLAGS_vocab_from));
   if (!vocab.ok()) Fail(std::string(vocab.status().message()));
   if (static_cast<int>(vocab->tokens.size()) > s.vocab) Fail("--vocab_from has too many tokens");
@@ -146,36 +184,41 @@ int Run() {
   const float sd = std::sqrt(3.0f / D);
   // A small embedding (as trained models have): with the tied classifier, a unit-scale one
   // would make every greedy step repeat its input token.
-  std::vector<Planned> plan = {{"token_embd.weight", {s.vocab, D}, 0.02f}};
+  std::vector<Planned> plan = {{"token_embd.weight", {s.vocab, D}, 0.02f, embd_type}};
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    plan.push_back({p + "attn_norm.weight", {D}, 0});
-    plan.push_back({p + "attn_q.weight", {q, D}, sd});
-    plan.push_back({p + "attn_k.weight", {kv, D}, sd});
-    plan.push_back({p + "attn_v.weight", {kv, D}, sd});
+    plan.push_back({p + "attn_norm.weight", {D}, 0, DType::kF32});
+    plan.push_back({p + "attn_q.weight", {q, D}, sd, type});
+    plan.push_back({p + "attn_k.weight", {kv, D}, sd, type});
+    plan.push_back({p + "attn_v.weight", {kv, D}, sd, type});
     if (arch == "qwen2") {  // Qwen2's q/k/v biases (llama.cpp requires them for qwen2)
-      plan.push_back({p + "attn_q.bias", {q}, 0.1f, true});
-      plan.push_back({p + "attn_k.bias", {kv}, 0.1f, true});
-      plan.push_back({p + "attn_v.bias", {kv}, 0.1f, true});
+      plan.push_back({p + "attn_q.bias", {q}, 0.1f, DType::kF32});
+      plan.push_back({p + "attn_k.bias", {kv}, 0.1f, DType::kF32});
+      plan.push_back({p + "attn_v.bias", {kv}, 0.1f, DType::kF32});
     }
-    plan.push_back({p + "attn_output.weight", {D, q}, std::sqrt(3.0f / q)});
-    plan.push_back({p + "ffn_norm.weight", {D}, 0});
-    plan.push_back({p + "ffn_gate.weight", {F, D}, sd});
-    plan.push_back({p + "ffn_up.weight", {F, D}, sd});
-    plan.push_back({p + "ffn_down.weight", {D, F}, std::sqrt(3.0f / F)});
+    plan.push_back({p + "attn_output.weight", {D, q}, std::sqrt(3.0f / q), type});
+    plan.push_back({p + "ffn_norm.weight", {D}, 0, DType::kF32});
+    plan.push_back({p + "ffn_gate.weight", {F, D}, sd, type});
+    plan.push_back({p + "ffn_up.weight", {F, D}, sd, type});
+    plan.push_back({p + "ffn_down.weight", {D, F}, std::sqrt(3.0f / F), type});
   }
-  plan.push_back({"output_norm.weight", {D}, 0});  // tied: no output.weight
+  plan.push_back({"output_norm.weight", {D}, 0, DType::kF32});  // tied: no output.weight
   for (const Planned& t : plan) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    const bool f32 = t.scale == 0 || t.f32;
-    b.AddTensor(t.name, f32 ? 0 : type, t.shape, static_cast<uint64_t>(n) * (f32 ? 4 : 2));
+    const DType dt = t.scale == 0 ? DType::kF32 : t.dtype;
+    if (t.shape.back() % DTypeBlockSize(dt) != 0) {
+      Fail(t.name + ": rows of " + std::to_string(t.shape.back()) + " elements are not a " +
+           "multiple of " + std::string(DTypeName(dt)) + "'s block size " +
+           std::to_string(DTypeBlockSize(dt)));
+    }
+    b.AddTensor(t.name, *GgmlTypeOf(dt), t.shape, DTypeBytes(dt, n));
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   absl::Status st = b.Begin(&out);
   uint64_t seed = absl::GetFlag(FLAGS_seed) * 1000;
   for (const Planned& t : plan) {
-    if (st.ok()) st = WriteTensor(t, type, ++seed, b);
+    if (st.ok()) st = WriteTensor(t, ++seed, b);
   }
   if (st.ok()) st = b.Finish();
   out.close();

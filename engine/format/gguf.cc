@@ -154,6 +154,9 @@ absl::StatusOr<GgufTensorInfo> ReadTensorInfo(ByteReader& r) {
   if (t.ggml_type == 30) t.dtype = DType::kBF16;
   if (t.ggml_type == 8) t.dtype = DType::kQ8_0;
   if (t.ggml_type == 2) t.dtype = DType::kQ4_0;
+  if (t.ggml_type == 12) t.dtype = DType::kQ4_K;  // ggml.h: GGML_TYPE_Q4_K = 12
+  if (t.ggml_type == 13) t.dtype = DType::kQ5_K;
+  if (t.ggml_type == 14) t.dtype = DType::kQ6_K;
   if (t.dtype.has_value() && IsQuantized(*t.dtype) &&
       (n_dims == 0 || t.shape.back() % DTypeBlockSize(*t.dtype) != 0)) {
     return Bad(

@@ -126,8 +126,9 @@ absl::StatusOr<Tensor> ToTensor(const GgufFile& f, const std::string& name, bool
     return Bad(f, absl::StrCat("missing tensor '", name, "'"));
   }
   if (!info->dtype.has_value()) {
-    return Bad(f, absl::StrCat("tensor '", name, "' has ggml type ", GgmlTypeName(info->ggml_type),
-                               ": not supported yet (only F32, F16, BF16, Q8_0, Q4_0)"));
+    return Bad(
+        f, absl::StrCat("tensor '", name, "' has ggml type ", GgmlTypeName(info->ggml_type),
+                        ": not supported yet (only F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)"));
   }
   static const uint8_t kEmpty = 0;  // A zero-element tensor still counts as present.
   return Tensor{name, *info->dtype, info->shape, info->nbytes == 0 ? &kEmpty : info->data};

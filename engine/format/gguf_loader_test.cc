@@ -68,23 +68,30 @@ TEST_F(GgufLoaderTest, ReportsQuantizedTensors) {
   GgufBuilder b = test::TinyGguf(m);
   b.Tensor("blk.0.attn_q.weight", 12, {8, 256}, std::string(8 * 144, '\0'));
   EXPECT_THAT(Error(b), HasSubstr("tensor 'blk.0.attn_q.weight' appears more than once"));
-  // Build the same model with one Q4_K tensor (a block type not read yet).
+  // Build the same model with one Q3_K tensor (a block type not read yet).
   GgufBuilder q;
   q.String("general.architecture", "llama")
       .U32("llama.embedding_length", 256)
       .U32("llama.feed_forward_length", 256)
       .U32("llama.block_count", 1)
       .U32("llama.attention.head_count", 1)
-      .Tensor("token_embd.weight", 12, {4, 256}, std::string(4 * 144, '\0'));
+      .Tensor("token_embd.weight", 11, {4, 256}, std::string(4 * 110, '\0'));
   EXPECT_EQ(Error(q), path() +
-                          ": tensor 'token_embd.weight' has ggml type Q4_K: not supported "
-                          "yet (only F32, F16, BF16, Q8_0, Q4_0)");
+                          ": tensor 'token_embd.weight' has ggml type Q3_K: not supported "
+                          "yet (only F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
   // Q8_0 / Q4_0 rows must hold whole 32-element blocks.
   for (uint32_t type : {8u, 2u}) {
     GgufBuilder r = test::TinyGguf(m);
     r.Tensor("odd", type, {4, 48}, std::string(4 * 34 * 2, '\0'));
     EXPECT_EQ(Error(r), path() + ": tensor 'odd' has ggml type " + (type == 8 ? "Q8_0" : "Q4_0") +
                             " but rows of 48 elements: not a multiple of its block size 32");
+  }
+  // K types (ggml ids 12, 13, 14) need whole 256-element super-blocks: 128 is not enough.
+  for (auto [type, name] : {std::pair{12u, "Q4_K"}, std::pair{13u, "Q5_K"}, {14u, "Q6_K"}}) {
+    GgufBuilder r = test::TinyGguf(m);
+    r.Tensor("blk.0.ffn_down.weight.k", type, {4, 128}, std::string(4 * 210, '\0'));
+    EXPECT_EQ(Error(r), path() + ": tensor 'blk.0.ffn_down.weight.k' has ggml type " + name +
+                            " but rows of 128 elements: not a multiple of its block size 256");
   }
 }
 

@@ -100,7 +100,8 @@ TEST(GgufTest, ReadsTensorInfosAndAlignment) {
       .Tensor("a", 0, {3, 2}, std::string(24, '\1'))
       .Tensor("b", 30, {5}, std::string(10, '\2'))
       .Tensor("q", 8, {32}, std::string(34, '\3'))
-      .Tensor("k", 12, {256}, std::string(144, '\4'));
+      .Tensor("k", 12, {256}, std::string(144, '\4'))
+      .Tensor("u", 11, {256}, std::string(110, '\5'));
   const std::string file = b.Build(64);
   auto f = ParseGguf(Bytes(file), "m.gguf");
   ASSERT_TRUE(f.ok()) << f.status();
@@ -118,8 +119,11 @@ TEST(GgufTest, ReadsTensorInfosAndAlignment) {
   EXPECT_EQ(f->FindTensor("q")->dtype, DType::kQ8_0);
   EXPECT_EQ(f->FindTensor("q")->nbytes, 34u);  // one block: F16 scale + 32 int8
   EXPECT_EQ(f->FindTensor("q")->data[33], 3);
-  EXPECT_FALSE(f->FindTensor("k")->dtype.has_value());
-  EXPECT_EQ(f->FindTensor("k")->ggml_type, 12u);
+  EXPECT_EQ(f->FindTensor("k")->dtype, DType::kQ4_K);
+  EXPECT_EQ(f->FindTensor("k")->nbytes, 144u);  // one 256-element super-block
+  EXPECT_EQ(f->FindTensor("k")->data[143], 4);
+  EXPECT_FALSE(f->FindTensor("u")->dtype.has_value());  // Q3_K: not read
+  EXPECT_EQ(f->FindTensor("u")->ggml_type, 11u);
   EXPECT_EQ(GgmlTypeName(8), "Q8_0");
   EXPECT_EQ(GgmlTypeName(99), "type 99");
   EXPECT_EQ(f->FindTensor("nope"), nullptr);
@@ -209,7 +213,7 @@ TEST(GgufTest, RejectsBadTensorInfos) {
   EXPECT_THAT(Error(OneTensor(1, {1}, 1, ~0ull - 31, 4)), HasSubstr("extends beyond the file"));
   EXPECT_THAT(Error(OneTensor(1, {1}, 0, 4, 8)),
               HasSubstr("m.gguf: tensor 't' offset 4 is not a multiple of the alignment 32"));
-  EXPECT_EQ(Error(OneTensor(1, {1ull << 60}, 12, 0, 0)), "");  // Q4_K: not located, no check
+  EXPECT_EQ(Error(OneTensor(1, {1ull << 60}, 11, 0, 0)), "");  // Q3_K: not located, no check
 }
 
 TEST(GgufTest, RejectsOverlapAndBadAlignment) {

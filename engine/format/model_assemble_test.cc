@@ -129,7 +129,7 @@ TEST(ModelAssembleTest, ReportsShapesWithTensorNames) {
   w.final_norm.shape = {9};
   EXPECT_EQ(Error(Config(m), w), "src: tensor 'final_norm' has shape [9], expected [8]");
   w = Weights(m);
-  w.embed.dtype = static_cast<DType>(7);
+  w.embed.dtype = static_cast<DType>(200);  // no such dtype
   EXPECT_EQ(Error(Config(m), w), "src: tensor 'embed' has an unsupported dtype");
 }
 

@@ -7,10 +7,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "engine/format/gguf.h"
 #include "engine/format/gguf_writer.h"
 #include "engine/model/dtype.h"
 #include "engine/model/model.h"
@@ -54,13 +57,30 @@ void Put(std::string& out, T value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof value);
 }
 
-// Encodes floats as "F32", "F16" or "BF16" little-endian bytes, or as "Q8_0" / "Q4_0"
-// blocks with ggml's reference rounding (quant_blocks.h; row-major values whose rows are
-// multiples of 32, so no block straddles two rows).
+// The block type named "Q8_0", "Q4_0", "Q4_K", "Q5_K" or "Q6_K", or nullopt.
+inline std::optional<DType> BlockTypeNamed(const std::string& name) {
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    if (name == DTypeName(dt)) return dt;
+  }
+  return std::nullopt;
+}
+
+// The GGUF type id of a dtype name ("F32", "Q4_K", ...): GgmlTypeName's table (gguf.h),
+// the one list of ggml type ids; 30 (BF16) for a name it lacks, as before.
+inline uint32_t GgmlTypeOf(const std::string& name) {
+  for (uint32_t id = 0; id < 64; ++id) {
+    if (GgmlTypeName(id) == name) return id;
+  }
+  return 30;
+}
+
+// Encodes floats as "F32", "F16" or "BF16" little-endian bytes, or as "Q8_0" / "Q4_0" /
+// "Q4_K" / "Q5_K" / "Q6_K" blocks with QuantizeRow (quant_blocks.h; row-major values whose
+// rows are multiples of the block size, 32 or 256, so no block straddles two rows).
 inline std::string Encode(const std::vector<float>& values, const std::string& dtype) {
   std::string out;
-  if (dtype == "Q8_0" || dtype == "Q4_0") {
-    const DType dt = dtype == "Q8_0" ? DType::kQ8_0 : DType::kQ4_0;
+  if (const std::optional<DType> block = BlockTypeNamed(dtype)) {
+    const DType dt = *block;
     const int64_t n = static_cast<int64_t>(values.size());
     out.resize(DTypeBytes(dt, n));
     QuantizeRow(values.data(), n, dt, out.data());
@@ -307,18 +327,12 @@ inline std::vector<std::string> TinyTokens(int n) {
   return t;
 }
 
-// The llama-architecture GGUF of `m`, tensors in `ggml_type` (0 F32, 1 F16, 30 BF16,
-// 8 Q8_0, 2 Q4_0: matrices quantized, norms kept F32 as llama.cpp's files do), with a
-// vocabulary of m.vocab tokens unless !vocab.
-inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool vocab = true) {
-  const std::string dtype = ggml_type == 0   ? "F32"
-                            : ggml_type == 1 ? "F16"
-                            : ggml_type == 8 ? "Q8_0"
-                            : ggml_type == 2 ? "Q4_0"
-                                             : "BF16";
-  const bool quantized = ggml_type == 8 || ggml_type == 2;
-  const uint32_t norm_type = quantized ? 0 : ggml_type;
-  const std::string norm_dtype = quantized ? "F32" : dtype;
+// The dtype name ("F32", "Q4_K", ...) TinyGguf writes each tensor in, by GGUF tensor name.
+using TensorTypes = std::function<std::string(const std::string& name)>;
+
+// The llama-architecture GGUF of `m`, each tensor in the dtype `types` names for it (a
+// mixed file like llama.cpp's Q4_K_M), with a vocabulary of m.vocab tokens unless !vocab.
+inline GgufBuilder TinyGguf(const TinyModel& m, const TensorTypes& types, bool vocab = true) {
   GgufBuilder b;
   b.String("general.architecture", "llama")
       .U32("llama.embedding_length", m.dim)
@@ -337,24 +351,52 @@ inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool voc
         .U32("tokenizer.ggml.bos_token_id", 1)
         .U32("tokenizer.ggml.eos_token_id", 2);
   }
+  auto add = [&](const std::string& name, std::vector<int64_t> shape,
+                 const std::vector<float>& values) {
+    const std::string dtype = types(name);
+    b.Tensor(name, GgmlTypeOf(dtype), std::move(shape), Encode(values, dtype));
+  };
   const int64_t d = m.dim, f = m.hidden, kv = m.kv_dim(), v = m.vocab;
-  b.Tensor("token_embd.weight", ggml_type, {v, d}, Encode(m.embed, dtype));
-  b.Tensor("output_norm.weight", norm_type, {d}, Encode(m.final_norm, norm_dtype));
-  if (!m.tied) b.Tensor("output.weight", ggml_type, {v, d}, Encode(m.lm_head, dtype));
+  add("token_embd.weight", {v, d}, m.embed);
+  add("output_norm.weight", {d}, m.final_norm);
+  if (!m.tied) add("output.weight", {v, d}, m.lm_head);
   for (int i = 0; i < m.layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     const TinyModel::Layer& l = m.layer[i];
-    b.Tensor(p + "attn_norm.weight", norm_type, {d}, Encode(l.attn_norm, norm_dtype));
-    b.Tensor(p + "attn_q.weight", ggml_type, {d, d}, Encode(l.wq, dtype));
-    b.Tensor(p + "attn_k.weight", ggml_type, {kv, d}, Encode(l.wk, dtype));
-    b.Tensor(p + "attn_v.weight", ggml_type, {kv, d}, Encode(l.wv, dtype));
-    b.Tensor(p + "attn_output.weight", ggml_type, {d, d}, Encode(l.wo, dtype));
-    b.Tensor(p + "ffn_norm.weight", norm_type, {d}, Encode(l.ffn_norm, norm_dtype));
-    b.Tensor(p + "ffn_gate.weight", ggml_type, {f, d}, Encode(l.w_gate, dtype));
-    b.Tensor(p + "ffn_up.weight", ggml_type, {f, d}, Encode(l.w_up, dtype));
-    b.Tensor(p + "ffn_down.weight", ggml_type, {d, f}, Encode(l.w_down, dtype));
+    add(p + "attn_norm.weight", {d}, l.attn_norm);
+    add(p + "attn_q.weight", {d, d}, l.wq);
+    add(p + "attn_k.weight", {kv, d}, l.wk);
+    add(p + "attn_v.weight", {kv, d}, l.wv);
+    add(p + "attn_output.weight", {d, d}, l.wo);
+    add(p + "ffn_norm.weight", {d}, l.ffn_norm);
+    add(p + "ffn_gate.weight", {f, d}, l.w_gate);
+    add(p + "ffn_up.weight", {f, d}, l.w_up);
+    add(p + "ffn_down.weight", {d, f}, l.w_down);
   }
   return b;
+}
+
+// TinyGguf with every tensor in `ggml_type` (0 F32, 1 F16, 30 BF16, 8 Q8_0, 2 Q4_0, 12 Q4_K,
+// 13 Q5_K, 14 Q6_K): block types quantize the matrices and keep norms F32, as llama.cpp's
+// files do.
+inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool vocab = true) {
+  const std::string dtype = ggml_type == 0    ? "F32"
+                            : ggml_type == 1  ? "F16"
+                            : ggml_type == 8  ? "Q8_0"
+                            : ggml_type == 2  ? "Q4_0"
+                            : ggml_type == 12 ? "Q4_K"
+                            : ggml_type == 13 ? "Q5_K"
+                            : ggml_type == 14 ? "Q6_K"
+                                              : "BF16";
+  const bool quantized = BlockTypeNamed(dtype).has_value();
+  return TinyGguf(
+      m,
+      [&](const std::string& name) {
+        const bool norm =
+            name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+        return norm && quantized ? std::string("F32") : dtype;
+      },
+      vocab);
 }
 
 // ---- checks ----

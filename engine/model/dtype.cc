@@ -15,6 +15,12 @@ std::string_view DTypeName(DType t) {
       return "Q8_0";
     case DType::kQ4_0:
       return "Q4_0";
+    case DType::kQ4_K:
+      return "Q4_K";
+    case DType::kQ5_K:
+      return "Q5_K";
+    case DType::kQ6_K:
+      return "Q6_K";
   }
   return "?";
 }

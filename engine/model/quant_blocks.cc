@@ -1,4 +1,5 @@
-// Scalar Q8_0 / Q4_0 dequantization and quantization (the references; see the header).
+// Scalar Q8_0 / Q4_0 dequantization and quantization (the references; see the header), and
+// the row-level entry points for every block type (K blocks: kquant_blocks.cc).
 #include "engine/model/quant_blocks.h"
 
 #include <algorithm>
@@ -66,6 +67,14 @@ void DequantizeRow(const void* row, DType dt, int64_t n, float* out) {
         }
       }
       return;
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      for (int64_t b = 0; b < n / kQK; ++b) {
+        DequantizeKBlock(static_cast<const char*>(row) + b * DTypeBlockBytes(dt), dt,
+                         out + b * kQK);
+      }
+      return;
     case DType::kF32:
       std::memcpy(out, row, static_cast<size_t>(n) * sizeof(float));
       return;
@@ -81,6 +90,11 @@ void DequantizeRow(const void* row, DType dt, int64_t n, float* out) {
 }
 
 void QuantizeRow(const float* x, int64_t n, DType dt, void* out) {
+  if (IsKQuant(dt)) {
+    for (int64_t b = 0; b < n / kQK; ++b)
+      QuantizeKBlock(x + b * kQK, dt, static_cast<char*>(out) + b * DTypeBlockBytes(dt));
+    return;
+  }
   for (int64_t b = 0; b < n / kQuantBlock; ++b) {
     if (dt == DType::kQ8_0) {
       BlockQ8_0 blk;

@@ -1,7 +1,8 @@
-// A small GGUF model written in F32, Q8_0 and Q4_0 by the project's one GGUF writer: the
-// quantized files load (kept quantized, no copy), their logits stay within a stated bound
-// of the F32 model's, and on each quantized model the sparse FFN path gives the dense
-// path's bits.
+// A small GGUF model written in F32, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and a Q4_K_M-like mix by
+// the project's one GGUF writer: the quantized files load (kept quantized, no copy), their
+// logits stay within a stated bound of the F32 model's (and, for the K types and the mix,
+// equal bit for bit those of the same model stored as F32 dequantized values), and on each
+// quantized model the sparse FFN path gives the dense path's bits.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "engine/engine.h"
 #include "engine/format/gguf_loader.h"
 #include "engine/format/test_writers.h"
+#include "engine/kernels/cpu/transposed_weights.h"
 #include "engine/step/ffn.h"
 #include "gtest/gtest.h"
 
@@ -119,6 +121,160 @@ TEST(QuantizedModelTest, PrefillEqualsTokenByTokenOnQuantizedWeights) {
   auto whole = e->Step({StepInput{s, kPrompt, true, true}});
   ASSERT_TRUE(whole.ok()) << whole.status();
   EXPECT_EQ(whole->logits[0], rows.back());  // the T > 1 (dequantized tile) path: same bits
+}
+
+// K types need rows of whole 256-element super-blocks: D and F multiples of 256.
+test::TinyModel KQuantizableModel() {
+  test::TinyModel m;
+  m.dim = 256, m.hidden = 512, m.heads = 4, m.kv_heads = 2, m.vocab = 32, m.seq_len = 32;
+  m.layers = 2;
+  return test::TinyModel::Make(m, /*tied=*/false);
+}
+
+// W_down [D][F] as the FFN reads it: the values of TransposedMatrix::Of (Q8_0 along D for a
+// block-typed source), transposed back.
+std::vector<float> DownAsRead(const Tensor& w_down) {
+  const TransposedMatrix t = TransposedMatrix::Of(w_down, 1);
+  const std::vector<float> tf = test::Decode(t.tensor);  // [F][D]
+  const int64_t D = w_down.rows(), F = w_down.cols();
+  std::vector<float> out(tf.size());
+  for (int64_t f = 0; f < F; ++f) {
+    for (int64_t d = 0; d < D; ++d) out[d * F + f] = tf[f * D + d];
+  }
+  return out;
+}
+
+// `tm` with every tensor replaced by the values `m` holds (dequantized exactly); with
+// `down_as_read`, W_down by the re-blocked values the FFN computes with.
+test::TinyModel DequantizedSelf(const Model& m, test::TinyModel tm, bool down_as_read) {
+  const ModelWeights& w = m.weights();
+  tm.embed = test::Decode(w.embed);
+  tm.final_norm = test::Decode(w.final_norm);
+  if (!tm.tied) tm.lm_head = test::Decode(w.lm_head);
+  for (size_t i = 0; i < tm.layer.size(); ++i) {
+    const LayerWeights& l = w.layers[i];
+    test::TinyModel::Layer& t = tm.layer[i];
+    t = {test::Decode(l.attn_norm), test::Decode(l.wq),     test::Decode(l.wk),
+         test::Decode(l.wv),        test::Decode(l.wo),     test::Decode(l.ffn_norm),
+         test::Decode(l.w_gate),    test::Decode(l.w_down), test::Decode(l.w_up)};
+    if (down_as_read) t.w_down = DownAsRead(l.w_down);
+  }
+  return tm;
+}
+
+bool SameBits(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t p = 0; p < a.size(); ++p) {
+    if (a[p].size() != b[p].size() ||
+        std::memcmp(a[p].data(), b[p].data(), a[p].size() * sizeof(float)) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Loads `bytes` and checks: kept in the file's bytes; dense = sparse bit for bit; dense and
+// sparse equal to the same model stored as F32 (dequantized values, W_down as the FFN reads
+// it) bit for bit. Returns the dense logits and the dequantized F32 model's (W_down not
+// re-blocked), to bound the re-blocking.
+void ExpectEqualsDequantizedSelf(const test::TinyModel& tm, const std::string& bytes,
+                                 double* reblock_err) {
+  auto m = Load(bytes, "k.gguf");
+  ASSERT_NE(m, nullptr);
+  const auto* file_begin = reinterpret_cast<const char*>(bytes.data());
+  const auto* w = static_cast<const char*>(m->weights().layers[1].w_down.data);
+  EXPECT_TRUE(w >= file_begin && w < file_begin + bytes.size());
+  const auto dense = RunPrompt(m, FfnPolicy::kDense);
+  const auto sparse = RunPrompt(m, FfnPolicy::kSparse);
+  EXPECT_TRUE(SameBits(dense, sparse));
+  // Load keeps pointers into the bytes: they must outlive the model.
+  const std::string self_bytes = test::TinyGguf(DequantizedSelf(*m, tm, true), 0).Build();
+  auto self = Load(self_bytes, "self.gguf");
+  ASSERT_NE(self, nullptr);
+  EXPECT_TRUE(SameBits(dense, RunPrompt(self, FfnPolicy::kDense)));
+  EXPECT_TRUE(SameBits(sparse, RunPrompt(self, FfnPolicy::kSparse)));
+  const std::string exact_bytes = test::TinyGguf(DequantizedSelf(*m, tm, false), 0).Build();
+  auto exact = Load(exact_bytes, "exact.gguf");
+  ASSERT_NE(exact, nullptr);
+  *reblock_err = RelativeError(dense, RunPrompt(exact, FfnPolicy::kDense));
+}
+
+TEST(QuantizedModelTest, KQuantsEqualTheirDequantizedSelfBitwise) {
+  const test::TinyModel tm = KQuantizableModel();
+  const std::string f32 = test::TinyGguf(tm, 0).Build();
+  const auto ref = RunPrompt(Load(f32, "f32.gguf"), FfnPolicy::kDense);
+  double prev_err = 1e9;
+  for (auto [type, dt] :
+       {std::pair{12u, DType::kQ4_K}, std::pair{13u, DType::kQ5_K}, std::pair{14u, DType::kQ6_K}}) {
+    SCOPED_TRACE(std::string(DTypeName(dt)));
+    const std::string bytes = test::TinyGguf(tm, type).Build();
+    auto m = Load(bytes, "k.gguf");
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(m->weights().layers[0].w_down.dtype, dt);
+    EXPECT_EQ(m->weights().embed.dtype, dt);
+    EXPECT_EQ(m->weights().final_norm.dtype, DType::kF32);
+    double reblock_err = 0;
+    ExpectEqualsDequantizedSelf(tm, bytes, &reblock_err);
+    const double err = RelativeError(RunPrompt(m, FfnPolicy::kDense), ref);
+    std::printf(
+        "%s: max |logit - F32 logit| / max |F32 logit| = %.4f; of which W_down^T "
+        "re-blocking to Q8_0: %.5f\n",
+        std::string(DTypeName(dt)).c_str(), err, reblock_err);
+    // Measured (uniform weights in [-1, 1)): see docs/ENGINE.md. Each extra bit must help.
+    EXPECT_LT(err, 0.5);
+    EXPECT_LT(err, prev_err);
+    EXPECT_GT(err, 0.0);
+    EXPECT_LT(reblock_err, 0.02);  // Q8_0's step (max/127 per 32) is finer than any K type's
+    prev_err = err;
+  }
+}
+
+// A Q4_K_M-like file: most matrices Q4_K, attn_v and ffn_down Q6_K in layer 0 (Q4_K in
+// layer 1), output.weight Q6_K, one Q8_0 and one Q5_K tensor, norms F32: each tensor keeps
+// its own type, and the model equals its dequantized self bit for bit.
+TEST(QuantizedModelTest, MixedTypesPerTensorLoad) {
+  const test::TinyModel tm = KQuantizableModel();
+  const auto types = [](const std::string& name) -> std::string {
+    if (name.find("norm") != std::string::npos) return "F32";
+    if (name == "output.weight" || name == "blk.0.attn_v.weight" ||
+        name == "blk.0.ffn_down.weight") {
+      return "Q6_K";
+    }
+    if (name == "blk.1.attn_output.weight") return "Q8_0";
+    if (name == "blk.1.ffn_up.weight") return "Q5_K";
+    return "Q4_K";
+  };
+  const std::string bytes = test::TinyGguf(tm, types).Build();
+  auto m = Load(bytes, "mixed.gguf");
+  ASSERT_NE(m, nullptr);
+  const ModelWeights& w = m->weights();
+  EXPECT_EQ(w.lm_head.dtype, DType::kQ6_K);
+  EXPECT_EQ(w.embed.dtype, DType::kQ4_K);
+  EXPECT_EQ(w.layers[0].wv.dtype, DType::kQ6_K);
+  EXPECT_EQ(w.layers[0].w_down.dtype, DType::kQ6_K);
+  EXPECT_EQ(w.layers[1].w_down.dtype, DType::kQ4_K);
+  EXPECT_EQ(w.layers[1].wo.dtype, DType::kQ8_0);
+  EXPECT_EQ(w.layers[1].w_up.dtype, DType::kQ5_K);
+  EXPECT_EQ(w.layers[1].ffn_norm.dtype, DType::kF32);
+  double reblock_err = 0;
+  ExpectEqualsDequantizedSelf(tm, bytes, &reblock_err);
+  EXPECT_LT(reblock_err, 0.02);
+}
+
+TEST(QuantizedModelTest, PrefillEqualsTokenByTokenOnKQuantWeights) {
+  const test::TinyModel tm = KQuantizableModel();
+  const std::string bytes = test::TinyGguf(tm, 12).Build();
+  auto m = Load(bytes, "q4k.gguf");
+  ASSERT_NE(m, nullptr);
+  const auto rows = RunPrompt(m, FfnPolicy::kDense);
+  EngineOptions o;
+  o.num_threads = 1;
+  o.deterministic = true;
+  auto e = std::move(*Engine::Create(m, o));
+  const SequenceId s = *e->AddSequence({kRelu});
+  auto whole = e->Step({StepInput{s, kPrompt, true, true}});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->logits[0], rows.back());
 }
 
 }  // namespace

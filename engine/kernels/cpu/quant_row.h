@@ -1,8 +1,8 @@
-// Row kernels over Q8_0 / Q4_0 weight rows with F32 activations: dot products (decode
-// GEMV, the sparse gather) and axpy (the transposed W_down). Each result has exactly the
-// bits of the same F32 kernel run on the dequantized row (quant_blocks.h: dequantization
-// is exact), in the canonical order of row_dot.h, so dense, sparse, T = 1 and T > 1 agree
-// bit for bit. AVX2 + FMA + F16C where the CPU has them (and the row-kernel switch of
+// Row kernels over block-typed weight rows (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) with F32 activations: dot
+// products (decode GEMV, the sparse gather) and axpy (the transposed W_down). Each result has
+// exactly the bits of the same F32 kernel run on the dequantized row (quant_blocks.h:
+// dequantization is exact), in the canonical order of row_dot.h, so dense, sparse, T = 1 and T > 1
+// agree bit for bit. AVX2 + FMA + F16C where the CPU has them (and the row-kernel switch of
 // row_kernels_avx2.h is on), else portable scalar code with the same bits.
 #ifndef STOCHA_ENGINE_KERNELS_CPU_QUANT_ROW_H_
 #define STOCHA_ENGINE_KERNELS_CPU_QUANT_ROW_H_
@@ -13,9 +13,10 @@
 
 namespace stocha {
 
-// y[r] = x · rows[r][0..n) for r < count <= kMaxQuantDotRows, dt Q8_0 or Q4_0, n a
-// multiple of 32. Several rows share each load of x and keep independent accumulator
-// chains (one row alone is bound by the FMA latency of its two chains).
+// y[r] = x · rows[r][0..n) for r < count <= kMaxQuantDotRows, dt a block type, n a
+// multiple of DTypeBlockSize(dt) (32, or 256 for the K types). Several rows share each load of x
+// and keep independent accumulator chains (one row alone is bound by the FMA latency of its two
+// chains).
 inline constexpr int kMaxQuantDotRows = 4;
 void QuantDotRows(const float* x, const void* const* rows, int count, DType dt, int64_t n,
                   float* y);
@@ -26,7 +27,8 @@ inline float QuantDotRow(const float* x, const void* row, DType dt, int64_t n) {
   return y;
 }
 
-// o[i] = fma(h, w[i], o[i]) for i < n (n a multiple of 32), w the dequantized row.
+// o[i] = fma(h, w[i], o[i]) for i < n (n a multiple of DTypeBlockSize(dt)), w the
+// dequantized row.
 void QuantAxpyRow(float h, const void* row, DType dt, int64_t n, float* o);
 
 }  // namespace stocha

@@ -1,5 +1,5 @@
-// The Q8_0 / Q4_0 row kernels (AVX2 and portable) against the scalar reference: dequantize
-// the row exactly, then the canonical F32 dot / axpy. Bitwise.
+// The block-typed row kernels (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) (AVX2 and portable) against the scalar
+// reference: dequantize the row exactly, then the canonical F32 dot / axpy. Bitwise.
 #include "engine/kernels/cpu/quant_row.h"
 
 #include <cmath>
@@ -16,16 +16,25 @@
 namespace stocha {
 namespace {
 
-// Random blocks: scales of either sign, every quant value possible.
+constexpr DType kBlockTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
+                                 DType::kQ6_K};
+
+// Random blocks: random bytes, then finite F16 scales of either sign (d and dmin at bytes
+// 0 and 2 of Q4_K/Q5_K, d at the end of Q6_K): every quant value and sub-scale possible.
 std::string RandomRow(DType dt, int64_t n, std::mt19937& rng) {
   std::string row(DTypeBytes(dt, n), '\0');
-  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  const float s = IsKQuant(dt) ? 0.002f : 0.05f;  // K: times a 6- or 8-bit sub-scale
+  std::uniform_real_distribution<float> scale(-s, s);
   std::uniform_int_distribution<int> byte(0, 255);
-  const size_t bb = DTypeBytes(dt, 32);
+  for (char& c : row) c = static_cast<char>(byte(rng));
+  const size_t bb = DTypeBlockBytes(dt);
   for (size_t b = 0; b < row.size() / bb; ++b) {
-    const uint16_t d = F32ToF16(scale(rng));
-    std::memcpy(&row[b * bb], &d, sizeof d);
-    for (size_t i = 2; i < bb; ++i) row[b * bb + i] = static_cast<char>(byte(rng));
+    for (size_t at : dt == DType::kQ6_K ? std::vector<size_t>{bb - 2}
+                     : IsKQuant(dt)     ? std::vector<size_t>{0, 2}
+                                        : std::vector<size_t>{0}) {
+      const uint16_t d = F32ToF16(scale(rng));
+      std::memcpy(&row[b * bb + at], &d, sizeof d);
+    }
   }
   return row;
 }
@@ -39,8 +48,10 @@ std::vector<float> RandomX(int64_t n, std::mt19937& rng) {
 
 void CheckKernels(DType dt) {
   std::mt19937 rng(7);
-  for (int64_t blocks : {1, 2, 3, 5, 8, 9, 64}) {
-    const int64_t n = blocks * 32;
+  const std::vector<int64_t> counts = IsKQuant(dt) ? std::vector<int64_t>{1, 2, 3, 5, 8}
+                                                   : std::vector<int64_t>{1, 2, 3, 5, 8, 9, 64};
+  for (int64_t blocks : counts) {
+    const int64_t n = blocks * DTypeBlockSize(dt);
     SCOPED_TRACE("blocks " + std::to_string(blocks));
     const std::vector<float> x = RandomX(n, rng);
     std::vector<std::string> rows;
@@ -69,23 +80,34 @@ void CheckKernels(DType dt) {
 
 TEST(QuantRowTest, PortableMatchesReferenceBitwise) {
   ScopedRowIsa off(RowIsa::kPortable);
-  CheckKernels(DType::kQ8_0);
-  CheckKernels(DType::kQ4_0);
+  for (DType dt : kBlockTypes) {
+    SCOPED_TRACE(std::string(DTypeName(dt)));
+    CheckKernels(dt);
+  }
 }
 
-TEST(QuantRowTest, Avx2MatchesReferenceBitwise) {
-  if (BestRowIsa() < RowIsa::kAvx2) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
-  ScopedRowIsa on(RowIsa::kAvx2);
-  CheckKernels(DType::kQ8_0);
-  CheckKernels(DType::kQ4_0);
+// Every ISA the CPU has (AVX-512 CPUs run the AVX2 quantized kernels through the same
+// dispatch): the same bits as the reference.
+TEST(QuantRowTest, EveryRowIsaMatchesReferenceBitwise) {
+  for (RowIsa isa : {RowIsa::kAvx2, RowIsa::kAvx512}) {
+    if (BestRowIsa() < isa) {
+      std::printf("skipping %s: this CPU lacks it\n", std::string(RowIsaName(isa)).c_str());
+      continue;
+    }
+    ScopedRowIsa on(isa);
+    for (DType dt : kBlockTypes) {
+      SCOPED_TRACE(std::string(DTypeName(dt)) + " on " + std::string(RowIsaName(isa)));
+      CheckKernels(dt);
+    }
+  }
 }
 
 // MatMul (decode and prefill) and the sparse gather on a quantized matrix: the reference
 // matmul over the dequantized values, bit for bit, for T = 1 and T = 5.
 TEST(QuantRowTest, MatMulAndDotRowsMatchDequantizedReference) {
   std::mt19937 rng(11);
-  for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
-    const int64_t N = 37, K = 96;
+  for (DType dt : kBlockTypes) {
+    const int64_t N = 37, K = IsKQuant(dt) ? 768 : 96;
     std::string bytes;
     for (int64_t r = 0; r < N; ++r) bytes += RandomRow(dt, K, rng);
     const Tensor w{"w", dt, {N, K}, bytes.data()};
