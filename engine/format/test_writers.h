@@ -15,6 +15,7 @@
 
 #include "engine/format/gguf.h"
 #include "engine/format/gguf_writer.h"
+#include "engine/format/temp_dir.h"
 #include "engine/model/dtype.h"
 #include "engine/model/model.h"
 #include "engine/model/quant_blocks.h"
@@ -23,24 +24,6 @@
 #include "nlohmann/json.hpp"
 
 namespace stocha::test {
-
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "stocha_format_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& root() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 inline void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -1,8 +1,4 @@
 // Black-box tests of the stocha-generate binary: help, errors, text and JSON output.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -10,27 +6,15 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/engine/run_program.h"
 #include "tests/engine/test_data.h"
 
 namespace stocha {
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-};
+using Result = testing::ProgramResult;
 
-Result RunCli(const std::string& args) {
-  const std::string cmd =
-      std::string(STOCHA_BINARY_DIR) + "/engine/tools/stocha-generate " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result RunCli(const std::string& args) { return testing::RunTool("stocha-generate", args); }
 
 TEST(CliTest, HelpExplainsEveryFlag) {
   // absl's --help exits 1 in the Debian 12 Abseil (0 in later releases): not asserted.

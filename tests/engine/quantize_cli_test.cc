@@ -1,8 +1,4 @@
 // Black-box tests of the stocha-quantize binary, and of --quantize on stocha-generate.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -10,47 +6,17 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/format/temp_dir.h"
 #include "gtest/gtest.h"
+#include "tests/engine/run_program.h"
 #include "tests/engine/test_data.h"
 
 namespace stocha {
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result RunTool(const std::string& tool, const std::string& args) {
-  const std::string cmd =
-      absl::StrCat(STOCHA_BINARY_DIR, "/engine/tools/", tool, " ", args, " 2>&1");
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "stocha_qcli_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using Result = testing::ProgramResult;
+using test::TempDir;
+using testing::RunTool;
 
 int Count(const std::string& text, const std::string& what) {
   int n = 0;

@@ -14,6 +14,7 @@
 #include "engine/model/weight_types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/engine/prompt_logits.h"
 #include "tests/fixtures.h"
 
 namespace stocha {
@@ -33,33 +34,8 @@ std::shared_ptr<const Model> MustLoad(const std::string& path, const LoadOptions
 
 // Logits after each prompt token (one per step, dense, deterministic), with the model's
 // default activation.
-std::vector<std::vector<float>> Logits(std::shared_ptr<const Model> m) {
-  EngineOptions o;
-  o.num_threads = 1;
-  o.deterministic = true;
-  o.ffn.policy = FfnPolicy::kDense;
-  const ActivationSpec act = m->config().DefaultActivation();
-  auto e = std::move(*Engine::Create(std::move(m), o));
-  const SequenceId s = *e->AddSequence({act});
-  std::vector<std::vector<float>> out;
-  for (int t : kPrompt) {
-    auto r = e->Step({StepInput{s, {t}, true, true}});
-    EXPECT_TRUE(r.ok()) << r.status();
-    out.push_back(r.ok() ? r->logits[0] : std::vector<float>());
-  }
-  return out;
-}
-
-double MaxRelativeError(const std::vector<std::vector<float>>& a,
-                        const std::vector<std::vector<float>>& b) {
-  double err = 0, scale = 0;
-  for (size_t p = 0; p < b.size(); ++p) {
-    for (size_t i = 0; i < b[p].size(); ++i) {
-      err = std::max(err, std::fabs(static_cast<double>(a[p][i]) - b[p][i]));
-      scale = std::max(scale, std::fabs(static_cast<double>(b[p][i])));
-    }
-  }
-  return err / scale;
+std::vector<std::vector<float>> Logits(const std::shared_ptr<const Model>& m) {
+  return testing::PromptLogits(m, kPrompt, m->config().DefaultActivation(), FfnPolicy::kDense);
 }
 
 // How the source must be loaded to apply the rounding the file applies.
@@ -113,7 +89,7 @@ void CheckEveryType(const Source& src) {
     if (src.same_bits) {
       EXPECT_EQ(got, want);
     } else {
-      EXPECT_LT(MaxRelativeError(got, want), 1e-5);
+      EXPECT_LT(testing::MaxRelativeError(got, want), 1e-5);
     }
   }
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -15,6 +16,7 @@
 #include "engine/kernels/cpu/transposed_weights.h"
 #include "engine/step/ffn.h"
 #include "gtest/gtest.h"
+#include "tests/engine/prompt_logits.h"
 
 namespace stocha {
 namespace {
@@ -38,32 +40,7 @@ std::shared_ptr<const Model> Load(const std::string& bytes, const std::string& n
 
 // Logits after each prompt token, fed one per step, ReLU rows (so the FFN is sparse).
 std::vector<std::vector<float>> RunPrompt(std::shared_ptr<const Model> m, FfnPolicy policy) {
-  EngineOptions o;
-  o.num_threads = 1;
-  o.deterministic = true;
-  o.ffn.policy = policy;
-  auto e = std::move(*Engine::Create(std::move(m), o));
-  const SequenceId s = *e->AddSequence({kRelu});
-  std::vector<std::vector<float>> out;
-  for (int t : kPrompt) {
-    auto r = e->Step({StepInput{s, {t}, true, true}});
-    EXPECT_TRUE(r.ok()) << r.status();
-    out.push_back(r.ok() ? r->logits[0] : std::vector<float>());
-  }
-  return out;
-}
-
-// max |a - b| over all positions, relative to max |b|.
-double RelativeError(const std::vector<std::vector<float>>& a,
-                     const std::vector<std::vector<float>>& b) {
-  double err = 0, scale = 0;
-  for (size_t p = 0; p < b.size(); ++p) {
-    for (size_t i = 0; i < b[p].size(); ++i) {
-      err = std::max(err, std::fabs(static_cast<double>(a[p][i]) - b[p][i]));
-      scale = std::max(scale, std::fabs(static_cast<double>(b[p][i])));
-    }
-  }
-  return err / scale;
+  return testing::PromptLogits(std::move(m), kPrompt, kRelu, policy);
 }
 
 TEST(QuantizedModelTest, LogitsNearF32AndSparseEqualsDense) {
@@ -92,7 +69,7 @@ TEST(QuantizedModelTest, LogitsNearF32AndSparseEqualsDense) {
     EXPECT_TRUE(w >= file_begin && w < file_begin + bytes.size());
     const auto dense = RunPrompt(m, FfnPolicy::kDense);
     const auto sparse = RunPrompt(m, FfnPolicy::kSparse);
-    const double err = RelativeError(dense, ref);
+    const double err = testing::MaxRelativeError(dense, ref);
     std::printf("%s: max |logit - F32 logit| / max |F32 logit| = %.4f\n",
                 type == 8 ? "Q8_0" : "Q4_0", err);
     EXPECT_LT(err, bound);
@@ -196,7 +173,7 @@ void ExpectEqualsDequantizedSelf(const test::TinyModel& tm, const std::string& b
   const std::string exact_bytes = test::TinyGguf(DequantizedSelf(*m, tm, false), 0).Build();
   auto exact = Load(exact_bytes, "exact.gguf");
   ASSERT_NE(exact, nullptr);
-  *reblock_err = RelativeError(dense, RunPrompt(exact, FfnPolicy::kDense));
+  *reblock_err = testing::MaxRelativeError(dense, RunPrompt(exact, FfnPolicy::kDense));
 }
 
 TEST(QuantizedModelTest, KQuantsEqualTheirDequantizedSelfBitwise) {
@@ -215,7 +192,7 @@ TEST(QuantizedModelTest, KQuantsEqualTheirDequantizedSelfBitwise) {
     EXPECT_EQ(m->weights().final_norm.dtype, DType::kF32);
     double reblock_err = 0;
     ExpectEqualsDequantizedSelf(tm, bytes, &reblock_err);
-    const double err = RelativeError(RunPrompt(m, FfnPolicy::kDense), ref);
+    const double err = testing::MaxRelativeError(RunPrompt(m, FfnPolicy::kDense), ref);
     std::printf(
         "%s: max |logit - F32 logit| / max |F32 logit| = %.4f; of which W_down^T "
         "re-blocking to Q8_0: %.5f\n",
