@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,13 +85,11 @@ Args ArgsFromFlags() {
   return a;
 }
 
-// Decodes one token per iteration from position `context` (after an untimed prefill of
-// that many tokens); restarts the sequence every 128 decoded tokens so attention cost
-// stays about constant.
-void Decode(benchmark::State& st, Engine& e, const FfnOptions& o, int context) {
+// Decodes one token per iteration from `base`'s position (a sequence prefilled once, or
+// none: from position 0); restarts every 128 decoded tokens from a fork of `base` (a KV
+// copy, not a new prefill) so attention cost stays about constant.
+void Decode(benchmark::State& st, Engine& e, const FfnOptions& o, std::optional<SequenceId> base) {
   e.SetFfnOptions(o);
-  std::vector<int> prompt(context);
-  for (int i = 0; i < context; ++i) prompt[i] = (i * 7919) % 1000 + 3;
   SequenceId s = 0;
   bool started = false;
   int pos = 128;
@@ -99,8 +98,7 @@ void Decode(benchmark::State& st, Engine& e, const FfnOptions& o, int context) {
       st.PauseTiming();
       if (started) (void)e.RemoveSequence(s);
       started = true;
-      s = *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
-      if (context > 0) (void)e.Step({StepInput{s, prompt, true, false}});
+      s = base ? *e.Fork(*base, 0) : *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
       pos = 0;
       st.ResumeTiming();
     }
@@ -134,6 +132,14 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   auto engine = std::move(*Engine::Create(model, eo));
   Engine& e = *engine;
   const std::string n = shape.name;
+  // --context: one prefill, forked by every decode run.
+  std::optional<SequenceId> base;
+  if (args.context > 0) {
+    std::vector<int> prompt(args.context);
+    for (int i = 0; i < args.context; ++i) prompt[i] = (i * 7919) % 1000 + 3;
+    base = *e.AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
+    (void)e.Step({StepInput{*base, prompt, true, false}});
+  }
   FfnOptions dense, sparse;
   // The dense baseline is what a dense engine does: every weight read. stocha's dense path
   // skips W_downᵀ rows of zero activations, so it runs at 0% sparsity (density 1: every
@@ -144,15 +150,13 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   auto reg = [](const std::string& name, auto fn) {
     benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
   };
-  reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense, args.context); });
-  reg("decode/" + n + "/sparse",
-      [&](benchmark::State& st) { Decode(st, e, sparse, args.context); });
+  reg("decode/" + n + "/dense", [&](benchmark::State& st) { Decode(st, e, dense, base); });
+  reg("decode/" + n + "/sparse", [&](benchmark::State& st) { Decode(st, e, sparse, base); });
   FfnOptions predicted;
   predicted.predictor =
       ActivityPredictor::RandomForBenchmark(shape.layers, shape.D, shape.F, args.predictor_rank);
   predicted.predictor_density = args.density;
-  reg("decode/" + n + "/predictor",
-      [&](benchmark::State& st) { Decode(st, e, predicted, args.context); });
+  reg("decode/" + n + "/predictor", [&](benchmark::State& st) { Decode(st, e, predicted, base); });
   reg("probe/" + n, [&](benchmark::State& st) {
     for (auto _ : st) benchmark::DoNotOptimize(probe.Read());
   });
