@@ -41,14 +41,7 @@ TEST_F(GgufLoaderTest, RoundTripsEveryDtype) {
       ASSERT_TRUE(model.ok()) << model.status();
       test::ExpectWeightsEqual(m, (*model)->weights());
       const ModelConfig& c = (*model)->config();
-      EXPECT_EQ(c.hidden_size, 8);
-      EXPECT_EQ(c.intermediate_size, 16);
-      EXPECT_EQ(c.num_layers, 2);
-      EXPECT_EQ(c.num_heads, 2);
-      EXPECT_EQ(c.num_kv_heads, 1);
-      EXPECT_EQ(c.head_dim, 4);
-      EXPECT_EQ(c.vocab_size, 32);
-      EXPECT_EQ(c.max_position_embeddings, 16);
+      test::ExpectTinySizes(m, c);
       EXPECT_EQ(c.rope_style, RopeStyle::kInterleaved);
       EXPECT_FLOAT_EQ(c.rope_theta, 10000.0f);
       EXPECT_FLOAT_EQ(c.rms_norm_eps, 1e-5f);
@@ -289,14 +282,7 @@ TEST_F(GgufLoaderTest, Qwen2KeysAndBiases) {
     ASSERT_TRUE(model.ok()) << model.status();
     test::ExpectWeightsEqual(m, (*model)->weights());
     const ModelConfig& c = (*model)->config();
-    EXPECT_EQ(c.hidden_size, 8);
-    EXPECT_EQ(c.intermediate_size, 16);
-    EXPECT_EQ(c.num_layers, 2);
-    EXPECT_EQ(c.num_heads, 2);
-    EXPECT_EQ(c.num_kv_heads, 1);
-    EXPECT_EQ(c.head_dim, 4);
-    EXPECT_EQ(c.vocab_size, 32);
-    EXPECT_EQ(c.max_position_embeddings, 16);
+    test::ExpectTinySizes(m, c);
     EXPECT_EQ(c.rope_style, RopeStyle::kHalf);  // NEOX: HF's q/k layout, not permuted
     EXPECT_FLOAT_EQ(c.rope_theta, 1e6f);
     EXPECT_FLOAT_EQ(c.rms_norm_eps, 1e-6f);

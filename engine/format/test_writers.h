@@ -385,6 +385,19 @@ inline GgufBuilder TinyGguf(const TinyModel& m, uint32_t ggml_type = 0, bool voc
 // ---- checks ----
 
 // Every tensor of `w` decodes to exactly the values of `m`.
+// The hyperparameters every format reads from a TinyModel file (its sizes; the rest
+// (RoPE layout, theta, eps, tying) differs by format and is checked by each test).
+inline void ExpectTinySizes(const TinyModel& m, const ModelConfig& c) {
+  EXPECT_EQ(c.hidden_size, m.dim);
+  EXPECT_EQ(c.intermediate_size, m.hidden);
+  EXPECT_EQ(c.num_layers, m.layers);
+  EXPECT_EQ(c.num_heads, m.heads);
+  EXPECT_EQ(c.num_kv_heads, m.kv_heads);
+  EXPECT_EQ(c.head_dim, m.head_dim());
+  EXPECT_EQ(c.vocab_size, m.vocab);
+  EXPECT_EQ(c.max_position_embeddings, m.seq_len);
+}
+
 inline void ExpectWeightsEqual(const TinyModel& m, const ModelWeights& w) {
   EXPECT_EQ(Decode(w.embed), m.embed);
   EXPECT_EQ(Decode(w.final_norm), m.final_norm);

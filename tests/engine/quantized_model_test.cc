@@ -84,10 +84,12 @@ TEST(QuantizedModelTest, LogitsNearF32AndSparseEqualsDense) {
   }
 }
 
-TEST(QuantizedModelTest, PrefillEqualsTokenByTokenOnQuantizedWeights) {
-  const test::TinyModel tm = QuantizableModel();
-  const std::string bytes = test::TinyGguf(tm, 2).Build();
-  auto m = Load(bytes, "q4.gguf");
+// A whole-prompt step (T > 1: the dequantized-tile path) gives the last logits of
+// token-by-token decode bit for bit, on the model `tm` written in ggml type `type`.
+void ExpectPrefillEqualsTokenByToken(const test::TinyModel& tm, uint32_t type,
+                                     const std::string& name) {
+  const std::string bytes = test::TinyGguf(tm, type).Build();  // the model reads these bytes
+  auto m = Load(bytes, name);
   ASSERT_NE(m, nullptr);
   const auto rows = RunPrompt(m, FfnPolicy::kDense);
   EngineOptions o;
@@ -97,7 +99,11 @@ TEST(QuantizedModelTest, PrefillEqualsTokenByTokenOnQuantizedWeights) {
   const SequenceId s = *e->AddSequence({kRelu});
   auto whole = e->Step({StepInput{s, kPrompt, true, true}});
   ASSERT_TRUE(whole.ok()) << whole.status();
-  EXPECT_EQ(whole->logits[0], rows.back());  // the T > 1 (dequantized tile) path: same bits
+  EXPECT_EQ(whole->logits[0], rows.back());
+}
+
+TEST(QuantizedModelTest, PrefillEqualsTokenByTokenOnQuantizedWeights) {
+  ExpectPrefillEqualsTokenByToken(QuantizableModel(), 2, "q4.gguf");
 }
 
 // K types need rows of whole 256-element super-blocks: D and F multiples of 256.
@@ -239,19 +245,7 @@ TEST(QuantizedModelTest, MixedTypesPerTensorLoad) {
 }
 
 TEST(QuantizedModelTest, PrefillEqualsTokenByTokenOnKQuantWeights) {
-  const test::TinyModel tm = KQuantizableModel();
-  const std::string bytes = test::TinyGguf(tm, 12).Build();
-  auto m = Load(bytes, "q4k.gguf");
-  ASSERT_NE(m, nullptr);
-  const auto rows = RunPrompt(m, FfnPolicy::kDense);
-  EngineOptions o;
-  o.num_threads = 1;
-  o.deterministic = true;
-  auto e = std::move(*Engine::Create(m, o));
-  const SequenceId s = *e->AddSequence({kRelu});
-  auto whole = e->Step({StepInput{s, kPrompt, true, true}});
-  ASSERT_TRUE(whole.ok()) << whole.status();
-  EXPECT_EQ(whole->logits[0], rows.back());
+  ExpectPrefillEqualsTokenByToken(KQuantizableModel(), 12, "q4k.gguf");
 }
 
 }  // namespace
