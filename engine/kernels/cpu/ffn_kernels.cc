@@ -57,7 +57,7 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
   const char* base = static_cast<const char*>(wT);
   for (int64_t j = 0; j < count; ++j) {
     const int64_t f = active[j];
-    // d0 is a multiple of 32, so a block-typed row splits on block boundaries.
+    // d0 is a multiple of the block size, so a block-typed row splits on block boundaries.
     const char* row = base + DTypeBytes(dt, f * D + d0);
     const char* next = j + 1 < count ? base + DTypeBytes(dt, active[j + 1] * D + d0) : nullptr;
     bool first = true;  // the first row t to use this weight row streams it from memory
@@ -144,8 +144,10 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
   // thread reads the same bytes of each active row: the split is by bytes whatever fired.
   int64_t block = (D + nt - 1) / nt;
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
-  // Multiples of 32: Q8_0/Q4_0 rows split on block boundaries (the bits do not depend on it).
-  block = std::max<int64_t>(32, (block + 31) / 32 * 32);
+  // Multiples of 32 (of 256 for a K-type wT): block-typed rows split on block boundaries
+  // (the bits do not depend on it).
+  const int64_t align = std::max<int64_t>(32, DTypeBlockSize(wT.dtype));
+  block = std::max<int64_t>(align, (block + align - 1) / align * align);
   const int64_t blocks = (D + block - 1) / block;
   RunParallel(nt, nt, [&](int p) {
     int64_t b0 = 0, b1 = 0;

@@ -1,6 +1,7 @@
 // Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K row kernels: portable scalar code and AVX2 + FMA + F16C,
-// same bits. The AVX2 lanes follow row_kernels_avx2.cc: accumulator lo holds canonical
-// lanes 0-7 (elements i ≡ 0..7 mod 16), hi lanes 8-15; each 32 elements feed lo, hi, lo, hi.
+// same bits, and the dispatch to the AVX-512 ones (quant_row_avx512.h). The AVX2 lanes follow
+// row_kernels_avx2.cc: accumulator lo holds canonical lanes 0-7 (elements i ≡ 0..7 mod 16),
+// hi lanes 8-15; each 32 elements feed lo, hi, lo, hi.
 // Block layouts: ggml/src/ggml-common.h (block_q8_0, block_q4_0, block_q4_K, block_q5_K,
 // block_q6_K), dequantization as in ggml/src/ggml-quants.c (dequantize_row_q8_0, _q4_0,
 // _q4_K, _q5_K, _q6_K), each weight computed with the same F32 operations as
@@ -10,8 +11,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include "engine/kernels/cpu/kblock_scales.h"
+#include "engine/kernels/cpu/quant_row_avx512.h"
 #include "engine/kernels/cpu/row_isa.h"
-#include "engine/kernels/cpu/row_kernels_avx2.h"
 #include "engine/model/quant_blocks.h"
 
 #if defined(__x86_64__)
@@ -134,38 +136,8 @@ STOCHA_AVX2 void AxpyRowAvx2(float h, const void* row, int64_t n, float* o) {
   }
 }
 
-// ---- K super-blocks: per block the sub-block scales (scalar, once), then each group of
+// ---- K super-blocks: per block the sub-block scales (kblock_scales.h, once), then each group of
 // 32 elements as 4 vectors of 8 weights, consumed at once (no 1 KB staging array) ----
-
-// Sub-block scales of one K block as F32: Q4_K/Q5_K d1 = d * sc and m1 = dmin * m for the
-// 8 sub-blocks of 32; Q6_K d * sc for the 16 sub-blocks of 16. Products exact (header).
-struct KScales {
-  float d[16];
-  float m[8];
-};
-
-template <DType DT>
-STOCHA_AVX2 inline void LoadKScales(const char* p, KScales* s) {
-  if constexpr (DT == DType::kQ6_K) {
-    uint16_t dh;
-    __builtin_memcpy(&dh, p + offsetof(BlockQ6_K, d), sizeof dh);
-    const float d = _cvtsh_ss(dh);
-    const auto* sc = reinterpret_cast<const int8_t*>(p + offsetof(BlockQ6_K, scales));
-    for (int i = 0; i < 16; ++i) s->d[i] = d * static_cast<float>(sc[i]);
-  } else {
-    uint16_t dh, mh;
-    __builtin_memcpy(&dh, p, sizeof dh);
-    __builtin_memcpy(&mh, p + 2, sizeof mh);
-    const float d = _cvtsh_ss(dh), dmin = _cvtsh_ss(mh);
-    const auto* scales = reinterpret_cast<const uint8_t*>(p + offsetof(BlockQ4_K, scales));
-    for (int j = 0; j < 8; ++j) {
-      int sc = 0, m = 0;
-      KScaleMin(j, scales, &sc, &m);
-      s->d[j] = d * static_cast<float>(sc);
-      s->m[j] = dmin * static_cast<float>(m);
-    }
-  }
-}
 
 // 16 small unsigned integers (elements e..e+15) times d, minus m: two vectors. The
 // products are exact (quant_blocks.h), so mul then sub is ggml's d1 * q - m1.
@@ -293,8 +265,9 @@ STOCHA_AVX2 void AxpyRowKAvx2(float h, const void* row, int64_t n, float* o) {
 void QuantDotRows(const float* x, const void* const* rows, int count, DType dt, int64_t n,
                   float* y) {
 #if defined(__x86_64__)
-  // AVX-512 CPUs run the AVX2 quantized kernels too (no AVX-512 ones yet).
-  if (ActiveRowIsa() >= RowIsa::kAvx2) {
+  const RowIsa isa = ActiveRowIsa();
+  if (isa == RowIsa::kAvx512) return QuantDotRowsAvx512(x, rows, count, dt, n, y);
+  if (isa == RowIsa::kAvx2) {
     switch (dt) {
       case DType::kQ8_0:
         return DotRowsAvx2<DType::kQ8_0>(x, rows, count, n, y);
@@ -314,7 +287,9 @@ void QuantDotRows(const float* x, const void* const* rows, int count, DType dt, 
 
 void QuantAxpyRow(float h, const void* row, DType dt, int64_t n, float* o) {
 #if defined(__x86_64__)
-  if (ActiveRowIsa() >= RowIsa::kAvx2) {
+  const RowIsa isa = ActiveRowIsa();
+  if (isa == RowIsa::kAvx512) return QuantAxpyRowAvx512(h, row, dt, n, o);
+  if (isa == RowIsa::kAvx2) {
     switch (dt) {
       case DType::kQ8_0:
         return AxpyRowAvx2<DType::kQ8_0>(h, row, n, o);

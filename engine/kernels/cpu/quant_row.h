@@ -2,8 +2,8 @@
 // products (decode GEMV, the sparse gather) and axpy (the transposed W_down). Each result has
 // exactly the bits of the same F32 kernel run on the dequantized row (quant_blocks.h:
 // dequantization is exact), in the canonical order of row_dot.h, so dense, sparse, T = 1 and T > 1
-// agree bit for bit. AVX2 + FMA + F16C where the CPU has them (and the row-kernel switch of
-// row_kernels_avx2.h is on), else portable scalar code with the same bits.
+// agree bit for bit. The level is row_isa.h's: AVX-512 (quant_row_avx512.h), AVX2 + FMA +
+// F16C, or portable scalar code, all with the same bits.
 #ifndef STOCHA_ENGINE_KERNELS_CPU_QUANT_ROW_H_
 #define STOCHA_ENGINE_KERNELS_CPU_QUANT_ROW_H_
 
