@@ -1,11 +1,12 @@
 // peer_decode: stocha's side of the llama.cpp benchmark (bench/peer/run.py). Loads a GGUF,
 // greedy-decodes K tokens after a prompt of token ids, and prints one JSON line with the
-// tokens, the decode time, the weight bytes a token reads, and the streaming-read probe at
-// the same thread count.
+// tokens (and each one's top-2 logit margin), the decode time, the weight bytes a token
+// reads, and the streaming-read probe at the same thread count.
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -66,6 +67,21 @@ int Argmax(const std::vector<float>& v) {
   return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+// The largest logit minus the second largest: how far the greedy choice is from a tie
+// (bench/peer/run.py accepts a divergence from llama.cpp only where this is small).
+double TopTwoMargin(const std::vector<float>& v) {
+  float first = -INFINITY, second = -INFINITY;
+  for (const float x : v) {
+    if (x > first) {
+      second = first;
+      first = x;
+    } else if (x > second) {
+      second = x;
+    }
+  }
+  return static_cast<double>(first) - static_cast<double>(second);
+}
+
 double ProbeBytesPerSecond(double gib, int threads) {
   if (gib <= 0) return 0;
   omp_set_num_threads(threads);
@@ -116,11 +132,13 @@ int Run() {
   if (!out.ok()) Fail(std::string(out.status().message()));
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<int> generated = {Argmax(out->logits[0])};
+  std::vector<double> margins = {TopTwoMargin(out->logits[0])};
   // As llama.cpp's "eval" counter: the K-1 single-token steps after the prompt.
   while (static_cast<int>(generated.size()) < k) {
     out = (*engine)->Step({StepInput{*seq, {generated.back()}, false, true}});
     if (!out.ok()) Fail(std::string(out.status().message()));
     generated.push_back(Argmax(out->logits[0]));
+    margins.push_back(TopTwoMargin(out->logits[0]));
   }
   const auto t2 = std::chrono::steady_clock::now();
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
@@ -128,6 +146,7 @@ int Run() {
   const int steps = k - 1;
   nlohmann::json j = {
       {"tokens", generated},
+      {"margins", margins},
       {"decode_s", decode_s},
       {"decode_steps", steps},
       {"tok_s", steps > 0 ? steps / decode_s : 0.0},

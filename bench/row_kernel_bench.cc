@@ -1,22 +1,27 @@
 // Row-kernel benchmark: the intrinsic row kernels of every level this CPU has (AVX2,
 // AVX-512; prefetching a fixed distance ahead) against the portable ones (whole next row
-// prefetched in one burst), on one BF16/F16/F32 matrix (default far larger than the L3; with
-// --gib=0.001 one that fits the L2), side by side in one process: a dense GEMV over every row
-// (MatMul, one input row) and a sparse one over a random 10% of rows (DotRows), with the
-// streaming-read probe as the machine's ceiling. Then stocha's MatMul against oneDNN's GEMM
-// (OneDnnMatMul, the prefill path) at batches 1-32 on a 256 MiB slice, which places kOneDnnMinRows.
-// Ratios of medians of >= 5 interleaved repetitions.
+// prefetched in one burst), on one matrix per weight type (BF16/F16/F32 and the block types
+// Q8_0/Q4_0/Q4_K/Q5_K/Q6_K; default far larger than the L3; with --gib=0.001 one that fits
+// the L2), side by side in one process: a dense GEMV over every row (MatMul, one input row),
+// a sparse one over a random 10% of rows (DotRows), and the sparse W_downᵀ update over the
+// same 10% (AxpyRows, the matrix read as W_downᵀ), with the streaming-read probe as the
+// machine's ceiling. Then stocha's MatMul against oneDNN's GEMM (OneDnnMatMul, the prefill
+// path) at batches 1-32 on a 256 MiB slice of the first type's matrix, which places
+// kOneDnnMinRows. Ratios of medians of >= 5 interleaved repetitions.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "bench/bandwidth_probe.h"
 #include "bench/bench_flags.h"
@@ -27,43 +32,105 @@
 #include "engine/kernels/cpu/onednn_matmul.h"
 #include "engine/kernels/cpu/row_isa.h"
 #include "engine/model/huge_page_buffer.h"
+#include "engine/model/quant_blocks.h"
+#include "engine/model/weight_types.h"
 
 ABSL_FLAG(bool, quick, false, "1 GiB of rows and 5 repetitions");
-ABSL_FLAG(std::optional<double>, gib, std::nullopt, "GiB of BF16 rows (default 2, --quick 1)");
+ABSL_FLAG(std::optional<double>, gib, std::nullopt,
+          "GiB of rows per weight type (default 2, --quick 1)");
 ABSL_FLAG(int64_t, cols, 2048, "Columns of each row (K)");
-ABSL_FLAG(std::string, dtype, "bf16", "Weight type: bf16, f16 or f32");
+ABSL_FLAG(std::vector<std::string>, dtype, {"bf16"},
+          "Weight types, comma-separated: bf16, f16, f32, q8_0, q4_0, q4_k, q5_k, q6_k; "
+          "'quant' = the five block types");
 
 namespace stocha::bench {
 namespace {
 
 constexpr char kUsage[] = R"(Portable vs AVX2 vs AVX-512 row kernels, and stocha's MatMul vs oneDNN.
 
-  row_kernel_bench [--quick] [--gib=GiB] [--cols=K] [--dtype=bf16|f16|f32]
+  row_kernel_bench [--quick] [--gib=GiB] [--cols=K] [--dtype=bf16,q8_0,...|quant]
                    [--benchmark_repetitions=7]
 
-Threads: OMP_NUM_THREADS (1 for the single-core figures).
+Threads: OMP_NUM_THREADS (1 for the single-core figures). --cols must be a multiple of 256
+for the K types (32 for Q8_0/Q4_0).
 Google Benchmark's --benchmark_* flags are passed on (defaults: 7 interleaved repetitions,
 0.3 s each; --quick: 5). --reps=N is an old spelling.)";
 
 struct Args {
   double gib = 2.0;
   int64_t K = 2048;
-  DType dt = DType::kBF16;
+  std::vector<DType> dts;
 };
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "row_kernel_bench: %s\n", message.c_str());
+  std::exit(2);
+}
 
 Args ArgsFromFlags() {
   Args a;
   a.gib = absl::GetFlag(FLAGS_gib).value_or(absl::GetFlag(FLAGS_quick) ? 1.0 : 2.0);
   a.K = absl::GetFlag(FLAGS_cols);
-  const std::string dt = absl::GetFlag(FLAGS_dtype);
-  a.dt = dt == "f16" ? DType::kF16 : dt == "f32" ? DType::kF32 : DType::kBF16;
-  if (!(a.gib > 0) || a.K < 1 || (dt != "bf16" && dt != "f16" && dt != "f32")) {
-    std::fprintf(stderr,
-                 "row_kernel_bench: --gib must be > 0, --cols >= 1, --dtype bf16|f16|f32\n");
-    std::exit(2);
+  if (!(a.gib > 0) || a.K < 1) Fail("--gib must be > 0, --cols >= 1");
+  for (const std::string& name : absl::GetFlag(FLAGS_dtype)) {
+    if (name == "quant") {
+      for (DType t : KnownDTypes()) {
+        if (IsQuantized(t)) a.dts.push_back(t);
+      }
+      continue;
+    }
+    const std::optional<DType> t = ParseDType(name);
+    if (!t.has_value()) Fail("--dtype '" + name + "' is not one of " + KnownDTypeNames(", "));
+    if (a.K % DTypeBlockSize(*t) != 0) {
+      Fail("--cols must be a multiple of " + std::to_string(DTypeBlockSize(*t)) + " for " +
+           std::string(DTypeName(*t)));
+    }
+    a.dts.push_back(*t);
   }
+  if (a.dts.empty()) Fail("--dtype names no type");
   return a;
 }
+
+// "bf16", "q8_0", ...: the benchmark names' spelling of a type.
+std::string LowerName(DType dt) {
+  std::string s(DTypeName(dt));
+  absl::AsciiStrToLower(&s);
+  return s;
+}
+
+// N rows of K weights of type dt, values N(0, 0.05): 64 distinct rows (quantized with the
+// reference rounding where dt is a block type), repeated, so that the K quantizers' search
+// does not dominate the set-up of a 1 GiB matrix.
+struct Matrix {
+  Matrix(DType dt, int64_t N, int64_t K, std::mt19937& rng)
+      : row_bytes(DTypeBytes(dt, K)), buf(N * row_bytes) {
+    constexpr int64_t kDistinct = 64;
+    std::normal_distribution<float> nd(0, 0.05f);
+    std::vector<float> f32(K);
+    std::vector<char> rows(kDistinct * row_bytes);
+    for (int64_t r = 0; r < kDistinct; ++r) {
+      for (float& v : f32) v = nd(rng);
+      char* out = rows.data() + r * row_bytes;
+      for (int64_t i = 0; i < K; ++i) {
+        if (dt == DType::kF32) std::memcpy(out + 4 * i, &f32[i], 4);
+        if (dt == DType::kBF16 || dt == DType::kF16) {
+          const uint16_t h = dt == DType::kBF16 ? F32ToBF16(f32[i]) : F32ToF16(f32[i]);
+          std::memcpy(out + 2 * i, &h, 2);
+        }
+      }
+      if (IsQuantized(dt)) QuantizeRow(f32.data(), K, dt, out);
+    }
+    for (int64_t r = 0; r < N; ++r) {
+      std::memcpy(buf.data() + r * row_bytes, rows.data() + (r % kDistinct) * row_bytes, row_bytes);
+    }
+    w.dtype = dt;
+    w.shape = {N, K};
+    w.data = buf.data();
+  }
+  size_t row_bytes;
+  HugePageBuffer buf;
+  Tensor w;
+};
 
 }  // namespace
 }  // namespace stocha::bench
@@ -83,48 +150,61 @@ int main(int argc, char** argv) {
     return 0;
   }
   const int64_t K = args.K;
-  const int64_t es = static_cast<int64_t>(DTypeSize(args.dt));
-  const int64_t N = std::max<int64_t>(1, static_cast<int64_t>(args.gib * (1 << 30)) / (K * es));
-  HugePageBuffer buf(static_cast<size_t>(N * K * es));
+  const auto bytes = static_cast<int64_t>(args.gib * (1 << 30));
   std::mt19937 rng(5);
-  std::normal_distribution<float> nd(0, 0.05f);
-  std::vector<float> pattern(1 << 16);
-  for (float& v : pattern) v = nd(rng);
-  for (int64_t i = 0; i < N * K; ++i) {
-    const float v = pattern[i & 0xffff];
-    if (args.dt == DType::kF32) reinterpret_cast<float*>(buf.data())[i] = v;
-    if (args.dt == DType::kBF16) reinterpret_cast<uint16_t*>(buf.data())[i] = F32ToBF16(v);
-    if (args.dt == DType::kF16) reinterpret_cast<uint16_t*>(buf.data())[i] = F32ToF16(v);
+  std::vector<std::unique_ptr<Matrix>> mats;
+  for (const DType dt : args.dts) {
+    const int64_t N = std::max<int64_t>(1, bytes / static_cast<int64_t>(DTypeBytes(dt, K)));
+    mats.push_back(std::make_unique<Matrix>(dt, N, K, rng));
   }
-  Tensor w;
-  w.dtype = args.dt;
-  w.shape = {N, K};
-  w.data = buf.data();
-  std::vector<float> x(K), y(N);
+  std::normal_distribution<float> nd(0, 0.05f);
+  const int64_t max_rows =
+      (*std::max_element(mats.begin(), mats.end(), [](const auto& a, const auto& b) {
+        return a->w.rows() < b->w.rows();
+      }))->w.rows();
+  std::vector<float> x(K), y(max_rows), h(max_rows), out(K);
   for (float& v : x) v = nd(rng);
-  std::vector<int32_t> idx;
-  for (int64_t n = 0; n < N; ++n) {
+  for (float& v : h) v = nd(rng);
+  std::vector<int32_t> idx;  // a random 10% of the rows (of the largest matrix)
+  for (int64_t n = 0; n < max_rows; ++n) {
     if (rng() % 10 == 0) idx.push_back(static_cast<int32_t>(n));
   }
-  const BandwidthProbe probe(static_cast<size_t>(N * K * es));
+  const BandwidthProbe probe(static_cast<size_t>(bytes));
   const int threads = omp_get_max_threads();
+  // idx entries below a matrix's row count: a prefix, since idx is increasing.
+  auto rows_below = [&](int64_t N) {
+    return static_cast<int64_t>(std::lower_bound(idx.begin(), idx.end(), N) - idx.begin());
+  };
 
-  for (const RowIsa isa : isas) {
-    const std::string tag(RowIsaName(isa));
-    benchmark::RegisterBenchmark(("gemv/dense/" + tag).c_str(), [&, isa](benchmark::State& st) {
-      ScopedRowIsa scoped(isa);
-      for (auto _ : st) MatMul(x.data(), 1, w, nullptr, y.data(), threads);
-    })->UseRealTime();
-    benchmark::RegisterBenchmark(("gemv/sparse10/" + tag).c_str(), [&, isa](benchmark::State& st) {
-      ScopedRowIsa scoped(isa);
-      for (auto _ : st) {
-        DotRows(x.data(), w, idx.data(), static_cast<int64_t>(idx.size()), y.data(), threads);
-      }
-    })->UseRealTime();
+  for (const auto& m : mats) {
+    const std::string type = LowerName(m->w.dtype);
+    const Tensor* w = &m->w;  // captured by value: the loop's variables do not outlive it
+    const int64_t count = rows_below(w->rows());
+    for (const RowIsa isa : isas) {
+      const std::string tag = type + "/" + std::string(RowIsaName(isa));
+      benchmark::RegisterBenchmark(("gemv/dense/" + tag).c_str(), [&, w,
+                                                                   isa](benchmark::State& st) {
+        ScopedRowIsa scoped(isa);
+        for (auto _ : st) MatMul(x.data(), 1, *w, nullptr, y.data(), threads);
+      })->UseRealTime();
+      benchmark::RegisterBenchmark(("gemv/sparse10/" + tag).c_str(), [&, w, isa,
+                                                                      count](benchmark::State& st) {
+        ScopedRowIsa scoped(isa);
+        for (auto _ : st) DotRows(x.data(), *w, idx.data(), count, y.data(), threads);
+      })->UseRealTime();
+      benchmark::RegisterBenchmark(("axpy/sparse10/" + tag).c_str(), [&, w, isa,
+                                                                      count](benchmark::State& st) {
+        ScopedRowIsa scoped(isa);
+        for (auto _ : st) AxpyRows(h.data(), 1, *w, idx.data(), count, out.data(), threads);
+      })->UseRealTime();
+    }
   }
-  // Batches: a 256 MiB slice of the same rows, x repeated T times.
-  Tensor slice = w;
-  slice.shape = {std::min<int64_t>(N, (int64_t{256} << 20) / (K * es)), K};
+  // Batches: a 256 MiB slice of the first type's rows, x repeated T times.
+  Tensor slice = mats[0]->w;
+  slice.shape = {
+      std::min<int64_t>(slice.rows(),
+                        (int64_t{256} << 20) / static_cast<int64_t>(DTypeBytes(slice.dtype, K))),
+      K};
   const std::vector<int> batches = {1, 2, 4, 8, 16, 32};
   std::vector<float> xs(static_cast<size_t>(batches.back()) * K), ys(batches.back() * slice.rows());
   for (size_t i = 0; i < xs.size(); ++i) {
@@ -153,28 +233,38 @@ int main(int argc, char** argv) {
   MedianCollector c;
   benchmark::RunSpecifiedBenchmarks(&c);
 
-  const double dense_bytes = static_cast<double>(N) * K * es;
-  const double sparse_bytes = static_cast<double>(idx.size()) * K * es;
   const double probe_bps = probe.bytes() / c.Median("probe");
   std::printf(
-      "\n%s rows of %lld columns, %.4f GiB, %d threads; medians of %d interleaved "
-      "repetitions\n| kernel | dense GEMV GB/s | of probe | sparse 10%% rows GB/s | of "
-      "probe |\n|---|---|---|---|---|\n",
-      std::string(DTypeName(args.dt)).c_str(), static_cast<long long>(K), dense_bytes / (1 << 30),
-      threads, static_cast<int>(c.repetitions()));
-  for (const RowIsa isa : isas) {
-    const std::string tag(RowIsaName(isa));
-    const double d = dense_bytes / c.Median("gemv/dense/" + tag);
-    const double s = sparse_bytes / c.Median("gemv/sparse10/" + tag);
-    std::printf("| %s | %.1f | %.0f%% | %.1f | %.0f%% |\n", tag.c_str(), d / 1e9,
-                100 * d / probe_bps, s / 1e9, 100 * s / probe_bps);
+      "\nrows of %lld columns, %.4f GiB per type, %d threads; medians of %d interleaved "
+      "repetitions; GB/s = weight bytes read / time\n| type | kernel | dense GEMV GB/s | of "
+      "probe | sparse 10%% rows GB/s | of probe | sparse 10%% axpy GB/s | of probe |\n"
+      "|---|---|---|---|---|---|---|---|\n",
+      static_cast<long long>(K), args.gib, threads, static_cast<int>(c.repetitions()));
+  for (const auto& m : mats) {
+    const std::string type = LowerName(m->w.dtype);
+    const double dense_bytes = static_cast<double>(m->w.rows()) * m->row_bytes;
+    const double sparse_bytes = static_cast<double>(rows_below(m->w.rows())) * m->row_bytes;
+    for (const RowIsa isa : isas) {
+      const std::string tag = type + "/" + std::string(RowIsaName(isa));
+      const double d = dense_bytes / c.Median("gemv/dense/" + tag);
+      const double s = sparse_bytes / c.Median("gemv/sparse10/" + tag);
+      const double a = sparse_bytes / c.Median("axpy/sparse10/" + tag);
+      std::printf("| %s | %s | %.1f | %.0f%% | %.1f | %.0f%% | %.1f | %.0f%% |\n", type.c_str(),
+                  RowIsaName(isa).data(), d / 1e9, 100 * d / probe_bps, s / 1e9,
+                  100 * s / probe_bps, a / 1e9, 100 * a / probe_bps);
+    }
   }
-  std::printf("| probe (streaming read) | %.1f | 100%% | | |\n", probe_bps / 1e9);
-  for (size_t k = 1; k < isas.size(); ++k) {
-    const std::string a(RowIsaName(isas[k])), b(RowIsaName(isas[k - 1]));
-    std::printf("%s / %s time: dense %.3f, sparse %.3f\n", a.c_str(), b.c_str(),
-                c.Median("gemv/dense/" + a) / c.Median("gemv/dense/" + b),
-                c.Median("gemv/sparse10/" + a) / c.Median("gemv/sparse10/" + b));
+  std::printf("| probe (streaming read) | | %.1f | 100%% | | | | |\n", probe_bps / 1e9);
+  for (const auto& m : mats) {
+    const std::string type = LowerName(m->w.dtype);
+    for (size_t k = 1; k < isas.size(); ++k) {
+      const std::string a = type + "/" + std::string(RowIsaName(isas[k]));
+      const std::string b = type + "/" + std::string(RowIsaName(isas[k - 1]));
+      std::printf("%s / %s time: dense %.3f, sparse %.3f, axpy %.3f\n", a.c_str(), b.c_str(),
+                  c.Median("gemv/dense/" + a) / c.Median("gemv/dense/" + b),
+                  c.Median("gemv/sparse10/" + a) / c.Median("gemv/sparse10/" + b),
+                  c.Median("axpy/sparse10/" + a) / c.Median("axpy/sparse10/" + b));
+    }
   }
   if (c.Median("batch/1/stocha") == 0) return 0;  // filtered out (--benchmark_filter)
   std::printf(
@@ -182,7 +272,7 @@ int main(int argc, char** argv) {
       "blocks, F32 GEMM), %lld x %lld %s, %d threads\n| batch | stocha ms | oneDNN ms | "
       "oneDNN / stocha |\n|---|---|---|---|\n",
       RowIsaName(ActiveRowIsa()).data(), static_cast<long long>(slice.rows()),
-      static_cast<long long>(K), std::string(DTypeName(args.dt)).c_str(), threads);
+      static_cast<long long>(K), std::string(DTypeName(slice.dtype)).c_str(), threads);
   for (const int T : batches) {
     const double a = c.Median(absl::StrFormat("batch/%d/stocha", T));
     const double b = c.Median(absl::StrFormat("batch/%d/onednn", T));

@@ -14,6 +14,8 @@ tokens of stocha dense and llama.cpp agree.
   bench/peer/run.py --quick     # smoke run on stories260K (seconds)
   bench/peer/run.py --agree     # the CI check: both match upstream run.c on stories260K,
                                 # and PyTorch on the reference's llama3 / qwen2 GGUFs
+  bench/peer/run.py --agree-quantized   # the CI check on files stocha-quantize writes:
+                                # stocha and llama.cpp give the same greedy tokens, up to ties
 """
 import argparse
 import json
@@ -31,6 +33,22 @@ UPSTREAM = os.path.join(SHARED, "data", "stories260K", "expected",
                         "runc_t0_once_upon_a_time_n64.tokens.json")
 REFERENCE = os.path.join(ROOT, "tests", "reference", "make_reference_models.py")
 TIE = 1e-3  # logits of F32 engines differ by ~1e-5 (summation order)
+DEFAULT_MODEL = os.path.join(ROOT, "models", "default")
+# --agree-quantized: (label, source, type) written by stocha-quantize. stories260K (D 64,
+# F 172) keeps F16 for W_down (172 is not a multiple of 32) and for every matrix as Q4_K
+# (64-element rows are not whole 256-element super-blocks), so its K file is F16; the K
+# kernels are checked on models/default (D 256, F 1024: whole super-blocks).
+QUANT_CASES = [("stories260K", STORIES, "q8_0"), ("stories260K", STORIES, "q4_0"),
+               ("stories260K", STORIES, "q4_k"), ("models/default", DEFAULT_MODEL, "q8_0"),
+               ("models/default", DEFAULT_MODEL, "q4_0"), ("models/default", DEFAULT_MODEL, "q4_k")]
+QUANT_PROMPT = [1, 403, 407, 261, 378]
+QUANT_TOKENS = 48
+# llama.cpp rounds the activations to 8 bits for its quantized dot products (Q8_0 blocks
+# for Q8_0/Q4_0 weights, Q8_K for the K types: ggml/src/ggml-cpu/ggml-cpu.c, type_traits_cpu
+# .vec_dot_type), stocha keeps them F32 (docs/ENGINE.md), so their logits differ by far more than
+# two F32 engines' (TIE): a first divergence is accepted where stocha's top-2 logit margin
+# is below QUANT_TIE (logits of these models are O(10)).
+QUANT_TIE = 0.05
 SHAPES = [("llama32_1b", "F16"), ("llama32_1b", "BF16"), ("qwen25_1_5b", "BF16")]
 NAMES = {"llama32_1b": "Llama-3.2-1B shape", "qwen25_1_5b": "Qwen2.5-1.5B shape (qwen2)"}
 # The architecture each shape is written as; part of the cached file's name (the qwen2
@@ -141,6 +159,48 @@ def agree(args):
     return 0 if ok else 1
 
 
+def quantize(args, src, dtype, out):
+    """Writes src as dtype with stocha-quantize; returns its printed lines (fallbacks)."""
+    p = subprocess.run([os.path.join(args.build, "engine", "tools", "stocha-quantize"),
+                        f"--model={src}", f"--type={dtype}", f"--out={out}"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"stocha-quantize failed ({p.returncode}) on {src}:\n{p.stderr[-4000:]}")
+    return p.stdout.strip().splitlines()
+
+
+def agree_quantized(args):
+    """Files written by stocha-quantize load in llama.cpp, and stocha (silu) and llama.cpp
+    give the same QUANT_TOKENS greedy tokens, up to a numerical tie: a first divergence
+    where stocha's top-2 logit margin is below QUANT_TIE is printed and accepted."""
+    d = os.path.join(args.build, "peer-quant")
+    os.makedirs(d, exist_ok=True)
+    ok = True
+    for label, src, dtype in QUANT_CASES:
+        if not os.path.exists(src):
+            print(f"SKIP {label} {dtype}: {src} not found")
+            continue
+        path = os.path.join(d, f"{label.replace('/', '_')}_{dtype}.gguf")
+        lines = quantize(args, src, dtype, path)
+        kept = [l.split(":", 1)[1].strip() for l in lines if l.startswith("fallback:")]
+        print(f"{label} as {dtype.upper()}: {len(kept)} matrices kept F16" +
+              (f" ({'; '.join(sorted(set(k.split(' ')[0].split('.')[-2] for k in kept)))})"
+               if kept else ""))
+        s = stocha(args, path, 1, QUANT_PROMPT, QUANT_TOKENS)
+        l = llama(args, path, 1, QUANT_PROMPT, QUANT_TOKENS)
+        n = agreement(s["tokens"], l["tokens"])
+        if n == QUANT_TOKENS:
+            print(f"  {n}/{QUANT_TOKENS} greedy tokens equal")
+            continue
+        margin = s["margins"][n]
+        tie = margin < QUANT_TIE
+        print(f"  {n}/{QUANT_TOKENS} greedy tokens equal; first divergence at token {n}: "
+              f"stocha {s['tokens'][n]}, llama.cpp {l['tokens'][n]}, stocha's top-2 margin "
+              f"{margin:.4g} " + (f"(< {QUANT_TIE}: a tie)" if tie else f"(>= {QUANT_TIE}: FAIL)"))
+        ok = ok and tie
+    return 0 if ok else 1
+
+
 def ensure_gguf(args, shape, dtype):
     path = os.path.join(args.gguf_dir, f"{shape}_{ARCHS[shape]}_{dtype.lower()}.gguf")
     if not os.path.exists(path):
@@ -198,6 +258,8 @@ def main():
                     help="shape:dtype list (llama32_1b, qwen25_1_5b; F16, BF16)")
     ap.add_argument("--quick", action="store_true", help="stories260K only, small probe")
     ap.add_argument("--agree", action="store_true", help="stories260K vs upstream run.c only")
+    ap.add_argument("--agree-quantized", action="store_true",
+                    help="stocha vs llama.cpp on stocha-quantize's Q8_0/Q4_0/Q4_K files")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     args.node_dir = os.path.abspath(args.node_dir or os.path.join(args.build, "peer-node"))
@@ -209,6 +271,8 @@ def main():
     ensure_node(args.node_dir)
     if args.agree:
         return agree(args)
+    if args.agree_quantized:
+        return agree_quantized(args)
     prompt, _ = upstream()
     files = [("stories260K", STORIES)]
     if args.quick:
