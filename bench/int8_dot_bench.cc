@@ -209,8 +209,9 @@ int main(int argc, char** argv) {
   for (const char* name : {"f32/avx2", "f32/avx512", "int8/avx2", "int8/avx512vnni"}) {
     const double t = c.Median(name);
     if (t == 0) continue;
-    std::printf("| %s | %s | %.3f | %.1f |\n", std::string(name).substr(0, 4).c_str(),
-                std::strchr(name, '/') + 1, t * 1e3, bytes / t / 1e9);
+    const std::string n(name);
+    std::printf("| %s | %s | %.3f | %.1f |\n", n.substr(0, n.find('/')).c_str(),
+                n.substr(n.find('/') + 1).c_str(), t * 1e3, bytes / t / 1e9);
   }
   std::printf(
       "8-bit activations: max |y_int8 - y_f32| = %.3g (max |y_f32| = %.3g, relative %.2g)\n",

@@ -246,6 +246,7 @@ int main(int argc, char** argv) {
     const double sparse_bytes = static_cast<double>(rows_below(m->w.rows())) * m->row_bytes;
     for (const RowIsa isa : isas) {
       const std::string tag = type + "/" + std::string(RowIsaName(isa));
+      if (c.Median("gemv/dense/" + tag) == 0) continue;  // filtered out (--benchmark_filter)
       const double d = dense_bytes / c.Median("gemv/dense/" + tag);
       const double s = sparse_bytes / c.Median("gemv/sparse10/" + tag);
       const double a = sparse_bytes / c.Median("axpy/sparse10/" + tag);
@@ -260,6 +261,7 @@ int main(int argc, char** argv) {
     for (size_t k = 1; k < isas.size(); ++k) {
       const std::string a = type + "/" + std::string(RowIsaName(isas[k]));
       const std::string b = type + "/" + std::string(RowIsaName(isas[k - 1]));
+      if (c.Median("gemv/dense/" + a) == 0 || c.Median("gemv/dense/" + b) == 0) continue;
       std::printf("%s / %s time: dense %.3f, sparse %.3f, axpy %.3f\n", a.c_str(), b.c_str(),
                   c.Median("gemv/dense/" + a) / c.Median("gemv/dense/" + b),
                   c.Median("gemv/sparse10/" + a) / c.Median("gemv/sparse10/" + b),
