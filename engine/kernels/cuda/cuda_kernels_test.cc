@@ -12,6 +12,7 @@
 #include "engine/kernels/cpu/activation_kernel.h"
 #include "engine/kernels/cpu/ffn_kernels.h"
 #include "engine/kernels/cpu/norm.h"
+#include "engine/kernels/cuda/attention.h"
 #include "engine/kernels/cuda/device.h"
 #include "engine/kernels/cuda/ffn_kernels.h"
 #include "engine/kernels/cuda/norm.h"
@@ -184,6 +185,11 @@ TEST(CudaKernelArgumentsTest, RefuseQuantizedWeightsAndOversizedBatchesByName) {
               RowDotsMode::kStore);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   s = DownAxpy(nullptr, 0, 32, f32, nullptr, nullptr, nullptr, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  s = Attend(nullptr, 1, 8, 3, 64, nullptr, 1, nullptr, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("3 KV heads"), std::string::npos) << s;
+  s = Attend(nullptr, 1, 8, 2, 512, nullptr, 1, nullptr, nullptr);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 }
 
@@ -359,6 +365,57 @@ TEST_F(CudaTest, RopeMatchesCpuInBothLayouts) {
     std::vector<float> want = v;
     for (int t = 0; t < T; ++t) rope.Apply(want.data() + t * heads * 64, heads, positions[t]);
     for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-6f) << "i " << i;
+  }
+}
+
+TEST_F(CudaTest, AttentionMatchesDoubleSoftmaxForGqaAndOddHeadDims) {
+  for (int head_dim : {64, 8, 48}) {
+    const int heads = 8, kv_heads = 2, T = 3;
+    const std::vector<int32_t> positions = {0, 17, 300};
+    const int64_t max_positions = 301, kv = static_cast<int64_t>(kv_heads) * head_dim;
+    // Each token row its own sequence (own cache), as in a decode batch.
+    std::vector<std::vector<float>> k, v;
+    std::vector<DeviceBuffer> dk, dv;
+    std::vector<DeviceAttentionRow> rows;
+    for (int t = 0; t < T; ++t) {
+      k.push_back(Random(static_cast<size_t>((positions[t] + 1) * kv), 50 + t));
+      v.push_back(Random(static_cast<size_t>((positions[t] + 1) * kv), 60 + t));
+      dk.push_back(Upload(k.back()));
+      dv.push_back(Upload(v.back()));
+      rows.push_back({dk.back().as<float>(), dv.back().as<float>(), positions[t]});
+    }
+    const std::vector<float> q = Random(static_cast<size_t>(T) * heads * head_dim, 70);
+    DeviceBuffer dq = Upload(q), drows = Upload(rows);
+    DeviceBuffer scores = Upload(
+        std::vector<float>(static_cast<size_t>(AttentionScratchFloats(T, heads, max_positions))));
+    DeviceBuffer dout = Upload(std::vector<float>(q.size(), -9.0f));
+    ASSERT_TRUE(Attend(dq.as<float>(), T, heads, kv_heads, head_dim, drows.as<DeviceAttentionRow>(),
+                       max_positions, scores.as<float>(), dout.as<float>())
+                    .ok());
+    const std::vector<float> got = Download<float>(dout, q.size());
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < heads; ++h) {
+        const int kvh = h / (heads / kv_heads);
+        const float* qh = q.data() + (t * heads + h) * head_dim;
+        std::vector<double> w(static_cast<size_t>(positions[t] + 1));
+        double m = -1e300, sum = 0.0;
+        for (int p = 0; p <= positions[t]; ++p) {
+          double dot = 0.0;
+          for (int i = 0; i < head_dim; ++i)
+            dot += static_cast<double>(qh[i]) * k[t][p * kv + kvh * head_dim + i];
+          w[p] = dot / std::sqrt(static_cast<double>(head_dim));
+          m = std::max(m, w[p]);
+        }
+        for (double& x : w) sum += (x = std::exp(x - m));
+        for (int i = 0; i < head_dim; ++i) {
+          double want = 0.0;
+          for (int p = 0; p <= positions[t]; ++p)
+            want += w[p] / sum * v[t][p * kv + kvh * head_dim + i];
+          EXPECT_NEAR(got[(t * heads + h) * head_dim + i], want, 2e-5)
+              << "head_dim " << head_dim << " t " << t << " h " << h << " i " << i;
+        }
+      }
+    }
   }
 }
 
