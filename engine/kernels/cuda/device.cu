@@ -91,6 +91,18 @@ absl::Status DeviceBuffer::CopyFromDevice(const DeviceBuffer& src) {
       "cudaMemcpyAsync device to device");
 }
 
+absl::Status DeviceBuffer::CopyRangeFromDevice(const DeviceBuffer& src, int64_t src_offset,
+                                               int64_t offset, int64_t bytes) {
+  if (src_offset < 0 || offset < 0 || bytes < 0 || src_offset + bytes > src.bytes_ ||
+      offset + bytes > bytes_) {
+    return absl::OutOfRangeError("CopyRangeFromDevice: range outside a buffer");
+  }
+  return CudaStatus(cudaMemcpyAsync(static_cast<char*>(data_) + offset,
+                                    static_cast<const char*>(src.data_) + src_offset,
+                                    static_cast<size_t>(bytes), cudaMemcpyDeviceToDevice),
+                    "cudaMemcpyAsync device to device");
+}
+
 absl::Status DeviceBuffer::Zero() {
   return CudaStatus(cudaMemsetAsync(data_, 0, static_cast<size_t>(bytes_)), "cudaMemsetAsync");
 }

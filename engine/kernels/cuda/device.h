@@ -59,6 +59,9 @@ class DeviceBuffer {
   // Copies all of `src` (no larger than this buffer) to the start of this one, in stream
   // order (asynchronous).
   absl::Status CopyFromDevice(const DeviceBuffer& src);
+  // Copies `bytes` from `src` at `src_offset` to this buffer at `offset`, in stream order.
+  absl::Status CopyRangeFromDevice(const DeviceBuffer& src, int64_t src_offset, int64_t offset,
+                                   int64_t bytes);
   // Sets every byte to zero (asynchronous, in stream order).
   absl::Status Zero();
 
