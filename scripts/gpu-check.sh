@@ -13,12 +13,14 @@
 #       Unpacks the bundle, prints the GPU, runs the CUDA tests (every kernel against the
 #       CPU's on the same inputs; the forward pass against run.c's stories260K logits and
 #       the CPU engine's StochA draws) and the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
-#       0/80/90/95% sparsity, dense bytes/s against a device copy). Logs go to $OUT.
+#       0/80/90/95% sparsity, dense bytes/s against a device copy) and the whole-model
+#       decode benchmark (tokens/s sparse against dense at the 1B/1.5B/3B shapes). Logs
+#       go to $OUT.
 #       Each step has its own time limit, so one hang cannot eat the lease.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=gpu-bundle.tar.xz
-TARGETS=(stocha_cuda_test stocha_cuda_forward_test cuda_ffn_bench)
+TARGETS=(stocha_cuda_test stocha_cuda_forward_test cuda_ffn_bench cuda_decode_bench)
 # The ../shared/data files the forward-pass test reads (stories260K and run.c's outputs).
 FIXTURES=(SOURCES.md stories260K/stories260K.bin stories260K/tok512.bin
   stories260K/expected/runc_t0_once_upon_a_time_n64.tokens.json
@@ -79,6 +81,8 @@ run() {
   done
   echo "=== FFN benchmark"
   timeout 240 "$bin/cuda_ffn_bench" 200 2>&1 | tee "$out/cuda_ffn_bench.log" || rc=1
+  echo "=== whole-model decode benchmark"
+  timeout 300 "$bin/cuda_decode_bench" 32 2>&1 | tee "$out/cuda_decode_bench.log" || rc=1
   echo "gpu-check: exit $rc (logs in $out)"
   return $rc
 }

@@ -221,6 +221,10 @@ absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {
   const bool gated = w.w_gate.data != nullptr;
   STOCHA_RETURN_IF_ERROR(
       RowDots(xb, T, gated ? w.w_gate : w.w_up, nullptr, nullptr, 0, h, F, RowDotsMode::kStore));
+  if (bench_force_density_ > 0.0f) {
+    STOCHA_RETURN_IF_ERROR(ForceDensityForBench(
+        h, T, F, F, bench_force_density_, positions_.as<int32_t>(), static_cast<uint32_t>(l)));
+  }
   STOCHA_RETURN_IF_ERROR(
       Activate(h, T, F, F, acts_.as<DeviceActivation>() + static_cast<int64_t>(l) * T,
                zeros_.as<int32_t>() + static_cast<int64_t>(l) * T, active_.as<uint8_t>()));

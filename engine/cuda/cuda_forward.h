@@ -56,6 +56,11 @@ class CudaForward {
   // own position.
   absl::StatusOr<ForwardOutput> Step(absl::Span<const TokenRow> rows);
 
+  // Benchmark knob (0 = off), never set in serving: ReLU rows keep about this fraction of
+  // their FFN neurons (ForceDensityForBench), to emulate a trained model's sparsity on
+  // random weights, as decode_bench does on the CPU.
+  void SetBenchForceDensity(float density) { bench_force_density_ = density; }
+
   const DeviceWeights& weights() const { return weights_; }
   int64_t cache_bytes() const { return cache_bytes_; }
 
@@ -70,6 +75,7 @@ class CudaForward {
   int64_t cache_bytes_;  // per cache: every layer's keys and values
   absl::flat_hash_map<int, DeviceBuffer> caches_;
   int next_cache_ = 1;
+  float bench_force_density_ = 0.0f;
   // Scratch for kMaxDeviceBatch rows, allocated once.
   DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, partials_, scores_, logits_;
   DeviceBuffer tokens_, positions_, kv_slots_, att_rows_, acts_, zeros_, active_, idx_, count_;

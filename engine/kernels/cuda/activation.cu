@@ -47,6 +47,19 @@ __global__ void ActivateKernel(float* __restrict__ h, int T, int64_t F, int64_t 
   }
 }
 
+__global__ void ForceDensityKernel(float* __restrict__ h, int T, int64_t F, int64_t ldh,
+                                   uint32_t threshold, const int32_t* __restrict__ positions,
+                                   uint32_t layer) {
+  const int64_t n = static_cast<int64_t>(T) * F;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = i / F, f = i % F;
+    const RngKey key{0xBE7C4ull, 0, static_cast<uint32_t>(positions[t]), layer};
+    float& v = h[t * ldh + f];
+    v = StochaKeepsSilu(key, static_cast<uint32_t>(f), threshold) ? fabsf(v) + 1e-3f : -1.0f;
+  }
+}
+
 // One block of 1024 threads walks F in tiles of 1024: a ballot gives each warp's
 // active lanes, a scan over the 32 warp counts gives the tile's offsets, so indices come
 // out ascending without atomics.
@@ -106,6 +119,15 @@ absl::Status Activate(float* h, int T, int64_t F, int64_t ldh, const DeviceActiv
   constexpr int kThreads = 256;
   ActivateKernel<<<GridFor(F, kThreads), kThreads>>>(h, T, F, ldh, acts, zeros, active);
   return LaunchStatus("ActivateKernel");
+}
+
+absl::Status ForceDensityForBench(float* h, int T, int64_t F, int64_t ldh, float density,
+                                  const int32_t* positions, uint32_t layer) {
+  if (T <= 0 || F <= 0) return absl::OkStatus();
+  constexpr int kThreads = 256;
+  ForceDensityKernel<<<GridFor(static_cast<int64_t>(T) * F, kThreads), kThreads>>>(
+      h, T, F, ldh, StochaThreshold(density), positions, layer);
+  return LaunchStatus("ForceDensityKernel");
 }
 
 absl::Status CompactActive(const uint8_t* active, int64_t F, int32_t* idx, int32_t* count) {

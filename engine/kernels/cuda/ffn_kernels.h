@@ -62,6 +62,13 @@ DeviceActivation MakeDeviceActivation(const ActivationSpec& spec, const RngKey& 
 absl::Status Activate(float* h, int T, int64_t F, int64_t ldh, const DeviceActivation* acts,
                       int32_t* zeros, uint8_t* active);
 
+// Benchmark knob, never used in serving (as FfnOptions.bench_force_density on the CPU):
+// before a ReLU Activate, makes row t of h [T][F] keep about `density` of its neurons,
+// drawn per (position, layer, neuron) from Philox: kept values become |h| + 1e-3, the
+// others -1, so ReLU leaves exactly that pattern. positions [T] device memory.
+absl::Status ForceDensityForBench(float* h, int T, int64_t F, int64_t ldh, float density,
+                                  const int32_t* positions, uint32_t layer);
+
 // idx[0..*count) = the f with active[f] != 0, ascending (one block, ordered scan).
 absl::Status CompactActive(const uint8_t* active, int64_t F, int32_t* idx, int32_t* count);
 
