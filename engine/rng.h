@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "engine/host_device.h"
+
 namespace stocha {
 
 // Every random decision in stocha is a function of (request seed, sample index, position,
@@ -21,7 +23,7 @@ struct RngKey {
 inline constexpr uint32_t kSamplerStream = 0xFFFF0001u;
 
 namespace rng_internal {
-inline void PhiloxRound(uint32_t ctr[4], const uint32_t key[2]) {
+STOCHA_HD inline void PhiloxRound(uint32_t ctr[4], const uint32_t key[2]) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
   const uint64_t p0 = static_cast<uint64_t>(kM0) * ctr[0];
   const uint64_t p1 = static_cast<uint64_t>(kM1) * ctr[2];
@@ -35,7 +37,7 @@ inline void PhiloxRound(uint32_t ctr[4], const uint32_t key[2]) {
 }  // namespace rng_internal
 
 // Philox4x32-10 (Salmon et al., SC'11). Returns 4 independent 32-bit words.
-inline void Philox4x32(const RngKey& k, uint32_t element, uint32_t out[4]) {
+STOCHA_HD inline void Philox4x32(const RngKey& k, uint32_t element, uint32_t out[4]) {
   uint32_t key[2] = {static_cast<uint32_t>(k.seed), static_cast<uint32_t>(k.seed >> 32)};
   uint32_t ctr[4] = {element, k.position, k.stream, k.sample};
   for (int r = 0; r < 10; ++r) {
@@ -47,10 +49,22 @@ inline void Philox4x32(const RngKey& k, uint32_t element, uint32_t out[4]) {
 }
 
 // A uniform float in [0, 1) with 24 random bits, for element `element`.
-inline float UniformFloat(const RngKey& k, uint32_t element) {
+STOCHA_HD inline float UniformFloat(const RngKey& k, uint32_t element) {
   uint32_t out[4];
   Philox4x32(k, element, out);
   return static_cast<float>(out[0] >> 8) * (1.0f / 16777216.0f);
+}
+
+// StochA's draw for element i of a hidden row: one Philox call yields 4 words, so element i
+// uses word i % 4 of counter i / 4; SiLU is kept when its top 24 bits fall below
+// StochaThreshold(p). The CPU kernel and the CUDA kernel both call these.
+STOCHA_HD inline uint32_t StochaThreshold(float p) {
+  return static_cast<uint32_t>(static_cast<double>(p) * 16777216.0);
+}
+STOCHA_HD inline bool StochaKeepsSilu(const RngKey& k, uint32_t i, uint32_t threshold) {
+  uint32_t words[4];
+  Philox4x32(k, i / 4, words);
+  return (words[i % 4] >> 8) < threshold;
 }
 
 }  // namespace stocha

@@ -21,12 +21,13 @@ root=$(pwd)
 files=$(python3 -c "
 import json, re, sys
 db = json.load(open('$BUILD/compile_commands.json'))
-print(sum(1 for e in db if re.match(r'$root/(?!build)', e['file'])))")
+print(sum(1 for e in db if re.match(r'$root/(?!build).*(?<!\.cu)$', e['file'])))")
 echo "clang-tidy: $files files, $JOBS jobs, checks from .clang-tidy"
-# -quiet: only findings are printed. The regex keeps the repository's sources, not build*/.
+# -quiet: only findings are printed. The regex keeps the repository's sources, not build*/,
+# and not the CUDA kernels (.cu: nvcc's flags, which clang's CUDA mode does not take).
 status=0
 # stderr: without clang-tidy's "N warnings generated." (system-header counts) lines.
-run-clang-tidy -p "$BUILD" -j "$JOBS" -quiet -extra-arg=-Wno-unknown-warning-option "$@" "^$root/(?!build)" \
+run-clang-tidy -p "$BUILD" -j "$JOBS" -quiet -extra-arg=-Wno-unknown-warning-option "$@" "^$root/(?!build).*(?<!\.cu)$" \
   2> >(grep -v -E '^[0-9]+ warnings? generated\.$' >&2) || status=$?
 echo "clang-tidy: $((SECONDS - t0)) s, exit $status"
 exit $status

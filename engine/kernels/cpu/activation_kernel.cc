@@ -19,17 +19,14 @@ int64_t ApplyActivation(const ActivationSpec& spec, const RngKey& key, float* x,
       }
       break;
     case ActivationKind::kStochA: {
-      // One Philox call yields 4 words: element i uses word i % 4 of counter i / 4.
       // Draws happen only for negative inputs; p = 0 never takes the SiLU branch.
-      const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(spec.p) * 16777216.0);
+      const uint32_t threshold = StochaThreshold(spec.p);
       for (int64_t i = 0; i < n; ++i) {
         if (x[i] >= 0.0f) {
           zeros += x[i] == 0.0f;
           continue;
         }
-        uint32_t words[4];
-        Philox4x32(key, static_cast<uint32_t>(i / 4), words);
-        const bool silu = (words[i % 4] >> 8) < threshold;
+        const bool silu = StochaKeepsSilu(key, static_cast<uint32_t>(i), threshold);
         x[i] = silu ? Silu(x[i]) : 0.0f;
         zeros += x[i] == 0.0f;
       }

@@ -1,0 +1,247 @@
+// The decoder forward pass on the GPU, layer by layer over the kernels of kernels/cuda/.
+#include "engine/cuda/cuda_forward.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/format/status_macros.h"
+#include "engine/kernels/cuda/attention.h"
+#include "engine/kernels/cuda/elementwise.h"
+#include "engine/kernels/cuda/norm.h"
+#include "engine/kernels/cuda/rope.h"
+
+namespace stocha::cuda {
+namespace {
+
+absl::StatusOr<DeviceBuffer> Floats(int64_t n) { return DeviceBuffer::Allocate(n * 4); }
+
+}  // namespace
+
+CudaForward::CudaForward(std::shared_ptr<const Model> model, DeviceWeights weights, int max_context)
+    : model_(std::move(model)), weights_(std::move(weights)), max_context_(max_context) {
+  const ModelConfig& c = model_->config();
+  cache_bytes_ = 2LL * c.num_layers * max_context_ * c.num_kv_heads * c.head_dim * 4;
+}
+
+absl::StatusOr<std::unique_ptr<CudaForward>> CudaForward::Create(std::shared_ptr<const Model> model,
+                                                                 int max_context) {
+  if (model == nullptr) return absl::InvalidArgumentError("CudaForward::Create: model is null");
+  const ModelConfig& c = model->config();
+  if (max_context < 1 || max_context > c.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("CudaForward::Create: max_context ", max_context,
+                                                   " outside [1, ", c.max_position_embeddings,
+                                                   "]"));
+  }
+  if (c.head_dim > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("head_dim ", c.head_dim, ": the CUDA attention kernel takes at most 256"));
+  }
+  STOCHA_ASSIGN_OR_RETURN(DeviceWeights w, DeviceWeights::Upload(*model));
+  std::unique_ptr<CudaForward> f(new CudaForward(std::move(model), std::move(w), max_context));
+  STOCHA_RETURN_IF_ERROR(f->AllocateScratch());
+  return f;
+}
+
+absl::Status CudaForward::AllocateScratch() {
+  const ModelConfig& c = model_->config();
+  const int64_t B = kMaxDeviceBatch, L = c.num_layers, D = c.hidden_size, F = c.intermediate_size;
+  const int64_t qd = static_cast<int64_t>(c.num_heads) * c.head_dim;
+  const int64_t kvd = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
+  STOCHA_ASSIGN_OR_RETURN(x_, Floats(B * D));
+  STOCHA_ASSIGN_OR_RETURN(xb_, Floats(B * D));
+  STOCHA_ASSIGN_OR_RETURN(q_, Floats(B * qd));
+  STOCHA_ASSIGN_OR_RETURN(k_, Floats(B * kvd));
+  STOCHA_ASSIGN_OR_RETURN(v_, Floats(B * kvd));
+  STOCHA_ASSIGN_OR_RETURN(att_, Floats(B * qd));
+  STOCHA_ASSIGN_OR_RETURN(out_, Floats(B * D));
+  STOCHA_ASSIGN_OR_RETURN(h_, Floats(B * F));
+  STOCHA_ASSIGN_OR_RETURN(partials_, Floats(DownAxpyScratchFloats(B, F, D)));
+  STOCHA_ASSIGN_OR_RETURN(scores_, Floats(AttentionScratchFloats(B, c.num_heads, max_context_)));
+  STOCHA_ASSIGN_OR_RETURN(logits_, Floats(B * c.vocab_size));
+  STOCHA_ASSIGN_OR_RETURN(tokens_, DeviceBuffer::Allocate(B * 4));
+  STOCHA_ASSIGN_OR_RETURN(positions_, DeviceBuffer::Allocate(B * 4));
+  STOCHA_ASSIGN_OR_RETURN(
+      kv_slots_, DeviceBuffer::Allocate(L * B * static_cast<int64_t>(sizeof(DeviceKvSlot))));
+  STOCHA_ASSIGN_OR_RETURN(
+      att_rows_, DeviceBuffer::Allocate(L * B * static_cast<int64_t>(sizeof(DeviceAttentionRow))));
+  STOCHA_ASSIGN_OR_RETURN(
+      acts_, DeviceBuffer::Allocate(L * B * static_cast<int64_t>(sizeof(DeviceActivation))));
+  STOCHA_ASSIGN_OR_RETURN(zeros_, DeviceBuffer::Allocate(L * B * 4));
+  STOCHA_ASSIGN_OR_RETURN(active_, DeviceBuffer::Allocate(F));
+  STOCHA_ASSIGN_OR_RETURN(idx_, DeviceBuffer::Allocate(F * 4));
+  STOCHA_ASSIGN_OR_RETURN(count_, DeviceBuffer::Allocate(4));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> CudaForward::NewCache() {
+  STOCHA_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(cache_bytes_));
+  const int id = next_cache_++;
+  caches_.emplace(id, std::move(b));
+  return id;
+}
+
+absl::StatusOr<int> CudaForward::ForkCache(int parent, int positions) {
+  auto it = caches_.find(parent);
+  if (it == caches_.end()) return absl::NotFoundError(absl::StrCat("no cache ", parent));
+  if (positions < 0 || positions > max_context_) {
+    return absl::InvalidArgumentError(absl::StrCat("ForkCache: positions ", positions));
+  }
+  STOCHA_ASSIGN_OR_RETURN(int child, NewCache());
+  // Layout per cache: [layer][k|v][position][kv_dim]; copy each layer's first positions.
+  const ModelConfig& c = model_->config();
+  const int64_t kvd = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
+  const int64_t plane = static_cast<int64_t>(max_context_) * kvd * 4;
+  const DeviceBuffer& src = caches_.at(parent);
+  DeviceBuffer& dst = caches_.at(child);
+  for (int64_t p = 0; p < 2LL * c.num_layers; ++p) {
+    STOCHA_RETURN_IF_ERROR(dst.CopyRangeFromDevice(src, p * plane, p * plane, positions * kvd * 4));
+  }
+  return child;
+}
+
+absl::Status CudaForward::FreeCache(int cache) {
+  if (caches_.erase(cache) == 0) return absl::NotFoundError(absl::StrCat("no cache ", cache));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows) {
+  const ModelConfig& c = model_->config();
+  const int T = static_cast<int>(rows.size());
+  if (T < 1 || T > kMaxDeviceBatch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CudaForward::Step: ", T, " rows, outside [1, ", kMaxDeviceBatch, "]"));
+  }
+  const int L = c.num_layers;
+  const int64_t kvd = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
+  const int64_t plane = static_cast<int64_t>(max_context_) * kvd;  // floats
+  std::vector<int32_t> tokens(T), positions(T);
+  std::vector<DeviceKvSlot> slots(static_cast<size_t>(L) * T);
+  std::vector<DeviceAttentionRow> att(static_cast<size_t>(L) * T);
+  std::vector<DeviceActivation> acts(static_cast<size_t>(L) * T);
+  bool sparse = false;
+  for (int t = 0; t < T; ++t) {
+    const TokenRow& r = rows[t];
+    auto it = caches_.find(r.cache);
+    if (it == caches_.end())
+      return absl::NotFoundError(absl::StrCat("rows[", t, "]: no cache ", r.cache));
+    if (r.token < 0 || r.token >= c.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rows[", t, "]: token ", r.token, " outside the vocabulary [0, ", c.vocab_size, ")"));
+    }
+    if (r.position < 0 || r.position >= max_context_) {
+      return absl::OutOfRangeError(absl::StrCat("rows[", t, "]: position ", r.position,
+                                                " outside the context [0, ", max_context_, ")"));
+    }
+    tokens[t] = r.token;
+    positions[t] = r.position;
+    sparse = sparse || r.activation.sparse();
+    float* base = it->second.as<float>();
+    for (int l = 0; l < L; ++l) {
+      float* k = base + (2LL * l) * plane;
+      float* v = base + (2LL * l + 1) * plane;
+      slots[static_cast<size_t>(l) * T + t] = {k, v, r.position};
+      att[static_cast<size_t>(l) * T + t] = {k, v, r.position};
+      RngKey key = r.key;
+      key.stream = static_cast<uint32_t>(l);
+      acts[static_cast<size_t>(l) * T + t] = MakeDeviceActivation(r.activation, key);
+    }
+  }
+  STOCHA_RETURN_IF_ERROR(tokens_.CopyFromHost(tokens.data(), T * 4));
+  STOCHA_RETURN_IF_ERROR(positions_.CopyFromHost(positions.data(), T * 4));
+  STOCHA_RETURN_IF_ERROR(kv_slots_.CopyFromHost(
+      slots.data(), static_cast<int64_t>(slots.size() * sizeof(DeviceKvSlot))));
+  STOCHA_RETURN_IF_ERROR(att_rows_.CopyFromHost(
+      att.data(), static_cast<int64_t>(att.size() * sizeof(DeviceAttentionRow))));
+  STOCHA_RETURN_IF_ERROR(acts_.CopyFromHost(
+      acts.data(), static_cast<int64_t>(acts.size() * sizeof(DeviceActivation))));
+
+  STOCHA_RETURN_IF_ERROR(EmbedRows(weights_.embed(), tokens_.as<int32_t>(), T, x_.as<float>()));
+  for (int l = 0; l < L; ++l) STOCHA_RETURN_IF_ERROR(RunLayer(l, T, sparse));
+
+  const int64_t D = c.hidden_size, V = c.vocab_size;
+  STOCHA_RETURN_IF_ERROR(
+      RmsNormRows(x_.as<float>(), weights_.final_norm(), T, D, c.rms_norm_eps, xb_.as<float>()));
+  STOCHA_RETURN_IF_ERROR(RowDots(xb_.as<float>(), T, weights_.lm_head(), nullptr, nullptr, 0,
+                                 logits_.as<float>(), V, RowDotsMode::kStore));
+  ForwardOutput out;
+  std::vector<float> logits(static_cast<size_t>(T) * V);
+  std::vector<int32_t> zeros(static_cast<size_t>(L) * T);
+  STOCHA_RETURN_IF_ERROR(
+      logits_.CopyToHost(logits.data(), static_cast<int64_t>(logits.size()) * 4));
+  STOCHA_RETURN_IF_ERROR(zeros_.CopyToHost(zeros.data(), static_cast<int64_t>(zeros.size()) * 4));
+  out.logits.resize(T);
+  for (int t = 0; t < T; ++t) {
+    if (rows[t].want_logits)
+      out.logits[t].assign(logits.begin() + t * V, logits.begin() + (t + 1) * V);
+  }
+  out.zeros.resize(L);
+  for (int l = 0; l < L; ++l)
+    out.zeros[l].assign(zeros.begin() + l * T, zeros.begin() + (l + 1) * T);
+  return out;
+}
+
+absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {
+  const ModelConfig& c = model_->config();
+  const DeviceLayer& w = weights_.layers()[l];
+  const int64_t D = c.hidden_size, F = c.intermediate_size;
+  const int64_t qd = static_cast<int64_t>(c.num_heads) * c.head_dim;
+  const int64_t kvd = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
+  float* x = x_.as<float>();
+  float* xb = xb_.as<float>();
+
+  // Attention block: x += Wo · attn(rope(Wq xb), rope(Wk xb), Wv xb).
+  STOCHA_RETURN_IF_ERROR(RmsNormRows(x, w.attn_norm, T, D, c.rms_norm_eps, xb));
+  STOCHA_RETURN_IF_ERROR(
+      RowDots(xb, T, w.wq, nullptr, nullptr, 0, q_.as<float>(), qd, RowDotsMode::kStore));
+  STOCHA_RETURN_IF_ERROR(
+      RowDots(xb, T, w.wk, nullptr, nullptr, 0, k_.as<float>(), kvd, RowDotsMode::kStore));
+  STOCHA_RETURN_IF_ERROR(
+      RowDots(xb, T, w.wv, nullptr, nullptr, 0, v_.as<float>(), kvd, RowDotsMode::kStore));
+  if (w.bq != nullptr) STOCHA_RETURN_IF_ERROR(AddBiasRows(q_.as<float>(), w.bq, T, qd));
+  if (w.bk != nullptr) STOCHA_RETURN_IF_ERROR(AddBiasRows(k_.as<float>(), w.bk, T, kvd));
+  if (w.bv != nullptr) STOCHA_RETURN_IF_ERROR(AddBiasRows(v_.as<float>(), w.bv, T, kvd));
+  STOCHA_RETURN_IF_ERROR(RopeRows(q_.as<float>(), T, c.num_heads, c.head_dim,
+                                  positions_.as<int32_t>(), weights_.inv_freq(), c.rope_style));
+  STOCHA_RETURN_IF_ERROR(RopeRows(k_.as<float>(), T, c.num_kv_heads, c.head_dim,
+                                  positions_.as<int32_t>(), weights_.inv_freq(), c.rope_style));
+  STOCHA_RETURN_IF_ERROR(WriteKv(k_.as<float>(), v_.as<float>(), T, kvd,
+                                 kv_slots_.as<DeviceKvSlot>() + static_cast<int64_t>(l) * T));
+  STOCHA_RETURN_IF_ERROR(Attend(q_.as<float>(), T, c.num_heads, c.num_kv_heads, c.head_dim,
+                                att_rows_.as<DeviceAttentionRow>() + static_cast<int64_t>(l) * T,
+                                max_context_, scores_.as<float>(), att_.as<float>()));
+  STOCHA_RETURN_IF_ERROR(RowDots(att_.as<float>(), T, w.wo, nullptr, nullptr, 0, out_.as<float>(),
+                                 D, RowDotsMode::kStore));
+  if (w.bo != nullptr) STOCHA_RETURN_IF_ERROR(AddBiasRows(out_.as<float>(), w.bo, T, D));
+  STOCHA_RETURN_IF_ERROR(AddInPlace(x, out_.as<float>(), T * D));
+
+  // FFN block: x += W_down · (act(W_gate xb) ⊙ W_up xb), or W_down · act(W_up xb).
+  STOCHA_RETURN_IF_ERROR(RmsNormRows(x, w.ffn_norm, T, D, c.rms_norm_eps, xb));
+  float* h = h_.as<float>();
+  const bool gated = w.w_gate.data != nullptr;
+  STOCHA_RETURN_IF_ERROR(
+      RowDots(xb, T, gated ? w.w_gate : w.w_up, nullptr, nullptr, 0, h, F, RowDotsMode::kStore));
+  if (bench_force_density_ > 0.0f) {
+    STOCHA_RETURN_IF_ERROR(ForceDensityForBench(
+        h, T, F, F, bench_force_density_, positions_.as<int32_t>(), static_cast<uint32_t>(l)));
+  }
+  STOCHA_RETURN_IF_ERROR(
+      Activate(h, T, F, F, acts_.as<DeviceActivation>() + static_cast<int64_t>(l) * T,
+               zeros_.as<int32_t>() + static_cast<int64_t>(l) * T, active_.as<uint8_t>()));
+  const int32_t* idx = nullptr;
+  const int32_t* count = nullptr;
+  if (sparse) {
+    STOCHA_RETURN_IF_ERROR(
+        CompactActive(active_.as<uint8_t>(), F, idx_.as<int32_t>(), count_.as<int32_t>()));
+    idx = idx_.as<int32_t>();
+    count = count_.as<int32_t>();
+  }
+  if (gated) {
+    STOCHA_RETURN_IF_ERROR(RowDots(xb, T, w.w_up, idx, count, F, h, F, RowDotsMode::kScaleNonZero));
+  }
+  STOCHA_RETURN_IF_ERROR(
+      DownAxpy(h, T, F, w.w_down_t, idx, count, partials_.as<float>(), out_.as<float>()));
+  return AddInPlace(x, out_.as<float>(), T * D);
+}
+
+}  // namespace stocha::cuda

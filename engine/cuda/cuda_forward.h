@@ -1,0 +1,86 @@
+// The decoder forward pass on the GPU: device KV caches and one step of up to 16 token rows.
+#ifndef STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_
+#define STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/activation.h"
+#include "engine/cuda/device_weights.h"
+#include "engine/kernels/cuda/device.h"
+#include "engine/model/model.h"
+#include "engine/rng.h"
+
+namespace stocha::cuda {
+
+// One token row of a step: appended to cache `cache` at `position` (the cache's
+// positions before it must be filled), activated with `activation` and the StochA key
+// `key` (whose stream the forward pass sets to each layer, as the CPU engine does).
+struct TokenRow {
+  int32_t token = 0;
+  int cache = 0;
+  int32_t position = 0;
+  ActivationSpec activation;
+  RngKey key;
+  bool want_logits = false;
+};
+
+struct ForwardOutput {
+  std::vector<std::vector<float>> logits;   // per row; empty where !want_logits
+  std::vector<std::vector<int32_t>> zeros;  // [layer][row]: exact zeros of the FFN activation
+};
+
+// This is the CUDA backend's compute, before the Engine seam (docs/CUDA.md): a caller
+// (today the tests and the benchmark) holds caches and steps rows through it. Every layer
+// runs the kernels of engine/kernels/cuda/: the FFN takes the sparse path (compaction,
+// active rows only) whenever a row's activation can give zeros, else the dense one; both
+// give the same bits. Thread-safety: not thread-safe; one thread drives it.
+class CudaForward {
+ public:
+  // Uploads the weights to the current device; caches hold `max_context` positions.
+  static absl::StatusOr<std::unique_ptr<CudaForward>> Create(std::shared_ptr<const Model> model,
+                                                             int max_context);
+
+  // A new, empty KV cache on the device (ResourceExhausted when it does not fit).
+  absl::StatusOr<int> NewCache();
+  // A new cache holding the first `positions` positions of `parent` (device copy).
+  absl::StatusOr<int> ForkCache(int parent, int positions);
+  absl::Status FreeCache(int cache);
+
+  // Runs rows.size() <= kMaxDeviceBatch token rows through every layer. Rows of one cache
+  // must come in position order (a prefill chunk); each attends to its cache up to its
+  // own position.
+  absl::StatusOr<ForwardOutput> Step(absl::Span<const TokenRow> rows);
+
+  // Benchmark knob (0 = off), never set in serving: ReLU rows keep about this fraction of
+  // their FFN neurons (ForceDensityForBench), to emulate a trained model's sparsity on
+  // random weights, as decode_bench does on the CPU.
+  void SetBenchForceDensity(float density) { bench_force_density_ = density; }
+
+  const DeviceWeights& weights() const { return weights_; }
+  int64_t cache_bytes() const { return cache_bytes_; }
+
+ private:
+  CudaForward(std::shared_ptr<const Model> model, DeviceWeights weights, int max_context);
+  absl::Status AllocateScratch();
+  absl::Status RunLayer(int l, int T, bool sparse);
+
+  std::shared_ptr<const Model> model_;
+  DeviceWeights weights_;
+  int max_context_;
+  int64_t cache_bytes_;  // per cache: every layer's keys and values
+  absl::flat_hash_map<int, DeviceBuffer> caches_;
+  int next_cache_ = 1;
+  float bench_force_density_ = 0.0f;
+  // Scratch for kMaxDeviceBatch rows, allocated once.
+  DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, partials_, scores_, logits_;
+  DeviceBuffer tokens_, positions_, kv_slots_, att_rows_, acts_, zeros_, active_, idx_, count_;
+};
+
+}  // namespace stocha::cuda
+
+#endif  // STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_

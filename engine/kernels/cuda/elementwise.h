@@ -1,0 +1,35 @@
+// The small per-token kernels of a decoder step on the GPU: embedding, bias, residual, KV write.
+#ifndef STOCHA_ENGINE_KERNELS_CUDA_ELEMENTWISE_H_
+#define STOCHA_ENGINE_KERNELS_CUDA_ELEMENTWISE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "engine/kernels/cuda/ffn_kernels.h"
+
+namespace stocha::cuda {
+
+// out[t][:] = embed[tokens[t]][:] as F32 (embed F32/F16/BF16 [V][D]; tokens [T] device).
+absl::Status EmbedRows(const DeviceMatrix& embed, const int32_t* tokens, int64_t T, float* out);
+
+// y[t][j] += bias[j] for T rows of n.
+absl::Status AddBiasRows(float* y, const float* bias, int64_t T, int64_t n);
+
+// x[i] += y[i] for i < n (the residual stream).
+absl::Status AddInPlace(float* x, const float* y, int64_t n);
+
+// Where token row t's key and value go: its sequence's layer cache at its position.
+struct DeviceKvSlot {
+  float* k = nullptr;  // the sequence's keys of this layer, [positions][kv_dim]
+  float* v = nullptr;
+  int32_t position = 0;
+};
+
+// k_cache[position][:] = k[t][:], and the same for v, for each token row t (slots [T]
+// device memory).
+absl::Status WriteKv(const float* k, const float* v, int64_t T, int64_t kv_dim,
+                     const DeviceKvSlot* slots);
+
+}  // namespace stocha::cuda
+
+#endif  // STOCHA_ENGINE_KERNELS_CUDA_ELEMENTWISE_H_

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The CUDA check for a lent GPU machine (issue 15, docs/CUDA.md), in two halves.
+#
+#   scripts/gpu-check.sh bundle
+#       Here, on the CPU machine (nvcc, no GPU): configures build-cuda with
+#       -DSTOCHA_CUDA=ON, builds the CUDA tests and benchmark, and packs them with the
+#       shared libraries a bare CUDA image lacks (ldd: Abseil and the like; not glibc,
+#       libstdc++ or the driver) into gpu-bundle.tar.xz (git-ignored, so `carry` takes it).
+#   scripts/gpu-check.sh run
+#       On the GPU machine, through the device tool, in one call:
+#         run(command="bash scripts/gpu-check.sh run", carry=["gpu-bundle.tar.xz"],
+#             timeout_s=420)
+#       Unpacks the bundle, prints the GPU, runs the CUDA tests (every kernel against the
+#       CPU's on the same inputs; the forward pass against run.c's stories260K logits and
+#       the CPU engine's StochA draws) and the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
+#       0/80/90/95% sparsity, dense bytes/s against a device copy) and the whole-model
+#       decode benchmark (tokens/s sparse against dense at the 1B/1.5B/3B shapes). Logs
+#       go to $OUT.
+#       Each step has its own time limit, so one hang cannot eat the lease.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUNDLE=gpu-bundle.tar.xz
+TARGETS=(stocha_cuda_test stocha_cuda_forward_test cuda_ffn_bench cuda_decode_bench)
+# The ../shared/data files the forward-pass test reads (stories260K and run.c's outputs).
+FIXTURES=(SOURCES.md stories260K/stories260K.bin stories260K/tok512.bin
+  stories260K/expected/runc_t0_once_upon_a_time_n64.tokens.json
+  stories260K/expected/runc_t0_once_upon_a_time_n64.logits.f32)
+
+bundle() {
+  local t0=$SECONDS
+  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTOCHA_CUDA=ON >/dev/null
+  ninja -C build-cuda -j"${JOBS:-2}" "${TARGETS[@]}"
+  local dir
+  dir=$(mktemp -d)
+  mkdir -p "$dir/gpu-bundle/bin" "$dir/gpu-bundle/lib"
+  for t in "${TARGETS[@]}"; do
+    local bin
+    bin=$(find build-cuda -type f -name "$t" -perm -u+x | head -1)
+    cp "$bin" "$dir/gpu-bundle/bin/"
+    # Every resolved library except the C runtime and the compiler's own (the image's are
+    # as new or newer) and the driver's (the GPU machine brings its own).
+    ldd "$bin" | awk '$3 ~ /^\// {print $3}' |
+      grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|ld-linux[^/]*|libcuda)\.so' |
+      while read -r lib; do cp -L -n "$lib" "$dir/gpu-bundle/lib/"; done
+  done
+  # The tests look for ../shared where the build put it (a compiled-in path): record it,
+  # and carry the few files they read.
+  local shared
+  shared=$(sed -n 's/^STOCHA_SHARED_DIR:PATH=//p' build-cuda/CMakeCache.txt)
+  echo "$shared" >"$dir/gpu-bundle/shared_dir.txt"
+  for f in "${FIXTURES[@]}"; do
+    mkdir -p "$dir/gpu-bundle/shared/data/$(dirname "$f")"
+    cp "$shared/data/$f" "$dir/gpu-bundle/shared/data/$f"
+  done
+  tar -C "$dir" -cJf "$BUNDLE" gpu-bundle
+  rm -rf "$dir"
+  echo "gpu-check: $BUNDLE $(du -h "$BUNDLE" | cut -f1) ($(tar -tJf "$BUNDLE" | grep -c '/lib/.') libraries), $((SECONDS - t0)) s"
+}
+
+run() {
+  local out=${OUT:-/tmp/gpu-check-out}
+  mkdir -p "$out"
+  local dir=/tmp/stocha-gpu
+  rm -rf "$dir" && mkdir -p "$dir"
+  tar -C "$dir" -xJf "$BUNDLE"
+  export LD_LIBRARY_PATH="$dir/gpu-bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local bin=$dir/gpu-bundle/bin rc=0 shared
+  shared=$(cat "$dir/gpu-bundle/shared_dir.txt")
+  if [ ! -e "$shared/data/SOURCES.md" ]; then
+    mkdir -p "$(dirname "$shared")"
+    ln -sfn "$dir/gpu-bundle/shared" "$shared"
+  fi
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt" || true
+  for t in stocha_cuda_test stocha_cuda_forward_test; do
+    echo "=== $t"
+    timeout 180 "$bin/$t" 2>&1 | tee "$out/$t.log" | tail -40 || rc=1
+    # Green means every test ran and passed: a skip on a GPU machine is a failure here.
+    if ! grep -q '^\[  PASSED  \]' "$out/$t.log" || grep -q '^\[  \(SKIPPED\|FAILED\) ' "$out/$t.log"; then
+      rc=1
+    fi
+  done
+  echo "=== FFN benchmark"
+  timeout 240 "$bin/cuda_ffn_bench" 200 2>&1 | tee "$out/cuda_ffn_bench.log" || rc=1
+  echo "=== whole-model decode benchmark"
+  timeout 300 "$bin/cuda_decode_bench" 32 2>&1 | tee "$out/cuda_decode_bench.log" || rc=1
+  echo "gpu-check: exit $rc (logs in $out)"
+  return $rc
+}
+
+case "${1:-}" in
+  bundle) bundle ;;
+  run) run ;;
+  *)
+    echo "usage: scripts/gpu-check.sh bundle|run" >&2
+    exit 2
+    ;;
+esac
