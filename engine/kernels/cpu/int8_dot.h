@@ -11,7 +11,8 @@
 // instruction-set level gives the same bits as Int8DotRowsReference, and a row's result does
 // not depend on which other rows are computed with it (dense = sparse).
 // Levels (row_isa.h's, STOCHA_ISA lowers them): portable scalar; AVX2 (maddubs + madd);
-// avx512 with AVX512_VNNI (vpdpbusd on 256-bit vectors). llama.cpp does the same sums with
+// avx512 with AVX512_VNNI (vpdpbusd on 256-bit vectors). Q4_0 multiplies the unsigned
+// nibbles (w + 8) and subtracts 8 · Σ q (Q8Row::s) per block: the same exact isum. llama.cpp does the same sums with
 // other float orders (ggml/src/ggml-cpu/arch/x86/quants.c: ggml_vec_dot_q8_0_q8_0,
 // ggml_vec_dot_q4_0_q8_0), so its results are close to these, not equal.
 #ifndef STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_

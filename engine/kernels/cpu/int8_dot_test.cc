@@ -63,6 +63,7 @@ TEST(Q8ActivationsTest, MatchesHandComputedBlocks) {
   EXPECT_EQ(r0.d[0], 1.0f);
   for (int j = 0; j < 8; ++j) EXPECT_EQ(r0.q[j], q0[j]) << j;
   for (int j = 8; j < 32; ++j) EXPECT_EQ(r0.q[j], 0) << j;
+  EXPECT_EQ(r0.s[0], 127 - 127 + 1 - 1 + 1 + 3 - 3 + 4);  // the block's Σ q
   EXPECT_EQ(r1.d[0], 0.0f);
   for (int j = 0; j < 32; ++j) EXPECT_EQ(r1.q[j], 0) << j;
   EXPECT_EQ(r2.d[0], 0.0200042724609375f);
@@ -70,6 +71,7 @@ TEST(Q8ActivationsTest, MatchesHandComputedBlocks) {
   EXPECT_EQ(r2.q[1], -50);
   EXPECT_EQ(r2.q[2], 15);
   EXPECT_EQ(r2.q[31], -127);
+  EXPECT_EQ(r2.s[0], 127 - 50 + 15 - 127);
 }
 
 // One block of Q8_0 weights -128 (scale 1) against activations -127 (scale 1): 32 · 16256,

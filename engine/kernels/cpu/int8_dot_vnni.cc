@@ -21,6 +21,22 @@ STOCHA_VNNI_KERNEL inline __m256i BlockProducts(__m256i w, const int8_t* q) {
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sq);
 }
 
+// The same for unsigned weights u <= 15 (a pair sums to at most 2·15·128: no saturation).
+STOCHA_VNNI_KERNEL inline __m256i UnsignedProducts(__m256i u, const int8_t* q) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u,
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+}
+
+// Block b's eight partial sums: Q8_0 w·q; Q4_0 (w + 8)·q, corrected after SumLanes8.
+template <DType DT>
+STOCHA_VNNI_KERNEL inline __m256i Products(const char* p, const int8_t* q) {
+  if constexpr (DT == DType::kQ8_0) {
+    return BlockProducts(LoadWeights<DT>(p), q);
+  } else {
+    return UnsignedProducts(LoadNibbles(p), q);
+  }
+}
+
 template <DType DT>
 STOCHA_VNNI_KERNEL float DotRow(const Q8Row& x, const char* row, int64_t n) {
   constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
@@ -30,11 +46,12 @@ STOCHA_VNNI_KERNEL float DotRow(const Q8Row& x, const char* row, int64_t n) {
     const int count = static_cast<int>(nb - b < 8 ? nb - b : 8);
     __m256i v[8];
     for (int k = 0; k < 8; ++k) {
-      v[k] = k < count ? BlockProducts(LoadWeights<DT>(row + (b + k) * kBytes),
-                                       x.q + (b + k) * kQuantBlock)
+      v[k] = k < count ? Products<DT>(row + (b + k) * kBytes, x.q + (b + k) * kQuantBlock)
                        : _mm256_setzero_si256();
     }
-    acc = Accumulate(BlockScales(row + b * kBytes, kBytes, x.d + b, count), SumLanes8(v), acc);
+    __m256i isum = SumLanes8(v);
+    if constexpr (DT == DType::kQ4_0) isum = RemoveOffset8(isum, x.s + b, count);
+    acc = Accumulate(BlockScales(row + b * kBytes, kBytes, x.d + b, count), isum, acc);
   }
   return Reduce8(acc);
 }

@@ -31,6 +31,22 @@ STOCHA_INT8_AVX2 __m256i LoadWeights(const char* p) {
   }
 }
 
+// Q4_0's 32 nibbles (0..15) as unsigned bytes: w + 8, the offset taken off the block's sum.
+STOCHA_INT8_AVX2 __m256i LoadNibbles(const char* p) {
+  const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+  const __m128i nib = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), nib), _mm_and_si128(qs, nib));
+}
+
+// Block sums Σ (w + 8)·q less 8·Σ q (Q8Row::s): Σ w·q, exact. Lanes past `count` stay 0.
+STOCHA_INT8_AVX2 __m256i RemoveOffset8(__m256i sums, const int32_t* s, int count) {
+  alignas(32) int32_t t[8] = {};
+  const __m256i sv = count == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s))
+                                : (__builtin_memcpy(t, s, sizeof(int32_t) * count),
+                                   _mm256_load_si256(reinterpret_cast<const __m256i*>(t)));
+  return _mm256_sub_epi32(sums, _mm256_slli_epi32(sv, 3));
+}
+
 // Unsigned |w| and the activations with w's sign: |w| · sign(w)·q = w · q, so unsigned × signed
 // byte products (maddubs, vpdpbusd) give the signed products. |w| <= 128 (a Q8_0 -128 is 128 as
 // an unsigned byte) and |q| <= 127 (negating q cannot overflow): a pair sums to at most 32512,
@@ -51,8 +67,25 @@ STOCHA_INT8_AVX2 __m256i SumLanes8(const __m256i* v) {
 }
 
 // The products dw[b] · dx[b] of eight blocks starting at weight block `p` (stride `bytes`),
-// exact; lanes at and past `count` are 0.
+// exact; lanes at and past `count` are 0. The eight F16 scales go into one vector by
+// inserts (a store of 2-byte pieces reloaded as 16 bytes would stall on store forwarding).
 STOCHA_INT8_AVX2 __m256 BlockScales(const char* p, int64_t bytes, const float* dx, int count) {
+  if (count == 8) {
+    const auto at = [&](int k) {
+      uint16_t h;
+      __builtin_memcpy(&h, p + k * bytes, sizeof h);
+      return static_cast<int>(h);
+    };
+    __m128i dw = _mm_cvtsi32_si128(at(0));
+    dw = _mm_insert_epi16(dw, at(1), 1);
+    dw = _mm_insert_epi16(dw, at(2), 2);
+    dw = _mm_insert_epi16(dw, at(3), 3);
+    dw = _mm_insert_epi16(dw, at(4), 4);
+    dw = _mm_insert_epi16(dw, at(5), 5);
+    dw = _mm_insert_epi16(dw, at(6), 6);
+    dw = _mm_insert_epi16(dw, at(7), 7);
+    return _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_loadu_ps(dx));
+  }
   alignas(16) uint16_t dw[8] = {};
   alignas(32) float x[8] = {};
   for (int k = 0; k < count; ++k) {

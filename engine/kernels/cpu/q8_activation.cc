@@ -13,6 +13,7 @@ void Q8Activations::Quantize(const float* x, int64_t T, int64_t K) {
   K_ = K;
   q_.resize(static_cast<size_t>(T * K));
   d_.resize(static_cast<size_t>(T * (K / kBlock)));
+  s_.resize(d_.size());
   // One block at a time through the weight quantizer: the same rule, one implementation.
   // Its cost (a division-free pass over T·K floats) is small next to the product's N·K
   // weight reads.
@@ -21,6 +22,9 @@ void Q8Activations::Quantize(const float* x, int64_t T, int64_t K) {
     QuantizeRow(x + b * kBlock, kBlock, DType::kQ8_0, &blk);
     std::memcpy(q_.data() + b * kBlock, blk.q, sizeof blk.q);
     d_[b] = F16ToF32(blk.d);
+    int32_t sum = 0;
+    for (int8_t v : blk.q) sum += v;
+    s_[b] = sum;
   }
 }
 

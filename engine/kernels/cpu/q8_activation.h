@@ -18,9 +18,12 @@ enum class ActivationFormat { kF32, kInt8 };
 // d[b] * q[i]. Blocks of 32 as ggml's block_q8_0 (ggml/src/ggml-common.h), stored split (the
 // int8 values contiguous, the scales widened to F32, exactly the F16 values) so a kernel
 // loads eight blocks' scales at once.
+// s[b] = Σ q over block b lets a kernel multiply unsigned 4-bit weights (Q4_0's nibbles)
+// and subtract the offset afterwards, as ggml's block_q8_1 sum does.
 struct Q8Row {
-  const int8_t* q;  // [n]
-  const float* d;   // [n / 32]
+  const int8_t* q;   // [n]
+  const float* d;    // [n / 32]
+  const int32_t* s;  // [n / 32]
 };
 
 // T rows of K elements (K a multiple of 32), quantized as ggml's quantize_row_q8_0_ref
@@ -31,7 +34,7 @@ class Q8Activations {
  public:
   void Quantize(const float* x, int64_t T, int64_t K);
   Q8Row row(int64_t t) const {
-    return Q8Row{q_.data() + t * K_, d_.data() + t * (K_ / kBlock)};
+    return Q8Row{q_.data() + t * K_, d_.data() + t * (K_ / kBlock), s_.data() + t * (K_ / kBlock)};
   }
 
  private:
@@ -39,6 +42,7 @@ class Q8Activations {
   int64_t K_ = 0;
   std::vector<int8_t> q_;
   std::vector<float> d_;
+  std::vector<int32_t> s_;
 };
 
 }  // namespace stocha
