@@ -58,7 +58,8 @@ Q4_0, a row with the activations of every product over those weights quantized t
 // Logits at every position of every window: [window][position][V].
 using AllLogits = std::vector<std::vector<std::vector<float>>>;
 
-AllLogits Run(const std::shared_ptr<const Model>& model, const std::vector<std::vector<int>>& windows,
+AllLogits Run(const std::shared_ptr<const Model>& model,
+              const std::vector<std::vector<int>>& windows,
               ActivationFormat act = ActivationFormat::kF32) {
   EngineOptions o;
   o.activation_format = act;

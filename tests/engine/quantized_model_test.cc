@@ -191,8 +191,8 @@ TEST(QuantizedModelTest, Int8ActivationsSparseEqualsDenseAndPrefillEqualsDecode)
     while (prompt.size() < 20) prompt.push_back(prompt[prompt.size() - 10]);  // T >= 16
     auto whole = e->Step({StepInput{s, prompt, true, true}});
     ASSERT_TRUE(whole.ok()) << whole.status();
-    const auto rows = testing::PromptLogits(m, prompt, kRelu, FfnPolicy::kDense,
-                                            ActivationFormat::kInt8);
+    const auto rows =
+        testing::PromptLogits(m, prompt, kRelu, FfnPolicy::kDense, ActivationFormat::kInt8);
     EXPECT_EQ(whole->logits[0], rows.back());
   }
 }

@@ -92,8 +92,8 @@ void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, i
   }
 }
 
-void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt,
-                          int64_t n, float* y) {
+void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                          float* y) {
   for (int r = 0; r < count; ++r) {
     y[r] = DotRowReference(x, static_cast<const char*>(rows[r]), dt, n);
   }

@@ -12,9 +12,9 @@
 // not depend on which other rows are computed with it (dense = sparse).
 // Levels (row_isa.h's, STOCHA_ISA lowers them): portable scalar; AVX2 (maddubs + madd);
 // avx512 with AVX512_VNNI (vpdpbusd on 256-bit vectors). Q4_0 multiplies the unsigned
-// nibbles (w + 8) and subtracts 8 · Σ q (Q8Row::s) per block: the same exact isum. llama.cpp does the same sums with
-// other float orders (ggml/src/ggml-cpu/arch/x86/quants.c: ggml_vec_dot_q8_0_q8_0,
-// ggml_vec_dot_q4_0_q8_0), so its results are close to these, not equal.
+// nibbles (w + 8) and subtracts 8 · Σ q (Q8Row::s) per block: the same exact isum. llama.cpp does
+// the same sums with other float orders (ggml/src/ggml-cpu/arch/x86/quants.c:
+// ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0), so its results are close to these, not equal.
 #ifndef STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_
 #define STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_
 
@@ -30,12 +30,11 @@ namespace stocha {
 constexpr bool Int8DotSupported(DType dt) { return dt == DType::kQ8_0 || dt == DType::kQ4_0; }
 
 // y[r] = x · rows[r][0..n) for r < count (any count), dt Q8_0 or Q4_0, n a multiple of 32.
-void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                 float* y);
+void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n, float* y);
 
 // The scalar reference, written out as the header's formula.
-void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt,
-                          int64_t n, float* y);
+void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                          float* y);
 
 // The kernel level Int8DotRows runs now: "vnni", "avx2" or "portable".
 std::string_view Int8DotLevel();

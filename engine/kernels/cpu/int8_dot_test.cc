@@ -168,8 +168,7 @@ TEST(Int8DotTest, ReferenceNearDequantizedF32Dot) {
       }
       const double bound = 2.0 * n * std::ldexp(1.0, -24) * abs_sum;
       EXPECT_LE(std::fabs(y - DotF32(xd.data(), w.data(), n)), bound) << DTypeName(dt);
-      EXPECT_LE(std::fabs(y - DotF32(x.data(), w.data(), n)), quant_bound + bound)
-          << DTypeName(dt);
+      EXPECT_LE(std::fabs(y - DotF32(x.data(), w.data(), n)), quant_bound + bound) << DTypeName(dt);
     }
   }
 }
@@ -230,8 +229,8 @@ TEST(Int8DotTest, MatMulAndSparseGatherGiveEachRowsReferenceBits) {
     std::vector<float> out(64), out_ref(64);
     SparseUpDownRow(x.data(), act.data(), w, wT, active.data(), count, out.data(),
                     ActivationFormat::kInt8);
-    SparseUpDownRowReference(x.data(), act_ref.data(), w, wT, active.data(), count,
-                             out_ref.data(), ActivationFormat::kInt8);
+    SparseUpDownRowReference(x.data(), act_ref.data(), w, wT, active.data(), count, out_ref.data(),
+                             ActivationFormat::kInt8);
     EXPECT_EQ(act, act_ref);
     EXPECT_EQ(out, out_ref);
     for (int32_t f : idx) EXPECT_EQ(act[f], (0.5f + static_cast<float>(f % 3)) * ref[f]) << f;

@@ -25,8 +25,8 @@ STOCHA_INT8_AVX2 __m256i LoadWeights(const char* p) {
   } else {
     const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
     const __m128i nib = _mm_set1_epi8(15);
-    const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), nib),
-                                       _mm_and_si128(qs, nib));
+    const __m256i v =
+        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), nib), _mm_and_si128(qs, nib));
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
   }
 }
