@@ -19,7 +19,8 @@ void WeightBlock(const char* p, DType dt, int* w, float* d) {
   *d = F16ToF32(h);
   for (int j = 0; j < kQuantBlock; ++j) {
     if (dt == DType::kQ8_0) {
-      w[j] = static_cast<int8_t>(p[2 + j]);
+      const int byte = static_cast<uint8_t>(p[2 + j]);
+      w[j] = byte >= 128 ? byte - 256 : byte;  // two's complement int8
     } else {
       const auto byte = static_cast<uint8_t>(p[2 + j % 16]);
       w[j] = (j < 16 ? byte & 15 : byte >> 4) - 8;
