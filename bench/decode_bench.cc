@@ -29,6 +29,9 @@ ABSL_FLAG(int, threads, 0,
 ABSL_FLAG(int, context, 0,
           "Positions already in the KV cache when decode starts (a prefill of this many "
           "tokens, untimed); decode then runs 128 positions from there");
+ABSL_FLAG(bool, int8_activations, false,
+          "Q8_0/Q4_0 weights: quantize each product's activations to 8 bits and sum integer "
+          "products (faster, approximate; docs/ENGINE.md)");
 ABSL_FLAG(std::string, weights, "bf16",
           "Weight type of the synthetic model: bf16, q8_0, q4_0, q4_k, q5_k or q6_k");
 
@@ -39,7 +42,8 @@ constexpr char kUsage[] =
     R"(Whole-model decode, synthetic BF16/Q8_0/Q4_0/K-quant weights: sparse vs dense.
 
   decode_bench [--quick] [--noprefill] [--sparsity=90] [--threads=N] [--context=N]
-               [--weights=bf16|q8_0|q4_0|q4_k|q5_k|q6_k] [--benchmark_repetitions=5]
+               [--weights=bf16|q8_0|q4_0|q4_k|q5_k|q6_k] [--int8_activations]
+               [--benchmark_repetitions=5]
 
 Google Benchmark's --benchmark_* flags are passed on (defaults: 5 interleaved repetitions,
 0.5 s each; --quick: 0.1 s). --reps=N and --no-prefill are old spellings.)";
@@ -52,6 +56,7 @@ struct Args {
   int context = 0;
   int predictor_rank = 128;
   DType weights = DType::kBF16;
+  bool int8_activations = false;
 };
 
 Args ArgsFromFlags() {
@@ -62,6 +67,7 @@ Args ArgsFromFlags() {
   }
   a.prefill = absl::GetFlag(FLAGS_prefill);
   a.context = absl::GetFlag(FLAGS_context);
+  a.int8_activations = absl::GetFlag(FLAGS_int8_activations);
   if (a.context < 0 || a.context > 3840) {
     std::fprintf(stderr, "decode_bench: --context must be in [0, 3840]\n");
     std::exit(2);
@@ -129,6 +135,7 @@ std::vector<std::string> RunShape(const Shape& shape, const Args& args, const Ba
   EngineOptions eo;
   eo.max_context = 4096;
   eo.num_threads = omp_get_max_threads();  // main() set it from --threads
+  if (args.int8_activations) eo.activation_format = ActivationFormat::kInt8;
   auto engine = std::move(*Engine::Create(model, eo));
   Engine& e = *engine;
   const std::string n = shape.name;
@@ -217,9 +224,10 @@ int main(int argc, char** argv) {
     for (auto& r : RunShape(s, args, probe, &reps)) table.push_back(r);
   }
   std::printf(
-      "\nWhole-model decode, batch 1, %s, FFN sparsity %.0f%%, %d threads, %s row kernels; "
+      "\nWhole-model decode, batch 1, %s%s, FFN sparsity %.0f%%, %d threads, %s row kernels; "
       "medians of %d interleaved repetitions; dense = every weight read (0%% sparsity)\n",
-      std::string(stocha::DTypeName(args.weights)).c_str(), 100 * (1 - args.density),
+      std::string(stocha::DTypeName(args.weights)).c_str(),
+      args.int8_activations ? " with int8 activations" : "", 100 * (1 - args.density),
       omp_get_max_threads(), std::string(stocha::CpuRowKernels()).c_str(), static_cast<int>(reps));
   std::printf(
       "| shape | dense tok/s | sparse tok/s | speedup | bytes ceiling | predictor tok/s "

@@ -32,6 +32,9 @@ ABSL_FLAG(double, sparsity, -1,
           "With relu: force this FFN sparsity in percent (as decode_bench), -1 = natural");
 ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the file's non-block matrices at load (LoadOptions::quantize)");
+ABSL_FLAG(bool, int8_activations, false,
+          "Q8_0/Q4_0 weights: quantize each product's activations to 8 bits and sum integer "
+          "products (faster, approximate; docs/ENGINE.md)");
 ABSL_FLAG(double, probe_gib, 1, "Streaming-read probe buffer in GiB, 0 = no probe");
 
 namespace stocha::bench {
@@ -120,6 +123,8 @@ int Run() {
   EngineOptions eo;
   eo.num_threads = threads;
   eo.max_context = static_cast<int>(prompt.size()) + k + 8;
+  const bool int8 = absl::GetFlag(FLAGS_int8_activations);
+  if (int8) eo.activation_format = ActivationFormat::kInt8;
   if (sparsity >= 0) eo.ffn.bench_force_density = static_cast<float>(1 - sparsity / 100);
   auto engine = Engine::Create(*model, eo);
   if (!engine.ok()) Fail(std::string(engine.status().message()));
@@ -155,6 +160,7 @@ int Run() {
       {"probe_bytes_per_s", ProbeBytesPerSecond(absl::GetFlag(FLAGS_probe_gib), threads)},
       {"threads", threads},
       {"activation", act},
+      {"int8_activations", int8},
       {"sparsity", sparsity}};
   std::printf("%s\n", j.dump().c_str());
   return 0;

@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "engine/format/gguf_export.h"
 #include "engine/format/load_model.h"
+#include "engine/kernels/cpu/int8_dot.h"
 #include "engine/model/weight_types.h"
 #include "engine/tools/program_usage.h"
 
@@ -31,6 +32,8 @@ ABSL_FLAG(std::vector<std::string>, types,
           std::vector<std::string>({"f16", "bf16", "q8_0", "q4_0"}),
           "Weight types to compare with F32");
 ABSL_FLAG(int, threads, 0, "Compute threads, 0 = the CPUs this process may use");
+ABSL_FLAG(bool, int8_activations, false,
+          "Also run each Q8_0/Q4_0 type with 8-bit activations (EngineOptions.activation_format)");
 
 namespace stocha {
 namespace {
@@ -38,12 +41,14 @@ namespace {
 constexpr char kUsage[] = R"(Prints a markdown table of what each weight type costs against F32.
 
   quant_accuracy [--model=models/default] [--types=f16,bf16,q8_0,q4_0] [--windows=32]
+                 [--int8_activations]
 
 Teacher-forced windows of held-out text, run with the model's default activation on the
 dense path, deterministic. Block types are measured twice: as served (W_down's transposed
 copy re-blocked to Q8_0 along D, docs/ENGINE.md) and with every weight at its exact
 dequantized value in F32 (the same model written by stocha-quantize's writer as F32:
-no re-blocking), so the second rounding's cost shows.)";
+no re-blocking), so the second rounding's cost shows. --int8_activations adds, for Q8_0 and
+Q4_0, a row with the activations of every product over those weights quantized to 8 bits.)";
 
 [[noreturn]] void Fail(const std::string& msg) {
   std::fprintf(stderr, "quant_accuracy: %s\n", msg.c_str());
@@ -54,8 +59,10 @@ no re-blocking), so the second rounding's cost shows.)";
 using AllLogits = std::vector<std::vector<std::vector<float>>>;
 
 AllLogits Run(const std::shared_ptr<const Model>& model,
-              const std::vector<std::vector<int>>& windows) {
+              const std::vector<std::vector<int>>& windows,
+              ActivationFormat act = ActivationFormat::kF32) {
   EngineOptions o;
+  o.activation_format = act;
   o.num_threads = absl::GetFlag(FLAGS_threads);
   o.deterministic = true;
   o.ffn.policy = FfnPolicy::kDense;
@@ -180,6 +187,10 @@ int RunAll() {
     const std::string label(DTypeName(*type));
     rows.push_back(Compare(WeightTypeSummary(m->weights()), *m, Run(m, windows), ref, windows));
     if (!IsQuantized(*type)) continue;
+    if (absl::GetFlag(FLAGS_int8_activations) && Int8DotSupported(*type)) {
+      rows.push_back(Compare(WeightTypeSummary(m->weights()) + " + int8 activations", *m,
+                             Run(m, windows, ActivationFormat::kInt8), ref, windows));
+    }
     auto written = WriteModelGguf(*m, std::nullopt, DType::kF32, tmp);
     if (!written.ok()) Fail(std::string(written.status().message()));
     const auto exact = MustLoad(tmp, LoadOptions{});

@@ -134,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   FfnOptions fo = options.ffn;
   fo.threads = impl->threads;
   fo.deterministic = options.deterministic;
+  fo.activation_format = options.activation_format;
   absl::StatusOr<std::unique_ptr<Ffn>> ffn = Ffn::Create(*impl->model, fo);
   if (!ffn.ok()) return ffn.status();
   impl->ffn = std::move(*ffn);
@@ -289,15 +290,16 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
   const int64_t T = st.tokens();
   const int D = c.hidden_size;
   const bool det = options.deterministic;
+  const ActivationFormat act = options.activation_format;
   const auto t0 = Clock::now();
 
   // Attention block: x += Wo · attn(rope(Wq xb), rope(Wk xb), Wv xb)
   for (int64_t t = 0; t < T; ++t) {
     RmsNorm(st.x(t), attn_norm[l].data(), D, c.rms_norm_eps, st.xb(t));
   }
-  MatMulAuto(st.xb(0), T, w.wq, &w.bq, st.q(0), threads, det);
-  MatMulAuto(st.xb(0), T, w.wk, &w.bk, st.k(0), threads, det);
-  MatMulAuto(st.xb(0), T, w.wv, &w.bv, st.v(0), threads, det);
+  MatMulAuto(st.xb(0), T, w.wq, &w.bq, st.q(0), threads, det, act);
+  MatMulAuto(st.xb(0), T, w.wk, &w.bk, st.k(0), threads, det, act);
+  MatMulAuto(st.xb(0), T, w.wv, &w.bv, st.v(0), threads, det, act);
   const int kv_dim = c.num_kv_heads * c.head_dim;
   for (int64_t t = 0; t < T; ++t) {
     rope.Apply(st.q(t), c.num_heads, st.position(t));
@@ -330,7 +332,7 @@ void Engine::Impl::RunLayer(int l, StepOutput& out) {
       AttendHeads(shape, st.q(t), *st.cache(t), l, st.position(t), h0, h1, my_scores, st.att(t));
     });
   });
-  MatMulAuto(st.att(0), T, w.wo, &w.bo, st.xb(0), threads, det);
+  MatMulAuto(st.att(0), T, w.wo, &w.bo, st.xb(0), threads, det, act);
   st.AddToResidual(st.xb(0));
   const auto t1 = Clock::now();
 
@@ -385,7 +387,7 @@ void Engine::Impl::Logits(absl::Span<const StepInput> inputs, StepOutput& out) {
     RmsNorm(state.x(rows[r]), final_norm.data(), D, c.rms_norm_eps, &xn[r * D]);
   }
   MatMulAuto(xn.data(), static_cast<int64_t>(rows.size()), model->weights().lm_head, nullptr,
-             logits.data(), threads, options.deterministic);
+             logits.data(), threads, options.deterministic, options.activation_format);
   for (size_t r = 0; r < rows.size(); ++r) {
     out.logits[which[r]].assign(logits.begin() + r * V, logits.begin() + (r + 1) * V);
   }

@@ -11,6 +11,7 @@ Prints every run, then medians and the ratios stocha / llama.cpp, and how many g
 tokens of stocha dense and llama.cpp agree.
 
   bench/peer/run.py [--build build] [--threads 1,2] [--reps 3] [--tokens 64]
+                    [--int8-activations]  # stocha's peer_decode --int8_activations
   bench/peer/run.py --quick     # smoke run on stories260K (seconds)
   bench/peer/run.py --agree     # the CI check: both match upstream run.c on stories260K,
                                 # and PyTorch on the reference's llama3 / qwen2 GGUFs
@@ -90,6 +91,8 @@ def stocha(args, model, threads, prompt, tokens, sparse=False, probe=0):
            f"--threads={threads}", "--prompt_ids=" + ",".join(map(str, prompt)),
            f"--tokens={tokens}", f"--probe_gib={probe}"]
     cmd += ["--activation=relu", f"--sparsity={args.sparsity}"] if sparse else ["--activation=silu"]
+    if getattr(args, "int8_activations", False):
+        cmd.append("--int8_activations")
     return run_json(cmd)
 
 
@@ -254,6 +257,8 @@ def main():
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--sparsity", type=float, default=90)
     ap.add_argument("--probe-gib", type=float, default=1)
+    ap.add_argument("--int8-activations", action="store_true",
+                    help="stocha with 8-bit activations on Q8_0/Q4_0 weights, as llama.cpp")
     ap.add_argument("--shapes", default=",".join(f"{s}:{d}" for s, d in SHAPES),
                     help="shape:dtype list (llama32_1b, qwen25_1_5b; F16, BF16)")
     ap.add_argument("--quick", action="store_true", help="stories260K only, small probe")

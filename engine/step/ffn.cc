@@ -58,7 +58,8 @@ void Ffn::SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnR
   for (int64_t t = 0; t < T; ++t) {
     float* at = a_.data() + t * F_;
     const int64_t n = CollectNonZero(at, F_, row_idx_.data());
-    DotRows(xb + t * D_, w.w_up, row_idx_.data(), n, row_vals_.data(), options_.threads);
+    DotRows(xb + t * D_, w.w_up, row_idx_.data(), n, row_vals_.data(), options_.threads,
+            options_.activation_format);
     for (int64_t j = 0; j < n; ++j) at[row_idx_[j]] *= row_vals_[j];
   }
 }
@@ -81,7 +82,7 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
   if (gated_ && info.sparse && T == 1 && options_.threads == 1) {
     // One pass over the active neurons: up row and W_downᵀ row back to back.
     SparseUpDownRow(xb, a_.data(), w.w_up, down_t_[layer].tensor, union_.data(),
-                    static_cast<int64_t>(union_.size()), out);
+                    static_cast<int64_t>(union_.size()), out, options_.activation_format);
     return info;
   }
   if (gated_) {
@@ -89,7 +90,8 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
       SparseUp(w, xb, T, rows);
     } else {
       up_.resize(a_.size());
-      MatMulAuto(xb, T, w.w_up, nullptr, up_.data(), options_.threads, options_.deterministic);
+      MatMulAuto(xb, T, w.w_up, nullptr, up_.data(), options_.threads, options_.deterministic,
+                 options_.activation_format);
       for (size_t i = 0; i < a_.size(); ++i) a_[i] *= up_[i];
     }
   }
@@ -131,7 +133,8 @@ void Ffn::PredictGate(const Tensor& gate, int layer, const float* xb, int64_t T,
   for (int64_t t = 0; t < T; ++t) {
     float* at = a_.data() + t * F_;
     options_.predictor->Predict(layer, xb + t * D_, k, row_idx_.data(), scratch_.data());
-    DotRows(xb + t * D_, gate, row_idx_.data(), k, row_vals_.data(), options_.threads);
+    DotRows(xb + t * D_, gate, row_idx_.data(), k, row_vals_.data(), options_.threads,
+            options_.activation_format);
     int64_t nonzero = 0;
     for (int j = 0; j < k; ++j) {
       const float v = row_vals_[j] > 0.0f ? row_vals_[j] : 0.0f;
@@ -146,7 +149,7 @@ void Ffn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, const Ffn
                     int64_t* zeros) {
   // a = gate x (gated) or up x (plain): [T][F].
   MatMulAuto(xb, T, gated_ ? w.w_gate : w.w_up, nullptr, a_.data(), options_.threads,
-             options_.deterministic);
+             options_.deterministic, options_.activation_format);
   for (int64_t t = 0; t < T; ++t) {
     float* at = a_.data() + t * F_;
     zeros[t] = options_.bench_force_density > 0 && rows[t].activation.sparse()
@@ -179,9 +182,11 @@ Ffn::Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix
 void Ffn::SetOptions(const FfnOptions& o) {
   const int threads = options_.threads;
   const bool deterministic = options_.deterministic;
+  const ActivationFormat activation_format = options_.activation_format;
   options_ = o;
   options_.threads = threads;
   options_.deterministic = deterministic;
+  options_.activation_format = activation_format;
 }
 
 }  // namespace stocha

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/activation.h"
+#include "engine/kernels/cpu/q8_activation.h"
 #include "engine/kernels/cpu/transposed_weights.h"
 #include "engine/model/model.h"
 #include "engine/rng.h"
@@ -48,6 +49,10 @@ struct FfnOptions {
   int threads = 1;
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;
+  // Set from EngineOptions.activation_format: kInt8 feeds the gate, up (dense and sparse)
+  // products over Q8_0/Q4_0 weights 8-bit activations (q8_activation.h). W_down's axpy
+  // stays F32 (it scales weight rows by single activations; there is no dot to take).
+  ActivationFormat activation_format = ActivationFormat::kF32;
   // Predictor mode (opt-in, approximate; off when null): for ReLU rows, compute the gate
   // only for the round(predictor_density·F) neurons the predictor ranks highest.
   std::shared_ptr<const ActivityPredictor> predictor;
@@ -71,7 +76,8 @@ class Ffn {
   Ffn(const Ffn&) = delete;
   Ffn& operator=(const Ffn&) = delete;
 
-  // For benchmarks and tests (not while Forward runs); `threads` and `deterministic` are kept.
+  // For benchmarks and tests (not while Forward runs); `threads`, `deterministic` and
+  // `activation_format` are kept.
   void SetOptions(const FfnOptions& options);
   // xb: [T][D] normalized input. out: [T][D], overwritten. zeros[t]: exact zeros in row
   // t of the activation (act(gate x) when gated, act(up x) when plain).

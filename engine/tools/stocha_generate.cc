@@ -43,6 +43,9 @@ ABSL_FLAG(int, logprobs, 0, "With --json: top-N alternatives per token, 0..20");
 ABSL_FLAG(int, threads, 0,
           "Compute threads, 0 = the CPUs this process may use (affinity, cgroup quota)");
 ABSL_FLAG(bool, deterministic, false, "Batch-invariant results (fixed reduction order per row)");
+ABSL_FLAG(bool, int8_activations, false,
+          "Q8_0/Q4_0 weights: quantize each product's activations to 8 bits and sum integer "
+          "products (faster, approximate; docs/ENGINE.md)");
 ABSL_FLAG(bool, bf16, false, "Hold weights in BF16 in memory (converted at load)");
 ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the matrices in memory at load (HF, llama2.c); rows not a "
@@ -78,7 +81,7 @@ const std::vector<FlagAlias> kAliases = {{"max-tokens", "max_new_tokens"},
 struct GenerateToolOptions {
   std::string model, tokenizer, prompt, activation, predictor;
   float predictor_density = 0.1f;
-  bool json = false, deterministic = false, bf16 = false;
+  bool json = false, deterministic = false, bf16 = false, int8_activations = false;
   int threads = 0;
   std::optional<DType> quantize;  // --quantize, parsed
   GenerateRequest request;
@@ -105,6 +108,7 @@ GenerateToolOptions OptionsFromFlags() {
   }
   f.deterministic = absl::GetFlag(FLAGS_deterministic);
   f.bf16 = absl::GetFlag(FLAGS_bf16);
+  f.int8_activations = absl::GetFlag(FLAGS_int8_activations);
   f.threads = absl::GetFlag(FLAGS_threads);
   f.request.num_samples = absl::GetFlag(FLAGS_n);
   f.request.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
@@ -154,6 +158,7 @@ int Run(const GenerateToolOptions& f) {
   EngineOptions eo;
   eo.num_threads = f.threads;
   eo.deterministic = f.deterministic;
+  if (f.int8_activations) eo.activation_format = ActivationFormat::kInt8;
   if (!f.predictor.empty()) {
     absl::StatusOr<std::shared_ptr<const ActivityPredictor>> p =
         ActivityPredictor::Load(f.predictor, (*model)->config());

@@ -15,12 +15,14 @@
 namespace stocha::testing {
 
 // Logits after each token of `prompt` (one per step, one thread, deterministic) on one
-// sequence with `activation`, the FFN path forced by `policy`.
+// sequence with `activation`, the FFN path forced by `policy`, activations fed as `act`.
 inline std::vector<std::vector<float>> PromptLogits(std::shared_ptr<const Model> m,
                                                     const std::vector<int>& prompt,
                                                     const ActivationSpec& activation,
-                                                    FfnPolicy policy) {
+                                                    FfnPolicy policy,
+                                                    ActivationFormat act = ActivationFormat::kF32) {
   EngineOptions o;
+  o.activation_format = act;
   o.num_threads = 1;
   o.deterministic = true;
   o.ffn.policy = policy;

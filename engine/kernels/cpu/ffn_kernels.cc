@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu/clones.h"
+#include "engine/kernels/cpu/int8_dot.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/quant_row.h"
 #include "engine/kernels/cpu/row_dot.h"
@@ -70,8 +71,10 @@ STOCHA_KERNEL_CLONES void AxpyBlock(const float* h, int64_t T, int64_t F, const 
   }
 }
 
-STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
-                                    const int32_t* active, int64_t count, float* out) {
+// `xq`: x quantized (ActivationFormat::kInt8), or null.
+STOCHA_KERNEL_CLONES void UpDownRow(const float* x, const Q8Row* xq, float* a, const Tensor& w_up,
+                                    const Tensor& wT, const int32_t* active, int64_t count,
+                                    float* out) {
   const int64_t D = wT.cols(), K = w_up.cols();
   const int64_t up_bytes = static_cast<int64_t>(DTypeBytes(w_up.dtype, K));
   const int64_t down_bytes = static_cast<int64_t>(DTypeBytes(wT.dtype, D));
@@ -84,9 +87,15 @@ STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up
     if (a[f] == 0.0f) continue;
     const char* down_row = down + f * down_bytes;
     const char* up_row = up + f * up_bytes;
-    const float h =
-        a[f] * (IsQuantized(w_up.dtype) ? QuantDotRow(x, up_row, w_up.dtype, K)
-                                        : DotRowAhead(x, up_row, down_row, w_up.dtype, K));
+    float dot = 0.0f;
+    if (xq != nullptr) {
+      const void* rows[1] = {up_row};
+      Int8DotRows(*xq, rows, 1, w_up.dtype, K, &dot);
+    } else {
+      dot = IsQuantized(w_up.dtype) ? QuantDotRow(x, up_row, w_up.dtype, K)
+                                    : DotRowAhead(x, up_row, down_row, w_up.dtype, K);
+    }
+    const float h = a[f] * dot;
     a[f] = h;
     if (h == 0.0f) continue;
     const char* next_up = j + 1 < count ? up + active[j + 1] * up_bytes : nullptr;
@@ -97,25 +106,42 @@ STOCHA_KERNEL_CLONES void UpDownRow(const float* x, float* a, const Tensor& w_up
 }  // namespace
 
 void SparseUpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
-                     const int32_t* active, int64_t count, float* out) {
-  UpDownRow(x, a, w_up, wT, active, count, out);
+                     const int32_t* active, int64_t count, float* out, ActivationFormat act) {
+  if (act == ActivationFormat::kInt8 && Int8DotSupported(w_up.dtype)) {
+    Q8Activations xq;
+    xq.Quantize(x, 1, w_up.cols());
+    const Q8Row row = xq.row(0);
+    return UpDownRow(x, &row, a, w_up, wT, active, count, out);
+  }
+  UpDownRow(x, nullptr, a, w_up, wT, active, count, out);
 }
 
 void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, const Tensor& wT,
-                              const int32_t* active, int64_t count, float* out) {
+                              const int32_t* active, int64_t count, float* out,
+                              ActivationFormat act) {
   std::vector<int32_t> nz;
   for (int64_t j = 0; j < count; ++j) {
     if (a[active[j]] != 0.0f) nz.push_back(active[j]);
   }
   std::vector<float> v(nz.size());
-  DotRowsReference(x, w_up, nz.data(), static_cast<int64_t>(nz.size()), v.data());
+  DotRowsReference(x, w_up, nz.data(), static_cast<int64_t>(nz.size()), v.data(), act);
   for (size_t j = 0; j < nz.size(); ++j) a[nz[j]] *= v[j];
   AxpyRowsReference(a, 1, wT, nz.data(), static_cast<int64_t>(nz.size()), out);
 }
 
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
-             int threads) {
+             int threads, ActivationFormat act) {
   const int nt = count * w.cols() >= (1 << 20) ? ResolveThreads(threads) : 1;
+  if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
+    Q8Activations xq;  // once, before the parts (as MatMul)
+    xq.Quantize(x, 1, w.cols());
+    RunParallel(nt, nt, [&](int p) {
+      int64_t j0 = 0, j1 = 0;
+      SplitRange(count, nt, 16, p, &j0, &j1);
+      if (j0 < j1) DotWeightRowsInt8(xq.row(0), w, idx + j0, j1 - j0, y + j0);
+    });
+    return;
+  }
   // Split by active rows, not by neuron index: every thread reads the same number of
   // rows whichever neurons fired. Boundaries at 16 entries keep writes to y apart.
   RunParallel(nt, nt, [&](int p) {
@@ -125,9 +151,19 @@ void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
   });
 }
 
-void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
-                      float* y) {
+void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
+                      ActivationFormat act) {
   const int64_t K = w.cols();
+  if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
+    Q8Activations xq;
+    xq.Quantize(x, 1, K);
+    const size_t row_bytes = DTypeBytes(w.dtype, K);
+    for (int64_t j = 0; j < count; ++j) {
+      const void* row = static_cast<const char*>(w.data) + idx[j] * row_bytes;
+      Int8DotRowsReference(xq.row(0), &row, 1, w.dtype, K, y + j);
+    }
+    return;
+  }
   std::vector<float> row(K);
   for (int64_t j = 0; j < count; ++j) {
     RowToF32(w, idx[j], row.data());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu/clones.h"
+#include "engine/kernels/cpu/int8_dot.h"
 #include "engine/kernels/cpu/quant_row.h"
 #include "engine/kernels/cpu/row_dot.h"
 #include "engine/kernels/cpu/thread_pool.h"
@@ -137,6 +138,25 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   }
 }
 
+// Output rows [n0, n1) of ActivationFormat::kInt8: four weight rows at a time, each against
+// every input (the rows stay in L1 across the T inputs).
+void Int8MatMulRows(const Q8Activations& xq, int64_t T, const Tensor& w, const float* bias,
+                    float* y, int64_t n0, int64_t n1) {
+  const int64_t N = w.rows(), K = w.cols();
+  const size_t row_bytes = DTypeBytes(w.dtype, K);
+  const char* base = static_cast<const char*>(w.data);
+  for (int64_t n = n0; n < n1; n += kMaxQuantDotRows) {
+    const int r = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, n1 - n));
+    const void* rows[kMaxQuantDotRows];
+    for (int q = 0; q < r; ++q) rows[q] = base + (n + q) * row_bytes;
+    for (int64_t t = 0; t < T; ++t) {
+      float out[kMaxQuantDotRows];
+      Int8DotRows(xq.row(t), rows, r, w.dtype, K, out);
+      for (int q = 0; q < r; ++q) y[t * N + n + q] = out[q] + bias[n + q];
+    }
+  }
+}
+
 }  // namespace
 
 float DotF32(const float* a, const float* b, int64_t n) { return DotRowT<DType::kF32>(a, b, n); }
@@ -161,16 +181,40 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
   }
 }
 
+void DotWeightRowsInt8(const Q8Row& x, const Tensor& w, const int32_t* idx, int64_t count,
+                       float* y) {
+  const int64_t K = w.cols();
+  const size_t row_bytes = DTypeBytes(w.dtype, K);
+  const char* base = static_cast<const char*>(w.data);
+  for (int64_t j = 0; j < count; j += kMaxQuantDotRows) {
+    const int r = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, count - j));
+    const void* rows[kMaxQuantDotRows];
+    for (int q = 0; q < r; ++q) rows[q] = base + idx[j + q] * row_bytes;
+    Int8DotRows(x, rows, r, w.dtype, K, y + j);
+  }
+}
+
 void RowToF32(const Tensor& t, int64_t r, float* out) {
   const int64_t cols = t.shape.size() < 2 ? t.numel() : t.cols();
   ConvertRow(static_cast<const char*>(t.data) + DTypeBytes(t.dtype, r * cols), t.dtype, cols, out);
 }
 
-void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads) {
+void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads,
+            ActivationFormat act) {
   const int64_t N = w.rows(), K = w.cols();
   const std::vector<float> b = BiasF32(bias, N);
   // Small products are not worth waking threads for.
   const int nt = N * K * T >= (1 << 20) ? ResolveThreads(threads) : 1;
+  if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
+    Q8Activations xq;  // once per product, before the parts: every part reads the same
+    xq.Quantize(x, T, K);
+    RunParallel(nt, nt, [&](int p) {
+      int64_t n0 = 0, n1 = 0;
+      SplitRange(N, nt, 16, p, &n0, &n1);
+      if (n0 < n1) Int8MatMulRows(xq, T, w, b.data(), y, n0, n1);
+    });
+    return;
+  }
   // One contiguous run of rows per thread, equal in bytes (every row is K weights); the
   // boundaries are multiples of 16 rows, so no two threads write one cache line of y
   // (64 bytes) when N is a multiple of 16. Scratch for the portable path is allocated here:

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "engine/kernels/cpu/q8_activation.h"
 #include "engine/model/tensor.h"
 
 namespace stocha {
@@ -13,7 +14,10 @@ namespace stocha {
 // so a row's result never depends on T, the thread count or the instruction set.
 // `bias` may be null or an absent Tensor. Multithreaded over N on the
 // calling thread's ThreadPool with `threads` (0: ResolveThreads(0)).
-void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads);
+// `act` kInt8 with Q8_0/Q4_0 weights: x is quantized once (Q8Activations) and each output is
+// Int8DotRows' value for its input row (int8_dot.h), whatever T, the threads or the ISA.
+void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads,
+            ActivationFormat act = ActivationFormat::kF32);
 
 // Scalar reference with the same reduction order (bitwise equal to MatMul).
 void MatMulReference(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y);
@@ -23,6 +27,9 @@ void RowToF32(const Tensor& t, int64_t r, float* out);
 
 // y[j] = x · W[idx[j]] for j < count, single-threaded, the same bits as MatMul's rows.
 void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y);
+// The same for ActivationFormat::kInt8 (w Q8_0 or Q4_0): MatMul's kInt8 bits.
+void DotWeightRowsInt8(const Q8Row& x, const Tensor& w, const int32_t* idx, int64_t count,
+                       float* y);
 
 // The dot product with stocha's fixed reduction order.
 float DotF32(const float* a, const float* b, int64_t n);

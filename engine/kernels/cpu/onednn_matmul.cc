@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/kernels/cpu/int8_dot.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -93,11 +94,12 @@ void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y, int
 }
 
 void MatMulAuto(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
-                int threads, bool deterministic) {
-  if (!deterministic && T >= kOneDnnMinRows) {
+                int threads, bool deterministic, ActivationFormat act) {
+  const bool int8 = act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype);
+  if (!deterministic && !int8 && T >= kOneDnnMinRows) {
     OneDnnMatMul(x, T, w, bias, y, threads);
   } else {
-    MatMul(x, T, w, bias, y, threads);
+    MatMul(x, T, w, bias, y, threads, act);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "engine/kernels/cpu/q8_activation.h"
 #include "engine/model/tensor.h"
 
 namespace stocha {
@@ -23,9 +24,11 @@ void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias
 // y[T][N] = x[T][K] · W[K][N] for a weight stored [K][N] (W_downᵀ in the FFN).
 void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y, int threads = 0);
 
-// Picks oneDNN for T >= kOneDnnMinRows unless `deterministic`, else MatMul.
+// Picks oneDNN for T >= kOneDnnMinRows unless `deterministic`, else MatMul. With `act` kInt8
+// and Q8_0/Q4_0 weights always MatMul's integer kernels: a sequence's activations are
+// quantized the same way in a prefill and in decode.
 void MatMulAuto(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
-                int threads, bool deterministic);
+                int threads, bool deterministic, ActivationFormat act = ActivationFormat::kF32);
 
 }  // namespace stocha
 

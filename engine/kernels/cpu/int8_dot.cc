@@ -1,0 +1,103 @@
+// Integer dot products with Q8 activations: the scalar reference and the dispatch to the AVX2
+// and AVX-512 VNNI kernels (int8_dot_avx2.cc, int8_dot_vnni.cc) by row_isa.h's level.
+#include "engine/kernels/cpu/int8_dot.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels/cpu/int8_dot_x86.h"
+#include "engine/kernels/cpu/row_isa.h"
+#include "engine/model/quant_blocks.h"
+
+namespace stocha {
+namespace {
+
+// The 32 integers of weight block `p` and its scale (quant_blocks.h layouts).
+void WeightBlock(const char* p, DType dt, int* w, float* d) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  *d = F16ToF32(h);
+  for (int j = 0; j < kQuantBlock; ++j) {
+    if (dt == DType::kQ8_0) {
+      const int byte = static_cast<uint8_t>(p[2 + j]);
+      w[j] = byte >= 128 ? byte - 256 : byte;  // two's complement int8
+    } else {
+      const auto byte = static_cast<uint8_t>(p[2 + j % 16]);
+      w[j] = (j < 16 ? byte & 15 : byte >> 4) - 8;
+    }
+  }
+}
+
+float DotRowReference(const Q8Row& x, const char* row, DType dt, int64_t n) {
+  const int64_t bytes = static_cast<int64_t>(DTypeBlockBytes(dt));
+  float acc[8] = {};
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    int w[kQuantBlock];
+    float dw = 0.0f;
+    WeightBlock(row + b * bytes, dt, w, &dw);
+    int32_t isum = 0;
+    for (int j = 0; j < kQuantBlock; ++j) isum += w[j] * x.q[b * kQuantBlock + j];
+    acc[b % 8] = std::fma(dw * x.d[b], static_cast<float>(isum), acc[b % 8]);
+  }
+  for (int s = 4; s > 0; s /= 2) {
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  }
+  return acc[0];
+}
+
+enum class Level { kPortable, kAvx2, kVnni };
+
+Level ActiveLevel() {
+  const RowIsa isa = ActiveRowIsa();
+  if (isa >= RowIsa::kAvx512 && Int8VnniSupported()) return Level::kVnni;
+  return isa >= RowIsa::kAvx2 ? Level::kAvx2 : Level::kPortable;
+}
+
+}  // namespace
+
+bool Int8VnniSupported() {
+#if defined(__x86_64__)
+  // The avx512 row level checks F/BW/VL and the OS's saved registers; VNNI is one bit more.
+  static const bool supported =
+      BestRowIsa() >= RowIsa::kAvx512 && __builtin_cpu_supports("avx512vnni");
+  return supported;
+#else
+  return false;
+#endif
+}
+
+std::string_view Int8DotLevel() {
+  switch (ActiveLevel()) {
+    case Level::kVnni:
+      return "vnni";
+    case Level::kAvx2:
+      return "avx2";
+    default:
+      return "portable";
+  }
+}
+
+void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                 float* y) {
+  switch (ActiveLevel()) {
+#if defined(__x86_64__)
+    case Level::kVnni:
+      for (int r = 0; r < count; ++r) y[r] = int8_x86::Int8DotRowVnni(x, rows[r], dt, n);
+      return;
+    case Level::kAvx2:
+      for (int r = 0; r < count; ++r) y[r] = int8_x86::Int8DotRowAvx2(x, rows[r], dt, n);
+      return;
+#endif
+    default:
+      Int8DotRowsReference(x, rows, count, dt, n, y);
+  }
+}
+
+void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                          float* y) {
+  for (int r = 0; r < count; ++r) {
+    y[r] = DotRowReference(x, static_cast<const char*>(rows[r]), dt, n);
+  }
+}
+
+}  // namespace stocha

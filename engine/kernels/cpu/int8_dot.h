@@ -1,0 +1,47 @@
+// Integer dot products of Q8_0/Q4_0 weight rows with Q8-quantized activations (q8_activation.h),
+// the decode GEMV and sparse gather of ActivationFormat::kInt8.
+//
+// For a row of nb = n / 32 blocks, weight block b with scale dw[b] and integers w[b][j] (Q8_0:
+// int8; Q4_0: nibble - 8), activation block b with scale dx[b] and q[b][j]:
+//   isum[b] = Σ_j w[b][j] · q[b][j]                 exact in int32 (|isum| <= 32·128·127 < 2^24)
+//   acc[b % 8] = fma(dw[b] · dx[b], float(isum[b]), acc[b % 8])   b ascending, acc = +0
+//   y = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+// (the last line is the tree (j += j+4), (j += j+2), (0 += 1)). dw · dx is exact (two F16
+// values), float(isum) is exact, so only the fma and the tree round, in this one order: every
+// instruction-set level gives the same bits as Int8DotRowsReference, and a row's result does
+// not depend on which other rows are computed with it (dense = sparse).
+// Levels (row_isa.h's, STOCHA_ISA lowers them): portable scalar; AVX2 (maddubs + madd);
+// avx512 with AVX512_VNNI (vpdpbusd on 256-bit vectors). Q4_0 multiplies the unsigned
+// nibbles (w + 8) and subtracts 8 · Σ q (Q8Row::s) per block: the same exact isum. llama.cpp does
+// the same sums with other float orders (ggml/src/ggml-cpu/arch/x86/quants.c:
+// ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0), so its results are close to these, not equal.
+#ifndef STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_
+#define STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "engine/kernels/cpu/q8_activation.h"
+#include "engine/model/dtype.h"
+
+namespace stocha {
+
+// The weight types with integer kernels.
+constexpr bool Int8DotSupported(DType dt) { return dt == DType::kQ8_0 || dt == DType::kQ4_0; }
+
+// y[r] = x · rows[r][0..n) for r < count (any count), dt Q8_0 or Q4_0, n a multiple of 32.
+void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n, float* y);
+
+// The scalar reference, written out as the header's formula.
+void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                          float* y);
+
+// The kernel level Int8DotRows runs now: "vnni", "avx2" or "portable".
+std::string_view Int8DotLevel();
+
+// Whether this CPU has AVX-512 VNNI with BW and VL (the vnni level).
+bool Int8VnniSupported();
+
+}  // namespace stocha
+
+#endif  // STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_

@@ -1,0 +1,120 @@
+// Internal to the int8_dot_*.cc kernels: the x86 pieces both levels share (weight blocks as
+// int8 vectors, the per-block horizontal sums, the F32 combination of int8_dot.h), compiled
+// for AVX2 + FMA + F16C; the VNNI kernels inline them into their wider target.
+#ifndef STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_X86_H_
+#define STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_X86_H_
+
+#include <cstdint>
+
+#include "engine/kernels/cpu/q8_activation.h"
+#include "engine/model/dtype.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define STOCHA_INT8_AVX2 __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+
+namespace stocha::int8_x86 {
+
+// The 32 integers of weight block `p` (Q8_0: the int8 values; Q4_0: nibble - 8, elements
+// 0-15 from the low nibbles of qs, 16-31 from the high ones: ggml-common.h block_q4_0).
+template <DType DT>
+STOCHA_INT8_AVX2 __m256i LoadWeights(const char* p) {
+  if constexpr (DT == DType::kQ8_0) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+  } else {
+    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i nib = _mm_set1_epi8(15);
+    const __m256i v =
+        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), nib), _mm_and_si128(qs, nib));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+  }
+}
+
+// Q4_0's 32 nibbles (0..15) as unsigned bytes: w + 8, the offset taken off the block's sum.
+STOCHA_INT8_AVX2 __m256i LoadNibbles(const char* p) {
+  const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+  const __m128i nib = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), nib), _mm_and_si128(qs, nib));
+}
+
+// Block sums Σ (w + 8)·q less 8·Σ q (Q8Row::s): Σ w·q, exact. Lanes past `count` stay 0.
+STOCHA_INT8_AVX2 __m256i RemoveOffset8(__m256i sums, const int32_t* s, int count) {
+  alignas(32) int32_t t[8] = {};
+  const __m256i sv = count == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s))
+                                : (__builtin_memcpy(t, s, sizeof(int32_t) * count),
+                                   _mm256_load_si256(reinterpret_cast<const __m256i*>(t)));
+  return _mm256_sub_epi32(sums, _mm256_slli_epi32(sv, 3));
+}
+
+// Unsigned |w| and the activations with w's sign: |w| · sign(w)·q = w · q, so unsigned × signed
+// byte products (maddubs, vpdpbusd) give the signed products. |w| <= 128 (a Q8_0 -128 is 128 as
+// an unsigned byte) and |q| <= 127 (negating q cannot overflow): a pair sums to at most 32512,
+// inside maddubs' int16.
+STOCHA_INT8_AVX2 void SignSplit(__m256i w, __m256i q, __m256i* aw, __m256i* sq) {
+  *aw = _mm256_abs_epi8(w);
+  *sq = _mm256_sign_epi8(q, w);
+}
+
+// Lane b = the sum of the eight int32 lanes of v[b] (exact; any order).
+STOCHA_INT8_AVX2 __m256i SumLanes8(const __m256i* v) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+  // Per 128-bit half: [v0, v1, v2, v3] (g0) and [v4, v5, v6, v7] (g1), each over that half.
+  const __m256i g0 = _mm256_hadd_epi32(h01, h23), g1 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),
+                          _mm256_permute2x128_si256(g0, g1, 0x31));
+}
+
+// The products dw[b] · dx[b] of eight blocks starting at weight block `p` (stride `bytes`),
+// exact; lanes at and past `count` are 0. The eight F16 scales go into one vector by
+// inserts (a store of 2-byte pieces reloaded as 16 bytes would stall on store forwarding).
+STOCHA_INT8_AVX2 __m256 BlockScales(const char* p, int64_t bytes, const float* dx, int count) {
+  if (count == 8) {
+    const auto at = [&](int k) {
+      uint16_t h;
+      __builtin_memcpy(&h, p + k * bytes, sizeof h);
+      return static_cast<int>(h);
+    };
+    __m128i dw = _mm_cvtsi32_si128(at(0));
+    dw = _mm_insert_epi16(dw, at(1), 1);
+    dw = _mm_insert_epi16(dw, at(2), 2);
+    dw = _mm_insert_epi16(dw, at(3), 3);
+    dw = _mm_insert_epi16(dw, at(4), 4);
+    dw = _mm_insert_epi16(dw, at(5), 5);
+    dw = _mm_insert_epi16(dw, at(6), 6);
+    dw = _mm_insert_epi16(dw, at(7), 7);
+    return _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_loadu_ps(dx));
+  }
+  alignas(16) uint16_t dw[8] = {};
+  alignas(32) float x[8] = {};
+  for (int k = 0; k < count; ++k) {
+    __builtin_memcpy(&dw[k], p + k * bytes, sizeof dw[k]);
+    x[k] = dx[k];
+  }
+  return _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
+                       _mm256_load_ps(x));
+}
+
+// acc[b % 8] = fma(d, float(isum), acc) for eight blocks: exact conversion, one rounding.
+STOCHA_INT8_AVX2 __m256 Accumulate(__m256 d, __m256i isum, __m256 acc) {
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+}
+
+// The tree (j += j+4), (j += j+2), (0 += 1).
+STOCHA_INT8_AVX2 float Reduce8(__m256 acc) {
+  __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+  v = _mm_add_ss(v, _mm_movehdup_ps(v));
+  return _mm_cvtss_f32(v);
+}
+
+// The per-level kernels (int8_dot_avx2.cc, int8_dot_vnni.cc): one row each call.
+float Int8DotRowAvx2(const Q8Row& x, const void* row, DType dt, int64_t n);
+float Int8DotRowVnni(const Q8Row& x, const void* row, DType dt, int64_t n);
+
+}  // namespace stocha::int8_x86
+
+#endif  // __x86_64__
+
+#endif  // STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_X86_H_
