@@ -112,9 +112,40 @@ STOCHA_AVX512 inline __m512 Tree16(const __m512* a) {
   return _mm512_permutexvar_ps(order, e);
 }
 
+// Sixteen keys with q's C whole 16-float chunks held in registers (hd / 16 = C, C <= 8):
+// per key one running pointer and C loads, so neither q nor sixteen key pointers are
+// reloaded or spilled. `keys` < 16 in the last block (kFull false): the others stay zero.
+template <int C, bool kFull>
+STOCHA_AVX512 inline void Scores16(const float* q, const float* k, int64_t ldk, int64_t t0,
+                                   int64_t n, int hd, float scale, float* s) {
+  __m512 qv[C];
+  for (int c = 0; c < C; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+  const int keys = kFull ? 16 : static_cast<int>(n - t0);
+  __m512 acc[16];
+  for (int j = 0; j < 16; ++j) {
+    __m512 a = _mm512_setzero_ps();
+    if (kFull || j < keys) {
+      const float* kj = k + (t0 + j) * ldk;
+      for (int c = 0; c < C; ++c) a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kj + 16 * c), a);
+    }
+    acc[j] = a;
+  }
+  const __m512 r = Tree16(acc);
+  if (kFull && 16 * C == hd) {
+    _mm512_storeu_ps(s + t0, _mm512_mul_ps(r, _mm512_set1_ps(scale)));
+    return;
+  }
+  alignas(64) float tree[16];
+  _mm512_store_ps(tree, r);
+  TailAndScale(q, k + t0 * ldk, ldk, keys, hd, scale, tree, s + t0);
+}
+
+// Any hd (also under 16 or over 128): q reloaded per 16 elements, one pointer per key.
 template <bool kFull>
-STOCHA_AVX512 inline void Scores16(const float* q, const float* k, int64_t ldk, int keys, int hd,
-                                   float scale, float* s) {
+STOCHA_AVX512 inline void Scores16Any(const float* q, const float* k, int64_t ldk, int64_t t0,
+                                      int64_t n, int hd, float scale, float* s) {
+  const int keys = kFull ? 16 : static_cast<int>(n - t0);
+  const float* kb = k + t0 * ldk;
   __m512 acc[16];
   for (auto& a : acc) a = _mm512_setzero_ps();
   const int body = hd & ~15;
@@ -122,17 +153,21 @@ STOCHA_AVX512 inline void Scores16(const float* q, const float* k, int64_t ldk, 
     const __m512 qv = _mm512_loadu_ps(q + i);
     for (int j = 0; j < 16; ++j) {
       if (!kFull && j >= keys) break;
-      acc[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + j * ldk + i), acc[j]);
+      acc[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(kb + j * ldk + i), acc[j]);
     }
   }
   const __m512 r = Tree16(acc);
-  if (kFull && body == hd) {
-    _mm512_storeu_ps(s, _mm512_mul_ps(r, _mm512_set1_ps(scale)));
-    return;
-  }
   alignas(64) float tree[16];
   _mm512_store_ps(tree, r);
-  TailAndScale(q, k, ldk, keys, hd, scale, tree, s);
+  TailAndScale(q, kb, ldk, keys, hd, scale, tree, s + t0);
+}
+
+template <int C>
+STOCHA_AVX512 void ScoresC(const float* q, const float* k, int64_t ldk, int64_t n, int hd,
+                           float scale, float* s) {
+  int64_t t = 0;
+  for (; t + 16 <= n; t += 16) Scores16<C, true>(q, k, ldk, t, n, hd, scale, s);
+  if (t < n) Scores16<C, false>(q, k, ldk, t, n, hd, scale, s);
 }
 
 // R zmm of outputs (the last one masked by `last`), one chain per element over the keys.
@@ -212,11 +247,31 @@ STOCHA_AVX2 void ValuesAvx2(const float* a, const float* v, int64_t ldv, int64_t
   }
 }
 
-STOCHA_AVX512 void ScoresAvx512(const float* q, const float* k, int64_t ldk, int64_t n,
-                                         int hd, float scale, float* s) {
+STOCHA_AVX512 void ScoresAvx512(const float* q, const float* k, int64_t ldk, int64_t n, int hd,
+                                float scale, float* s) {
+  switch (hd / 16) {
+    case 1:
+      return ScoresC<1>(q, k, ldk, n, hd, scale, s);
+    case 2:
+      return ScoresC<2>(q, k, ldk, n, hd, scale, s);
+    case 3:
+      return ScoresC<3>(q, k, ldk, n, hd, scale, s);
+    case 4:
+      return ScoresC<4>(q, k, ldk, n, hd, scale, s);
+    case 5:
+      return ScoresC<5>(q, k, ldk, n, hd, scale, s);
+    case 6:
+      return ScoresC<6>(q, k, ldk, n, hd, scale, s);
+    case 7:
+      return ScoresC<7>(q, k, ldk, n, hd, scale, s);
+    case 8:
+      return ScoresC<8>(q, k, ldk, n, hd, scale, s);
+    default:
+      break;
+  }
   int64_t t = 0;
-  for (; t + 16 <= n; t += 16) Scores16<true>(q, k + t * ldk, ldk, 16, hd, scale, s + t);
-  if (t < n) Scores16<false>(q, k + t * ldk, ldk, static_cast<int>(n - t), hd, scale, s + t);
+  for (; t + 16 <= n; t += 16) Scores16Any<true>(q, k, ldk, t, n, hd, scale, s);
+  if (t < n) Scores16Any<false>(q, k, ldk, t, n, hd, scale, s);
 }
 
 STOCHA_AVX512 void ValuesAvx512(const float* a, const float* v, int64_t ldv, int64_t n,
