@@ -27,13 +27,13 @@ ABSL_FLAG(int, heads, 32, "Query heads (H)");
 ABSL_FLAG(int, kv_heads, 8, "KV heads (KV)");
 ABSL_FLAG(int, head_dim, 64, "Head dimension (hd)");
 ABSL_FLAG(int, positions, 2048, "Positions attended (the KV cache's length)");
-ABSL_FLAG(std::vector<std::string>, threads, std::vector<std::string>({"1", "2"}),
-          "Thread counts");
+ABSL_FLAG(std::vector<std::string>, threads, std::vector<std::string>({"1", "2"}), "Thread counts");
 
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(Attention of one decode token, portable vs AVX2 vs AVX-512, 1 and 2 threads.
+constexpr char kUsage[] =
+    R"(Attention of one decode token, portable vs AVX2 vs AVX-512, 1 and 2 threads.
 
   attention_bench [--quick] [--layers=16 --heads=32 --kv_heads=8 --head_dim=64]
                   [--positions=2048] [--threads=1,2] [--benchmark_repetitions=5]
@@ -78,8 +78,7 @@ void Attend(Setup& s, int threads) {
     RunParallel(threads, parts, [&](int p) {
       float* scores = s.scores.data() + static_cast<size_t>(s.positions) * p;
       ForEachAttentionRun(positions, s.shape.heads, parts, p, [&](int64_t, int h0, int h1) {
-        AttendHeads(s.shape, s.q.data(), s.cache, l, s.positions - 1, h0, h1, scores,
-                    s.out.data());
+        AttendHeads(s.shape, s.q.data(), s.cache, l, s.positions - 1, h0, h1, scores, s.out.data());
       });
     });
   }

@@ -90,9 +90,9 @@ class AttendOneIsaTest : public ::testing::TestWithParam<RowIsa> {
 // around the kernels' 4- and 16-key blocks.
 TEST_P(AttendOneIsaTest, EqualsTheContractBitwise) {
   const ScopedRowIsa isa(GetParam());
-  for (const AttentionShape shape : {AttentionShape{6, 2, 8}, AttentionShape{4, 4, 48},
-                                     AttentionShape{8, 2, 64}, AttentionShape{4, 1, 72},
-                                     AttentionShape{2, 1, 128}}) {
+  for (const AttentionShape shape :
+       {AttentionShape{6, 2, 8}, AttentionShape{4, 4, 48}, AttentionShape{8, 2, 64},
+        AttentionShape{4, 1, 72}, AttentionShape{2, 1, 128}}) {
     const int positions = 37;
     const KvCache cache = FilledCache(shape, 2, positions);
     const std::vector<float> q = Query(shape);
@@ -119,9 +119,8 @@ INSTANTIATE_TEST_SUITE_P(Levels, AttendOneIsaTest,
 // of magnitude.
 TEST(AttendOneTest, CloseToDoublePrecisionAttention) {
   const double u = std::ldexp(1.0, -24);
-  for (const AttentionShape shape :
-       {AttentionShape{8, 8, 8}, AttentionShape{8, 2, 48}, AttentionShape{8, 2, 64},
-        AttentionShape{4, 1, 128}}) {
+  for (const AttentionShape shape : {AttentionShape{8, 8, 8}, AttentionShape{8, 2, 48},
+                                     AttentionShape{8, 2, 64}, AttentionShape{4, 1, 128}}) {
     const int hd = shape.head_dim, positions = 300;
     const KvCache cache = FilledCache(shape, 1, positions);
     const std::vector<float> q = Query(shape);

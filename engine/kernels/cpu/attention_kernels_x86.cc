@@ -5,9 +5,10 @@
 // reduction), which costs a few shuffles per key instead of a horizontal sum per key.
 // Values: the hd output elements are independent fused multiply-add chains over the keys,
 // so vector lanes are exact at any width.
+#include "engine/kernels/cpu/attention_kernels_x86.h"
+
 #include <cstdlib>
 
-#include "engine/kernels/cpu/attention_kernels_x86.h"
 #include "engine/kernels/cpu/clones.h"
 
 #if defined(__x86_64__)
@@ -172,8 +173,8 @@ STOCHA_AVX512 void ScoresC(const float* q, const float* k, int64_t ldk, int64_t 
 
 // R zmm of outputs (the last one masked by `last`), one chain per element over the keys.
 template <int R>
-STOCHA_AVX512 void Values16(const float* a, const float* v, int64_t ldv, int64_t n,
-                            __mmask16 last, float* out) {
+STOCHA_AVX512 void Values16(const float* a, const float* v, int64_t ldv, int64_t n, __mmask16 last,
+                            float* out) {
   __m512 acc[R];
   for (auto& x : acc) x = _mm512_setzero_ps();
   for (int64_t t = 0; t < n; ++t) {
@@ -182,8 +183,7 @@ STOCHA_AVX512 void Values16(const float* a, const float* v, int64_t ldv, int64_t
     for (int r = 0; r + 1 < R; ++r) {
       acc[r] = _mm512_fmadd_ps(at, _mm512_loadu_ps(vt + 16 * r), acc[r]);
     }
-    acc[R - 1] =
-        _mm512_fmadd_ps(at, _mm512_maskz_loadu_ps(last, vt + 16 * (R - 1)), acc[R - 1]);
+    acc[R - 1] = _mm512_fmadd_ps(at, _mm512_maskz_loadu_ps(last, vt + 16 * (R - 1)), acc[R - 1]);
   }
   for (int r = 0; r + 1 < R; ++r) _mm512_storeu_ps(out + 16 * r, acc[r]);
   _mm512_mask_storeu_ps(out + 16 * (R - 1), last, acc[R - 1]);
@@ -202,15 +202,15 @@ STOCHA_AVX2 void Values8(const float* a, const float* v, int64_t ldv, int64_t n,
   for (int r = 0; r < R; ++r) _mm256_storeu_ps(out + 8 * r, acc[r]);
 }
 
-STOCHA_AVX2 void ScoresAvx2(const float* q, const float* k, int64_t ldk, int64_t n,
-                                     int hd, float scale, float* s) {
+STOCHA_AVX2 void ScoresAvx2(const float* q, const float* k, int64_t ldk, int64_t n, int hd,
+                            float scale, float* s) {
   int64_t t = 0;
   for (; t + 4 <= n; t += 4) Scores4<true>(q, k + t * ldk, ldk, 4, hd, scale, s + t);
   if (t < n) Scores4<false>(q, k + t * ldk, ldk, static_cast<int>(n - t), hd, scale, s + t);
 }
 
-STOCHA_AVX2 void ValuesAvx2(const float* a, const float* v, int64_t ldv, int64_t n,
-                                     int hd, float* out) {
+STOCHA_AVX2 void ValuesAvx2(const float* a, const float* v, int64_t ldv, int64_t n, int hd,
+                            float* out) {
   // Up to 64 elements (8 ymm) a pass over the keys.
   int i = 0;
   for (; i + 64 <= hd; i += 64) Values8<8>(a, v + i, ldv, n, out + i);
@@ -274,8 +274,8 @@ STOCHA_AVX512 void ScoresAvx512(const float* q, const float* k, int64_t ldk, int
   if (t < n) Scores16Any<false>(q, k, ldk, t, n, hd, scale, s);
 }
 
-STOCHA_AVX512 void ValuesAvx512(const float* a, const float* v, int64_t ldv, int64_t n,
-                                         int hd, float* out) {
+STOCHA_AVX512 void ValuesAvx512(const float* a, const float* v, int64_t ldv, int64_t n, int hd,
+                                float* out) {
   // Up to 128 elements (8 zmm) a pass over the keys; the last zmm masked.
   for (int i = 0; i < hd; i += 128) {
     const int m = hd - i < 128 ? hd - i : 128;
