@@ -17,7 +17,10 @@ struct AttentionShape {
 };
 
 // out[H*hd] = softmax(q_h · K[0..pos]ᵀ / sqrt(hd)) · V[0..pos], query head h reading KV
-// head h / (H / KV). `scores` is scratch of at least pos + 1 floats.
+// head h / (H / KV). `scores` is scratch of at least pos + 1 floats. The rounding order is
+// that of kernels/cpu/attention_kernels.h (each score the canonical 16-lane dot product,
+// scaled; norm.h's Softmax; each output element one fused chain over the positions), so
+// every ISA level (row_isa.h) gives the same bits.
 void AttendOne(const AttentionShape& shape, const float* q, const KvCache& cache, int layer,
                int pos, float* scores, float* out);
 

@@ -26,6 +26,9 @@ class KvCache {
   // A copy holding the first `length` positions (for forking a prefilled prompt).
   KvCache Prefix(int length) const;
 
+  // A layer's positions lie kv_dim() floats apart in one buffer: Key(l, t) is
+  // Key(l, 0) + t * kv_dim() (attention reads a head's keys as one strided run).
+  int kv_dim() const { return kv_dim_; }
   int capacity() const { return capacity_; }
   int64_t bytes() const;
 
