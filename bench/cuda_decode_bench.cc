@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "bench/cuda_roof.h"
 #include "bench/synthetic_model.h"
 #include "engine/cuda/cuda_forward.h"
 #include "engine/format/status_macros.h"
@@ -93,19 +95,8 @@ absl::Status RunShape(const bench::Shape& shape, int steps, double copy_bw) {
 
 int Main(int argc, char** argv) {
   const int steps = argc > 1 ? std::atoi(argv[1]) : 32;
-  std::string why;
-  if (DeviceCount(&why) == 0) {
-    std::printf("cuda_decode_bench: no GPU: %s\n", why.c_str());
-    return 1;
-  }
-  absl::StatusOr<std::string> name = DeviceName(0);
-  std::printf("device: %s\n", name.ok() ? name->c_str() : name.status().ToString().c_str());
-  absl::StatusOr<double> bw = CopyBandwidth(int64_t{2} << 30, 20);
-  if (!bw.ok()) {
-    std::printf("copy bandwidth: %s\n", bw.status().ToString().c_str());
-    return 1;
-  }
-  std::printf("device-to-device copy: %.0f GB/s (2 GiB buffer, read + write)\n", *bw / 1e9);
+  const std::optional<double> bw = PrintDeviceAndCopyRoof("cuda_decode_bench");
+  if (!bw) return 1;
   for (const bench::Shape& s : {bench::Llama32_1B(), bench::Qwen25_1_5B(), bench::Llama32_3B()}) {
     const absl::Status st = RunShape(s, steps, *bw);
     if (!st.ok()) {

@@ -13,11 +13,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "bench/cuda_roof.h"
 #include "engine/format/status_macros.h"
 #include "engine/kernels/cuda/device.h"
 #include "engine/kernels/cuda/ffn_kernels.h"
@@ -144,19 +146,8 @@ absl::Status RunShape(const Shape& shape, int reps, double copy_bw) {
 
 int Main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 200;
-  std::string why;
-  if (DeviceCount(&why) == 0) {
-    std::printf("cuda_ffn_bench: no GPU: %s\n", why.c_str());
-    return 1;
-  }
-  absl::StatusOr<std::string> name = DeviceName(0);
-  std::printf("device: %s\n", name.ok() ? name->c_str() : name.status().ToString().c_str());
-  absl::StatusOr<double> bw = CopyBandwidth(int64_t{2} << 30, 20);
-  if (!bw.ok()) {
-    std::printf("copy bandwidth: %s\n", bw.status().ToString().c_str());
-    return 1;
-  }
-  std::printf("device-to-device copy: %.0f GB/s (2 GiB buffer, read + write)\n", *bw / 1e9);
+  const std::optional<double> bw = PrintDeviceAndCopyRoof("cuda_ffn_bench");
+  if (!bw) return 1;
   const Shape shapes[] = {
       {"llama32_1b", 2048, 8192}, {"qwen25_1_5b", 1536, 8960}, {"llama32_3b", 3072, 8192}};
   for (const Shape& s : shapes) {
