@@ -7,18 +7,8 @@
 
 #include <cstdlib>
 
+#include "engine/kernels/cpu/avx512_target.h"
 #include "engine/kernels/cpu/row_dot.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define STOCHA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-// GCC 12's _mm512_undefined_* initialise a variable with itself, which -Wuninitialized
-// reports wherever such an intrinsic is inlined (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#endif
 
 namespace stocha {
 
