@@ -12,6 +12,7 @@
 #include <cstddef>
 
 #include "engine/kernels/cpu/kblock_scales.h"
+#include "engine/kernels/cpu/quant_block_bytes.h"
 #include "engine/kernels/cpu/quant_row_avx512.h"
 #include "engine/kernels/cpu/row_isa.h"
 #include "engine/model/quant_blocks.h"
@@ -60,18 +61,9 @@ void AxpyRowPortable(float h, const void* row, DType dt, int64_t n, float* o) {
 template <DType DT>
 STOCHA_AVX2 inline void LoadBlock(const char* p, __m256* w) {
   uint16_t dh;
-  __builtin_memcpy(&dh, p, sizeof dh);
-  const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
   __m128i a, b;  // int8 elements 0-15 and 16-31
-  if constexpr (DT == DType::kQ8_0) {
-    a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
-  } else {
-    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i nib = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
-    a = _mm_sub_epi8(_mm_and_si128(qs, nib), eight);
-    b = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), nib), eight);
-  }
+  UnpackBlockBytes<DT>(p, &dh, &a, &b);
+  const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
   w[0] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(a)));
   w[1] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(a, 8))));
   w[2] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)));

@@ -13,6 +13,7 @@
 
 #include "engine/kernels/cpu/avx512_target.h"
 #include "engine/kernels/cpu/kblock_scales.h"
+#include "engine/kernels/cpu/quant_block_bytes.h"
 #include "engine/model/quant_blocks.h"
 
 namespace stocha {
@@ -46,18 +47,9 @@ STOCHA_AVX512 inline float Reduce(__m512 acc) {
 template <DType DT>
 STOCHA_AVX512 inline void LoadBlock(const char* p, __m512* w) {
   uint16_t dh;
-  __builtin_memcpy(&dh, p, sizeof dh);
-  const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
   __m128i a, b;  // int8 elements 0-15 and 16-31
-  if constexpr (DT == DType::kQ8_0) {
-    a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
-  } else {
-    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i nib = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
-    a = _mm_sub_epi8(_mm_and_si128(qs, nib), eight);
-    b = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), nib), eight);
-  }
+  UnpackBlockBytes<DT>(p, &dh, &a, &b);
+  const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
   w[0] = _mm512_mul_ps(d, I8ToF32(a));
   w[1] = _mm512_mul_ps(d, I8ToF32(b));
 }
