@@ -62,8 +62,6 @@ absl::Status CudaForward::AllocateScratch() {
   STOCHA_ASSIGN_OR_RETURN(tokens_, DeviceBuffer::Allocate(B * 4));
   STOCHA_ASSIGN_OR_RETURN(positions_, DeviceBuffer::Allocate(B * 4));
   STOCHA_ASSIGN_OR_RETURN(
-      kv_slots_, DeviceBuffer::Allocate(L * B * static_cast<int64_t>(sizeof(DeviceKvSlot))));
-  STOCHA_ASSIGN_OR_RETURN(
       att_rows_, DeviceBuffer::Allocate(L * B * static_cast<int64_t>(sizeof(DeviceAttentionRow))));
   STOCHA_ASSIGN_OR_RETURN(
       acts_, DeviceBuffer::Allocate(L * B * static_cast<int64_t>(sizeof(DeviceActivation))));
@@ -116,7 +114,6 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
   const int64_t kvd = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;
   const int64_t plane = static_cast<int64_t>(max_context_) * kvd;  // floats
   std::vector<int32_t> tokens(T), positions(T);
-  std::vector<DeviceKvSlot> slots(static_cast<size_t>(L) * T);
   std::vector<DeviceAttentionRow> att(static_cast<size_t>(L) * T);
   std::vector<DeviceActivation> acts(static_cast<size_t>(L) * T);
   bool sparse = false;
@@ -140,7 +137,6 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
     for (int l = 0; l < L; ++l) {
       float* k = base + (2LL * l) * plane;
       float* v = base + (2LL * l + 1) * plane;
-      slots[static_cast<size_t>(l) * T + t] = {k, v, r.position};
       att[static_cast<size_t>(l) * T + t] = {k, v, r.position};
       RngKey key = r.key;
       key.stream = static_cast<uint32_t>(l);
@@ -149,8 +145,6 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
   }
   STOCHA_RETURN_IF_ERROR(tokens_.CopyFromHost(tokens.data(), T * 4));
   STOCHA_RETURN_IF_ERROR(positions_.CopyFromHost(positions.data(), T * 4));
-  STOCHA_RETURN_IF_ERROR(kv_slots_.CopyFromHost(
-      slots.data(), static_cast<int64_t>(slots.size() * sizeof(DeviceKvSlot))));
   STOCHA_RETURN_IF_ERROR(att_rows_.CopyFromHost(
       att.data(), static_cast<int64_t>(att.size() * sizeof(DeviceAttentionRow))));
   STOCHA_RETURN_IF_ERROR(acts_.CopyFromHost(
@@ -206,7 +200,7 @@ absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {
   STOCHA_RETURN_IF_ERROR(RopeRows(k_.as<float>(), T, c.num_kv_heads, c.head_dim,
                                   positions_.as<int32_t>(), weights_.inv_freq(), c.rope_style));
   STOCHA_RETURN_IF_ERROR(WriteKv(k_.as<float>(), v_.as<float>(), T, kvd,
-                                 kv_slots_.as<DeviceKvSlot>() + static_cast<int64_t>(l) * T));
+                                 att_rows_.as<DeviceAttentionRow>() + static_cast<int64_t>(l) * T));
   STOCHA_RETURN_IF_ERROR(Attend(q_.as<float>(), T, c.num_heads, c.num_kv_heads, c.head_dim,
                                 att_rows_.as<DeviceAttentionRow>() + static_cast<int64_t>(l) * T,
                                 max_context_, scores_.as<float>(), att_.as<float>()));

@@ -78,7 +78,7 @@ class CudaForward {
   float bench_force_density_ = 0.0f;
   // Scratch for kMaxDeviceBatch rows, allocated once.
   DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, partials_, scores_, logits_;
-  DeviceBuffer tokens_, positions_, kv_slots_, att_rows_, acts_, zeros_, active_, idx_, count_;
+  DeviceBuffer tokens_, positions_, att_rows_, acts_, zeros_, active_, idx_, count_;
 };
 
 }  // namespace stocha::cuda

@@ -10,10 +10,11 @@ namespace stocha::cuda {
 
 // Where one token row's keys and values are: a sequence's cache of one layer, position p
 // at k + p·kv_heads·head_dim (F32, [positions][kv_heads][head_dim], as the CPU's KvCache),
-// and the token's own position (it attends to 0..position).
+// and the token's own position (it attends to 0..position). The same row tells WriteKv
+// (elementwise.h) where the token's own key and value go, so the pointers are writable.
 struct DeviceAttentionRow {
-  const float* k = nullptr;
-  const float* v = nullptr;
+  float* k = nullptr;
+  float* v = nullptr;
   int32_t position = 0;
 };
 

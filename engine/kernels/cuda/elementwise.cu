@@ -44,11 +44,11 @@ __global__ void AddKernel(float* __restrict__ x, const float* __restrict__ y, in
 }
 
 __global__ void WriteKvKernel(const float* __restrict__ k, const float* __restrict__ v, int64_t T,
-                              int64_t kv_dim, const DeviceKvSlot* __restrict__ slots) {
+                              int64_t kv_dim, const DeviceAttentionRow* __restrict__ rows) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < T * kv_dim;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t t = i / kv_dim, j = i % kv_dim;
-    const DeviceKvSlot s = slots[t];
+    const DeviceAttentionRow s = rows[t];
     s.k[static_cast<int64_t>(s.position) * kv_dim + j] = k[i];
     s.v[static_cast<int64_t>(s.position) * kv_dim + j] = v[i];
   }
@@ -92,9 +92,9 @@ absl::Status AddInPlace(float* x, const float* y, int64_t n) {
 }
 
 absl::Status WriteKv(const float* k, const float* v, int64_t T, int64_t kv_dim,
-                     const DeviceKvSlot* slots) {
+                     const DeviceAttentionRow* rows) {
   if (T * kv_dim <= 0) return absl::OkStatus();
-  WriteKvKernel<<<GridFor(T * kv_dim, kThreads), kThreads>>>(k, v, T, kv_dim, slots);
+  WriteKvKernel<<<GridFor(T * kv_dim, kThreads), kThreads>>>(k, v, T, kv_dim, rows);
   return LaunchStatus("WriteKvKernel");
 }
 

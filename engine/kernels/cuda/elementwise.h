@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "engine/kernels/cuda/attention.h"
 #include "engine/kernels/cuda/ffn_kernels.h"
 
 namespace stocha::cuda {
@@ -18,17 +19,10 @@ absl::Status AddBiasRows(float* y, const float* bias, int64_t T, int64_t n);
 // x[i] += y[i] for i < n (the residual stream).
 absl::Status AddInPlace(float* x, const float* y, int64_t n);
 
-// Where token row t's key and value go: its sequence's layer cache at its position.
-struct DeviceKvSlot {
-  float* k = nullptr;  // the sequence's keys of this layer, [positions][kv_dim]
-  float* v = nullptr;
-  int32_t position = 0;
-};
-
-// k_cache[position][:] = k[t][:], and the same for v, for each token row t (slots [T]
-// device memory).
+// rows[t].k[position][:] = k[t][:], and the same for v, for each token row t (rows [T]
+// device memory, the rows Attend reads).
 absl::Status WriteKv(const float* k, const float* v, int64_t T, int64_t kv_dim,
-                     const DeviceKvSlot* slots);
+                     const DeviceAttentionRow* rows);
 
 }  // namespace stocha::cuda
 
