@@ -1,4 +1,5 @@
-// The compute behind Engine: KV slots and one forward pass of a step's token rows, on the CPU or a GPU.
+// The compute behind Engine: KV slots and one forward pass of a step's token rows, on the CPU or a
+// GPU.
 #ifndef STOCHA_ENGINE_BACKEND_H_
 #define STOCHA_ENGINE_BACKEND_H_
 

@@ -97,8 +97,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CpuBackend::Create(std::shared_ptr<cons
 absl::StatusOr<int> CpuBackend::NewSlot() {
   const ModelConfig& c = model_->config();
   const int slot = next_slot_++;
-  caches_.emplace(slot, std::make_unique<KvCache>(c.num_layers, c.num_kv_heads * c.head_dim,
-                                                  max_context_));
+  caches_.emplace(
+      slot, std::make_unique<KvCache>(c.num_layers, c.num_kv_heads * c.head_dim, max_context_));
   return slot;
 }
 
@@ -207,8 +207,7 @@ void CpuBackend::RunLayer(int l, BackendOutput& out) {
   }
   st.SetRowStream(static_cast<uint32_t>(l));
   if (observer_) observer_(l, st.xb(0), T);
-  const FfnCallInfo info =
-      ffn_->Forward(w, l, st.xb(0), T, st.rows(), st.ffn_out(0), st.zeros());
+  const FfnCallInfo info = ffn_->Forward(w, l, st.xb(0), T, st.rows(), st.ffn_out(0), st.zeros());
   st.AddToResidual(st.ffn_out(0));
   const auto t2 = Clock::now();
 

@@ -1,4 +1,5 @@
-// Where an engine runs: the CPU or one CUDA GPU (`cpu`, `cuda`, `cuda:N`), and that device's memory.
+// Where an engine runs: the CPU or one CUDA GPU (`cpu`, `cuda`, `cuda:N`), and that device's
+// memory.
 #ifndef STOCHA_ENGINE_DEVICE_H_
 #define STOCHA_ENGINE_DEVICE_H_
 

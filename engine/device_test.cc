@@ -30,11 +30,10 @@ TEST(DeviceTest, ParsesCpuCudaAndOrdinals) {
     const char* text;
     Device want;
   };
-  for (const Case& c : {Case{"cpu", {Device::Kind::kCpu, 0}}, Case{"CPU", {Device::Kind::kCpu, 0}},
-                        Case{"cuda", {Device::Kind::kCuda, 0}},
-                        Case{"cuda:0", {Device::Kind::kCuda, 0}},
-                        Case{"cuda:3", {Device::Kind::kCuda, 3}},
-                        Case{" Cuda:12 ", {Device::Kind::kCuda, 12}}}) {
+  for (const Case& c :
+       {Case{"cpu", {Device::Kind::kCpu, 0}}, Case{"CPU", {Device::Kind::kCpu, 0}},
+        Case{"cuda", {Device::Kind::kCuda, 0}}, Case{"cuda:0", {Device::Kind::kCuda, 0}},
+        Case{"cuda:3", {Device::Kind::kCuda, 3}}, Case{" Cuda:12 ", {Device::Kind::kCuda, 12}}}) {
     absl::StatusOr<Device> d = Device::Parse(c.text);
     ASSERT_TRUE(d.ok()) << c.text << ": " << d.status();
     EXPECT_EQ(*d, c.want) << c.text;
@@ -54,8 +53,7 @@ TEST(DeviceTest, RefusesAnythingElseNamingTheFlagAndValue) {
         << d.status();
   }
   absl::StatusOr<Device> d = Device::Parse("tpu", "EngineOptions.device");
-  EXPECT_NE(d.status().message().find("EngineOptions.device=tpu"), std::string::npos)
-      << d.status();
+  EXPECT_NE(d.status().message().find("EngineOptions.device=tpu"), std::string::npos) << d.status();
 }
 
 // --device=cuda on this machine: a build without CUDA says so (Unimplemented); a CUDA

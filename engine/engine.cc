@@ -193,7 +193,8 @@ absl::StatusOr<StepOutput> Engine::StepUnchecked(absl::Span<const StepInput> inp
           FfnRow{s->activation, RngKey{s->options.seed, sample, static_cast<uint32_t>(pos), 0}}});
       row_input.push_back(static_cast<int>(i));
     }
-    if (inputs[i].want_logits) step.logit_rows.push_back(static_cast<int64_t>(step.rows.size()) - 1);
+    if (inputs[i].want_logits)
+      step.logit_rows.push_back(static_cast<int64_t>(step.rows.size()) - 1);
   }
   BackendOutput& f = impl_->forward;
   if (absl::Status st = impl_->backend->Forward(step, f); !st.ok()) return st;

@@ -1,4 +1,5 @@
-// CudaBackend: the Engine's seam on a GPU; steps cut into device-sized pieces, stats from CUDA events.
+// CudaBackend: the Engine's seam on a GPU; steps cut into device-sized pieces, stats from CUDA
+// events.
 #include "engine/cuda/cuda_backend.h"
 
 #include <algorithm>
@@ -58,8 +59,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CudaBackend::Create(std::shared_ptr<con
       absl::StrCat("cuda:", ordinal, " ", description.substr(0, description.find(',')));
   STOCHA_ASSIGN_OR_RETURN(std::unique_ptr<CudaForward> forward,
                           CudaForward::Create(std::move(model), max_context));
-  auto backend =
-      std::unique_ptr<CudaBackend>(new CudaBackend(std::move(forward), ordinal, name));
+  auto backend = std::unique_ptr<CudaBackend>(new CudaBackend(std::move(forward), ordinal, name));
   STOCHA_RETURN_IF_ERROR(backend->SetFfnOptions(options.ffn));
   return std::unique_ptr<Backend>(std::move(backend));
 }
@@ -97,8 +97,8 @@ absl::Status CudaBackend::Forward(const BackendStep& step, BackendOutput& out) {
     rows.clear();
     for (int64_t t = begin; t < end; ++t) {
       const BackendRow& r = step.rows[t];
-      rows.push_back(TokenRow{r.token, r.slot, r.position, r.ffn.activation, r.ffn.key,
-                              want[t] != 0});
+      rows.push_back(
+          TokenRow{r.token, r.slot, r.position, r.ffn.activation, r.ffn.key, want[t] != 0});
     }
     STOCHA_ASSIGN_OR_RETURN(ForwardOutput piece, forward_->Step(rows));
     for (int l = 0; l < L; ++l) {

@@ -124,8 +124,8 @@ TEST_F(CudaEngineTest, SeededStochaEqualsCpuUpToTies) {
       continue;
     }
     const float margin = Top2Margin(lc[i]);
-    std::cout << "first divergence at generated token " << i << ": cpu " << c[i] << ", gpu "
-              << g[i] << ", CPU top-2 margin " << margin << "\n";
+    std::cout << "first divergence at generated token " << i << ": cpu " << c[i] << ", gpu " << g[i]
+              << ", CPU top-2 margin " << margin << "\n";
     EXPECT_LT(margin, kTieMargin) << "a divergence that is not a tie";
     return;  // after a tie the sequences continue from different tokens
   }
@@ -172,10 +172,10 @@ TEST_F(CudaEngineTest, ForkAndManySequencesInOneStep) {
   for (int engine = 0; engine < 2; ++engine) {
     for (size_t i = 0; i < seqs[engine].size(); ++i) {
       const bool forked = i < 3;
-      inputs[engine].push_back(
-          StepInput{seqs[engine][i], forked ? std::vector<int>{Argmax(first[0])}
-                                            : std::vector<int>{prompt_[0], static_cast<int>(i)},
-                    !forked, true});
+      inputs[engine].push_back(StepInput{seqs[engine][i],
+                                         forked ? std::vector<int>{Argmax(first[0])}
+                                                : std::vector<int>{prompt_[0], static_cast<int>(i)},
+                                         !forked, true});
     }
   }
   absl::StatusOr<StepOutput> c = cpu_->Step(inputs[0]);

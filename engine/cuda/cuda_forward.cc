@@ -240,7 +240,8 @@ absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {
   const int32_t* count = nullptr;
   if (sparse) {
     count = count_.as<int32_t>() + l;
-    STOCHA_RETURN_IF_ERROR(CompactActive(active_.as<uint8_t>(), F, idx_.as<int32_t>(), count_.as<int32_t>() + l));
+    STOCHA_RETURN_IF_ERROR(
+        CompactActive(active_.as<uint8_t>(), F, idx_.as<int32_t>(), count_.as<int32_t>() + l));
     idx = idx_.as<int32_t>();
   }
   if (gated) {

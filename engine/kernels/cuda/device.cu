@@ -150,10 +150,10 @@ absl::StatusOr<double> DeviceEvents::Seconds(int from, int to) const {
     return absl::OutOfRangeError("DeviceEvents::Seconds: no such event");
   }
   float ms = 0.0f;
-  const absl::Status s = CudaStatus(
-      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[from]),
-                           static_cast<cudaEvent_t>(events_[to])),
-      "cudaEventElapsedTime");
+  const absl::Status s =
+      CudaStatus(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[from]),
+                                      static_cast<cudaEvent_t>(events_[to])),
+                 "cudaEventElapsedTime");
   if (!s.ok()) return s;
   return static_cast<double>(ms) * 1e-3;
 }
