@@ -95,7 +95,10 @@ Args ArgsFromFlags() {
 // none: from position 0); restarts every 128 decoded tokens from a fork of `base` (a KV
 // copy, not a new prefill) so attention cost stays about constant.
 void Decode(benchmark::State& st, Engine& e, const FfnOptions& o, std::optional<SequenceId> base) {
-  e.SetFfnOptions(o);
+  if (absl::Status set = e.SetFfnOptions(o); !set.ok()) {
+    st.SkipWithError(set.ToString().c_str());
+    return;
+  }
   SequenceId s = 0;
   bool started = false;
   int pos = 128;
@@ -118,7 +121,10 @@ void Decode(benchmark::State& st, Engine& e, const FfnOptions& o, std::optional<
 void Prefill(benchmark::State& st, Engine& e, int tokens) {
   FfnOptions dense;
   dense.policy = FfnPolicy::kDense;
-  e.SetFfnOptions(dense);
+  if (absl::Status set = e.SetFfnOptions(dense); !set.ok()) {
+    st.SkipWithError(set.ToString().c_str());
+    return;
+  }
   std::vector<int> prompt(tokens);
   for (int i = 0; i < tokens; ++i) prompt[i] = (i * 7919) % 1000 + 3;
   for (auto _ : st) {

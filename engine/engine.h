@@ -6,12 +6,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/activation.h"
+#include "engine/device.h"
 #include "engine/model/model.h"
 #include "engine/step/ffn.h"
 #include "engine/step_stats.h"
@@ -21,6 +23,9 @@ namespace stocha {
 using SequenceId = int64_t;
 
 struct EngineOptions {
+  // Where the forward pass runs (--device): the CPU, or a CUDA GPU in a binary built with
+  // -DSTOCHA_CUDA=ON (docs/CUDA.md lists the options the GPU refuses).
+  Device device;
   // Logits of a sequence never depend on what else is in the batch (fixed reduction
   // order per row). The default mode may differ in the last bits between batchings.
   bool deterministic = false;
@@ -89,12 +94,21 @@ class Engine {
   int num_sequences() const;
 
   // Called with each layer's normalized FFN input [T][D] during Step() (calibration of
-  // the activity predictor); null to stop.
+  // the activity predictor); null to stop. FailedPrecondition on a backend that cannot
+  // (the GPU's).
   using FfnInputObserver = std::function<void(int layer, const float* x, int64_t T)>;
-  void SetFfnInputObserver(FfnInputObserver observer);
+  absl::Status SetFfnInputObserver(FfnInputObserver observer);
 
-  // Changes the FFN policy/knobs between steps (benchmarks, tests).
-  void SetFfnOptions(const FfnOptions& options);
+  // Changes the FFN policy/knobs between steps (benchmarks, tests). An error naming the
+  // option when the backend does not support it (the GPU: the predictor).
+  absl::Status SetFfnOptions(const FfnOptions& options);
+
+  // The backend that runs the forward pass: "cpu", or "cuda:0 NVIDIA H200" (GetModelInfo
+  // and the stocha_model_info metric report it).
+  const std::string& backend() const;
+  // The GPU's memory free and total (cudaMemGetInfo); nullopt on the CPU backend. Unlike
+  // the rest of Engine, safe to call from any thread (the metrics scrape).
+  std::optional<DeviceMemoryInfo> DeviceMemory() const;
 
   const Model& model() const;
   const EngineOptions& options() const;

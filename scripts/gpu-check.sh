@@ -12,7 +12,8 @@
 #             timeout_s=420)
 #       Unpacks the bundle, prints the GPU, runs the CUDA tests (every kernel against the
 #       CPU's on the same inputs; the forward pass against run.c's stories260K logits and
-#       the CPU engine's StochA draws) and the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
+#       the CPU engine's StochA draws; the CUDA Engine against the CPU Engine and run.c
+#       through the same API), stocha-generate --device=cuda on stories260K and the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
 #       0/80/90/95% sparsity, dense bytes/s against a device copy) and the whole-model
 #       decode benchmark (tokens/s sparse against dense at the 1B/1.5B/3B shapes). Logs
 #       go to $OUT.
@@ -20,11 +21,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=gpu-bundle.tar.xz
-TARGETS=(stocha_cuda_test stocha_cuda_forward_test cuda_ffn_bench cuda_decode_bench)
+TARGETS=(stocha_cuda_test stocha_cuda_forward_test stocha_cuda_engine_test stocha_device_test
+  stocha-generate cuda_ffn_bench cuda_decode_bench)
 # The ../shared/data files the forward-pass test reads (stories260K and run.c's outputs).
 FIXTURES=(SOURCES.md stories260K/stories260K.bin stories260K/tok512.bin
   stories260K/expected/runc_t0_once_upon_a_time_n64.tokens.json
-  stories260K/expected/runc_t0_once_upon_a_time_n64.logits.f32)
+  stories260K/expected/runc_t0_once_upon_a_time_n64.logits.f32
+  stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt)
 
 bundle() {
   local t0=$SECONDS
@@ -71,7 +74,7 @@ run() {
     ln -sfn "$dir/gpu-bundle/shared" "$shared"
   fi
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt" || true
-  for t in stocha_cuda_test stocha_cuda_forward_test; do
+  for t in stocha_cuda_test stocha_cuda_forward_test stocha_cuda_engine_test stocha_device_test; do
     echo "=== $t"
     timeout 180 "$bin/$t" 2>&1 | tee "$out/$t.log" | tail -40 || rc=1
     # Green means every test ran and passed: a skip on a GPU machine is a failure here.
@@ -79,6 +82,17 @@ run() {
       rc=1
     fi
   done
+  # The whole Engine through the CLI on the GPU: run.c's greedy text for this prompt
+  # (stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt) must appear.
+  echo "=== stocha-generate --device=cuda"
+  timeout 60 "$bin/stocha-generate" --device=cuda --model="$shared/data/stories260K/stories260K.bin" \
+    --tokenizer="$shared/data/stories260K/tok512.bin" --prompt="Once upon a time" \
+    --temperature=0 --activation=silu --max_new_tokens=59 2>&1 | tee "$out/stocha-generate.log" || rc=1
+  if ! grep -qF "$(head -c 120 "$shared/data/stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt")" \
+    "$out/stocha-generate.log"; then
+    echo "gpu-check: stocha-generate --device=cuda did not give run.c's text"
+    rc=1
+  fi
   echo "=== FFN benchmark"
   timeout 240 "$bin/cuda_ffn_bench" 200 2>&1 | tee "$out/cuda_ffn_bench.log" || rc=1
   echo "=== whole-model decode benchmark"

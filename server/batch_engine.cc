@@ -29,6 +29,8 @@ class EngineAdapter final : public BatchEngine {
   int64_t KvBytesPerPosition() const override { return engine_->KvBytesPerPosition(); }
   bool deterministic() const override { return engine_->options().deterministic; }
   std::string weight_type() const override { return WeightTypeSummary(engine_->model().weights()); }
+  std::string backend() const override { return engine_->backend(); }
+  std::optional<DeviceMemoryInfo> DeviceMemory() const override { return engine_->DeviceMemory(); }
 
  private:
   std::unique_ptr<Engine> engine_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -32,6 +33,11 @@ class BatchEngine {
   virtual bool deterministic() const = 0;
   // WeightTypeSummary of the model's weights (engine/model/weight_types.h); "" in fakes.
   virtual std::string weight_type() const { return ""; }
+  // Engine::backend(): "cpu" or "cuda:0 NVIDIA H200".
+  virtual std::string backend() const { return "cpu"; }
+  // Engine::DeviceMemory(): the GPU's memory, nullopt on the CPU. Unlike the rest, any
+  // thread may call it (the metrics scrape does).
+  virtual std::optional<DeviceMemoryInfo> DeviceMemory() const { return std::nullopt; }
 };
 
 // Adapts the real engine (which keeps its model alive).

@@ -19,6 +19,7 @@
 #include "engine/model/weight_types.h"
 #include "engine/step/predictor.h"
 #include "engine/tokenizers/load_tokenizer.h"
+#include "engine/tools/device_flag.h"
 #include "engine/tools/program_usage.h"
 #include "server/batch_engine.h"
 #include "server/log.h"
@@ -216,7 +217,7 @@ struct Loaded {
   ModelLabels labels;
 };
 
-ModelLabels Labels(const Model& model, const std::string& path) {
+ModelLabels Labels(const Model& model, const std::string& path, const std::string& backend) {
   const ModelConfig& c = model.config();
   ModelLabels l;
   std::string p = path;
@@ -225,7 +226,7 @@ ModelLabels Labels(const Model& model, const std::string& path) {
   l.architecture = "llama";
   l.default_activation = ActivationToString(c.DefaultActivation());
   l.recipe = c.stocha.recipe;
-  l.backend = "cpu";
+  l.backend = backend;
   l.weight_type = WeightTypeSummary(model.weights());
   l.expected_sparsity_min = absl::GetFlag(FLAGS_expected_sparsity_min);
   return l;
@@ -235,6 +236,11 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   const std::string path = absl::GetFlag(FLAGS_model);
   if (path.empty()) {
     return absl::InvalidArgumentError("--model is required (see --help)");
+  }
+  // Before the model loads: a bad --device costs no load time.
+  absl::StatusOr<Device> device = DeviceFromFlag();
+  if (!device.ok()) {
+    return device.status();
   }
   LoadOptions lo;
   lo.tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
@@ -254,6 +260,7 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
     return model.status();
   }
   EngineOptions eo;
+  eo.device = *device;
   eo.deterministic = absl::GetFlag(FLAGS_deterministic);
   eo.num_threads = absl::GetFlag(FLAGS_threads);
   if (eo.num_threads > 0) {
@@ -278,7 +285,8 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
     return engine.status();
   }
   Loaded loaded;
-  loaded.labels = Labels(**model, path);
+  loaded.labels = Labels(**model, path, (*engine)->backend());
+  LogInfo("backend: %s (--device=%s)", (*engine)->backend(), device->ToString());
   loaded.stats = std::make_unique<ServingStats>((*model)->config().num_layers,
                                                 (*model)->config().intermediate_size,
                                                 absl::GetFlag(FLAGS_log_requests));

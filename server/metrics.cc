@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -262,6 +263,15 @@ class MetricsCollector final : public prometheus::Collectable {
                               MetricType::Gauge);
       std::string kind = labels_.default_activation.substr(0, labels_.default_activation.find(':'));
       f.Value(e, labels_.expected_sparsity_min, {{"activation", kind}});
+    }
+    if (const std::optional<DeviceMemoryInfo> m = scheduler_->engine().DeviceMemory(); m) {
+      f.One("stocha_device_memory_used_bytes",
+            "GPU memory in use on the engine's device (cudaMemGetInfo: total - free; all "
+            "processes).",
+            MetricType::Gauge, static_cast<double>(m->used_bytes()));
+      f.One("stocha_device_memory_free_bytes",
+            "GPU memory free on the engine's device (cudaMemGetInfo).", MetricType::Gauge,
+            static_cast<double>(m->free_bytes));
     }
     SchedulerMetrics(f, scheduler_->Load());
     if (stats_ != nullptr) LayerMetrics(f, stats_->Snapshot());

@@ -25,7 +25,7 @@ struct ModelLabels {
   std::string architecture;        // "llama"
   std::string default_activation;  // e.g. "stocha:0.5"
   std::string recipe;              // training recipe from the model card; may be empty
-  std::string backend;             // "cpu"
+  std::string backend;             // "cpu", "cuda:0 NVIDIA H200" (Engine::backend())
   std::string weight_type;         // "f32", "bf16", ...
   // The lowest whole-model sparsity expected of the default activation; exported as
   // stocha_expected_sparsity_min (for the alert) when > 0.

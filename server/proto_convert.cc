@@ -177,6 +177,7 @@ v1::ModelInfo ModelInfoToProto(const BatchEngine& engine, const std::string& sou
   m.mutable_eos_token_ids()->Add(c.eos_token_ids.begin(), c.eos_token_ids.end());
   m.set_deterministic(engine.deterministic());
   m.set_weight_type(engine.weight_type());
+  m.set_backend(engine.backend());
   v1::Limits* l = m.mutable_limits();
   l->set_max_new_tokens(static_cast<uint32_t>(limits.max_new_tokens));
   l->set_default_max_new_tokens(static_cast<uint32_t>(limits.default_max_new_tokens));

@@ -68,7 +68,8 @@ absl::Status CudaForward::AllocateScratch() {
   STOCHA_ASSIGN_OR_RETURN(zeros_, DeviceBuffer::Allocate(L * B * 4));
   STOCHA_ASSIGN_OR_RETURN(active_, DeviceBuffer::Allocate(F));
   STOCHA_ASSIGN_OR_RETURN(idx_, DeviceBuffer::Allocate(F * 4));
-  STOCHA_ASSIGN_OR_RETURN(count_, DeviceBuffer::Allocate(4));
+  STOCHA_ASSIGN_OR_RETURN(count_, DeviceBuffer::Allocate(L * 4));
+  STOCHA_ASSIGN_OR_RETURN(events_, DeviceEvents::Create(2 * static_cast<int>(L) + 1));
   return absl::OkStatus();
 }
 
@@ -143,6 +144,7 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
       acts[static_cast<size_t>(l) * T + t] = MakeDeviceActivation(r.activation, key);
     }
   }
+  if (policy_ != FfnPolicy::kAuto) sparse = policy_ == FfnPolicy::kSparse;
   STOCHA_RETURN_IF_ERROR(tokens_.CopyFromHost(tokens.data(), T * 4));
   STOCHA_RETURN_IF_ERROR(positions_.CopyFromHost(positions.data(), T * 4));
   STOCHA_RETURN_IF_ERROR(att_rows_.CopyFromHost(
@@ -151,6 +153,7 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
       acts.data(), static_cast<int64_t>(acts.size() * sizeof(DeviceActivation))));
 
   STOCHA_RETURN_IF_ERROR(EmbedRows(weights_.embed(), tokens_.as<int32_t>(), T, x_.as<float>()));
+  STOCHA_RETURN_IF_ERROR(events_.Record(0));
   for (int l = 0; l < L; ++l) STOCHA_RETURN_IF_ERROR(RunLayer(l, T, sparse));
 
   const int64_t D = c.hidden_size, V = c.vocab_size;
@@ -164,6 +167,16 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
   STOCHA_RETURN_IF_ERROR(
       logits_.CopyToHost(logits.data(), static_cast<int64_t>(logits.size()) * 4));
   STOCHA_RETURN_IF_ERROR(zeros_.CopyToHost(zeros.data(), static_cast<int64_t>(zeros.size()) * 4));
+  out.sparse = sparse;
+  out.union_active.assign(L, static_cast<int32_t>(c.intermediate_size));
+  if (sparse) STOCHA_RETURN_IF_ERROR(count_.CopyToHost(out.union_active.data(), L * 4));
+  // The copies above waited for the stream, so every event has completed.
+  out.attention_seconds.resize(L);
+  out.ffn_seconds.resize(L);
+  for (int l = 0; l < L; ++l) {
+    STOCHA_ASSIGN_OR_RETURN(out.attention_seconds[l], events_.Seconds(2 * l, 2 * l + 1));
+    STOCHA_ASSIGN_OR_RETURN(out.ffn_seconds[l], events_.Seconds(2 * l + 1, 2 * l + 2));
+  }
   out.logits.resize(T);
   for (int t = 0; t < T; ++t) {
     if (rows[t].want_logits)
@@ -208,6 +221,7 @@ absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {
                                  D, RowDotsMode::kStore));
   if (w.bo != nullptr) STOCHA_RETURN_IF_ERROR(AddBiasRows(out_.as<float>(), w.bo, T, D));
   STOCHA_RETURN_IF_ERROR(AddInPlace(x, out_.as<float>(), T * D));
+  STOCHA_RETURN_IF_ERROR(events_.Record(2 * l + 1));
 
   // FFN block: x += W_down · (act(W_gate xb) ⊙ W_up xb), or W_down · act(W_up xb).
   STOCHA_RETURN_IF_ERROR(RmsNormRows(x, w.ffn_norm, T, D, c.rms_norm_eps, xb));
@@ -225,17 +239,18 @@ absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {
   const int32_t* idx = nullptr;
   const int32_t* count = nullptr;
   if (sparse) {
+    count = count_.as<int32_t>() + l;
     STOCHA_RETURN_IF_ERROR(
-        CompactActive(active_.as<uint8_t>(), F, idx_.as<int32_t>(), count_.as<int32_t>()));
+        CompactActive(active_.as<uint8_t>(), F, idx_.as<int32_t>(), count_.as<int32_t>() + l));
     idx = idx_.as<int32_t>();
-    count = count_.as<int32_t>();
   }
   if (gated) {
     STOCHA_RETURN_IF_ERROR(RowDots(xb, T, w.w_up, idx, count, F, h, F, RowDotsMode::kScaleNonZero));
   }
   STOCHA_RETURN_IF_ERROR(
       DownAxpy(h, T, F, w.w_down_t, idx, count, partials_.as<float>(), out_.as<float>()));
-  return AddInPlace(x, out_.as<float>(), T * D);
+  STOCHA_RETURN_IF_ERROR(AddInPlace(x, out_.as<float>(), T * D));
+  return events_.Record(2 * l + 2);
 }
 
 }  // namespace stocha::cuda

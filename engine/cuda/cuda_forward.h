@@ -14,6 +14,7 @@
 #include "engine/kernels/cuda/device.h"
 #include "engine/model/model.h"
 #include "engine/rng.h"
+#include "engine/step/ffn.h"
 
 namespace stocha::cuda {
 
@@ -32,6 +33,13 @@ struct TokenRow {
 struct ForwardOutput {
   std::vector<std::vector<float>> logits;   // per row; empty where !want_logits
   std::vector<std::vector<int32_t>> zeros;  // [layer][row]: exact zeros of the FFN activation
+  bool sparse = false;                      // the FFN took the sparse path (every layer)
+  // [layer]: neurons active in at least one row (the compacted list's length) on the
+  // sparse path; F on the dense path, which reads every neuron.
+  std::vector<int32_t> union_active;
+  // [layer]: seconds of the attention block and of the FFN block, from CUDA events read
+  // after the step's one synchronization (the logits copy).
+  std::vector<double> attention_seconds, ffn_seconds;
 };
 
 // This is the CUDA backend's compute, before the Engine seam (docs/CUDA.md): a caller
@@ -56,11 +64,16 @@ class CudaForward {
   // own position.
   absl::StatusOr<ForwardOutput> Step(absl::Span<const TokenRow> rows);
 
+  // kAuto (the default): the sparse FFN path when any row's activation can give zeros;
+  // kDense / kSparse: always that path. Both give the same bits (docs/CUDA.md).
+  void SetFfnPolicy(FfnPolicy policy) { policy_ = policy; }
+
   // Benchmark knob (0 = off), never set in serving: ReLU rows keep about this fraction of
   // their FFN neurons (ForceDensityForBench), to emulate a trained model's sparsity on
   // random weights, as decode_bench does on the CPU.
   void SetBenchForceDensity(float density) { bench_force_density_ = density; }
 
+  const Model& model() const { return *model_; }
   const DeviceWeights& weights() const { return weights_; }
   int64_t cache_bytes() const { return cache_bytes_; }
 
@@ -76,9 +89,11 @@ class CudaForward {
   absl::flat_hash_map<int, DeviceBuffer> caches_;
   int next_cache_ = 1;
   float bench_force_density_ = 0.0f;
+  FfnPolicy policy_ = FfnPolicy::kAuto;
+  DeviceEvents events_;  // [2L + 1]: before layer 0, then after each attention and FFN block
   // Scratch for kMaxDeviceBatch rows, allocated once.
   DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, partials_, scores_, logits_;
-  DeviceBuffer tokens_, positions_, att_rows_, acts_, zeros_, active_, idx_, count_;
+  DeviceBuffer tokens_, positions_, att_rows_, acts_, zeros_, active_, idx_, count_;  // count_: [L]
 };
 
 }  // namespace stocha::cuda

@@ -11,19 +11,14 @@ void ForwardState::Begin(const ModelConfig& c) {
   kv_dim_ = c.num_kv_heads * c.head_dim;
   token_.clear();
   position_.clear();
-  input_.clear();
-  is_prompt_.clear();
   cache_.clear();
   rows_.clear();
 }
 
-void ForwardState::AddToken(int token, int input, KvCache* cache, int position, bool is_prompt,
-                            const FfnRow& row) {
+void ForwardState::AddToken(int token, KvCache* cache, int position, const FfnRow& row) {
   token_.push_back(token);
-  input_.push_back(input);
   cache_.push_back(cache);
   position_.push_back(position);
-  is_prompt_.push_back(is_prompt ? 1 : 0);
   rows_.push_back(row);
 }
 

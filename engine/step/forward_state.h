@@ -18,8 +18,7 @@ namespace stocha {
 class ForwardState {
  public:
   void Begin(const ModelConfig& c);
-  void AddToken(int token, int input, KvCache* cache, int position, bool is_prompt,
-                const FfnRow& row);
+  void AddToken(int token, KvCache* cache, int position, const FfnRow& row);
   // x[t] = embedding row of token t, in F32.
   void Embed(const Tensor& embed);
   void AddToResidual(const float* delta);  // x += delta ([T][D])
@@ -34,16 +33,13 @@ class ForwardState {
   float* k(int64_t t) { return &k_[t * kv_dim_]; }
   float* v(int64_t t) { return &v_[t * kv_dim_]; }
   int position(int64_t t) const { return position_[t]; }
-  int input(int64_t t) const { return input_[t]; }
-  bool is_prompt(int64_t t) const { return is_prompt_[t] != 0; }
   KvCache* cache(int64_t t) const { return cache_[t]; }
   const FfnRow* rows() const { return rows_.data(); }
   int64_t* zeros() { return zeros_.data(); }
 
  private:
   int D_ = 0, q_dim_ = 0, kv_dim_ = 0;
-  std::vector<int> token_, position_, input_;
-  std::vector<char> is_prompt_;
+  std::vector<int> token_, position_;
   std::vector<KvCache*> cache_;
   std::vector<FfnRow> rows_;
   std::vector<int64_t> zeros_;

@@ -13,6 +13,7 @@
 #include "engine/generate.h"
 #include "engine/model/weight_types.h"
 #include "engine/step/predictor.h"
+#include "engine/tools/device_flag.h"
 #include "engine/tools/flag_aliases.h"
 #include "engine/tools/generate_report.h"
 #include "engine/tools/program_usage.h"
@@ -83,6 +84,7 @@ struct GenerateToolOptions {
   float predictor_density = 0.1f;
   bool json = false, deterministic = false, bf16 = false, int8_activations = false;
   int threads = 0;
+  Device device;                  // --device, parsed
   std::optional<DType> quantize;  // --quantize, parsed
   GenerateRequest request;
 };
@@ -110,6 +112,9 @@ GenerateToolOptions OptionsFromFlags() {
   f.bf16 = absl::GetFlag(FLAGS_bf16);
   f.int8_activations = absl::GetFlag(FLAGS_int8_activations);
   f.threads = absl::GetFlag(FLAGS_threads);
+  absl::StatusOr<Device> device = DeviceFromFlag();
+  if (!device.ok()) Fail(std::string(device.status().message()));
+  f.device = *device;
   f.request.num_samples = absl::GetFlag(FLAGS_n);
   f.request.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   f.request.stop_strings = absl::GetFlag(FLAGS_stop);
@@ -156,6 +161,7 @@ int Run(const GenerateToolOptions& f) {
   req.prompt = *ids;
   if (req.prompt.empty()) req.prompt = {(*model)->config().bos_token_id};
   EngineOptions eo;
+  eo.device = f.device;
   eo.num_threads = f.threads;
   eo.deterministic = f.deterministic;
   if (f.int8_activations) eo.activation_format = ActivationFormat::kInt8;
@@ -168,6 +174,9 @@ int Run(const GenerateToolOptions& f) {
   }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model, eo);
   if (!engine.ok()) Fail(std::string(engine.status().message()));
+  if (f.device.kind != Device::Kind::kCpu) {
+    std::fprintf(stderr, "stocha-generate: engine on %s\n", (*engine)->backend().c_str());
+  }
   absl::StatusOr<GenerateResult> result = Generate(**engine, tok, req);
   if (!result.ok()) Fail(std::string(result.status().message()));
   const ActivationSpec act = req.activation.value_or((*model)->config().DefaultActivation());

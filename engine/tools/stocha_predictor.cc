@@ -22,6 +22,7 @@
 #include "engine/format/load_model.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/step/predictor.h"
+#include "engine/tools/device_flag.h"
 #include "engine/tools/flag_aliases.h"
 #include "engine/tools/program_usage.h"
 
@@ -86,6 +87,17 @@ T OrFail(absl::StatusOr<T> v) {
   return std::move(*v);
 }
 
+void OrFail(const absl::Status& s) {
+  if (!s.ok()) Fail(std::string(s.message()));
+}
+
+// --device; the rest of EngineOptions at its defaults.
+EngineOptions DeviceOptions() {
+  EngineOptions o;
+  o.device = OrFail(DeviceFromFlag());
+  return o;
+}
+
 // The text's tokens, in windows of at most the context (each window starts with BOS).
 std::vector<std::vector<int>> Windows(const Model& m, const std::string& path, int max_tokens) {
   std::ifstream in(path);
@@ -108,8 +120,8 @@ const ActivationSpec kRelu{ActivationKind::kRelu, 0};
 
 int Fit(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
   InputMoments moments(m->config().num_layers, m->config().hidden_size);
-  auto e = OrFail(Engine::Create(m));
-  e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); });
+  auto e = OrFail(Engine::Create(m, DeviceOptions()));
+  OrFail(e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); }));
   int64_t n = 0;
   for (const auto& w : Windows(*m, f.text, f.tokens)) {
     SequenceId s = OrFail(e->AddSequence({kRelu}));
@@ -134,7 +146,7 @@ int Fit(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
 // Mean next-token NLL over the windows, one token per step.
 double MeanNll(const std::shared_ptr<const Model>& m, const FfnOptions& fo,
                const std::vector<std::vector<int>>& windows) {
-  EngineOptions o;
+  EngineOptions o = DeviceOptions();
   o.ffn = fo;
   auto e = OrFail(Engine::Create(m, o));
   double nll = 0;
@@ -164,8 +176,8 @@ int Eval(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
   std::vector<int64_t> active(c.num_layers), hit(c.num_layers);
   std::vector<float> gate(F), scratch(p->rank() + F);
   std::vector<int32_t> idx(k);
-  auto e = OrFail(Engine::Create(m));
-  e->SetFfnInputObserver([&](int l, const float* x, int64_t T) {
+  auto e = OrFail(Engine::Create(m, DeviceOptions()));
+  OrFail(e->SetFfnInputObserver([&](int l, const float* x, int64_t T) {
     const LayerWeights& lw = m->weights().layers[l];
     for (int64_t t = 0; t < T; ++t) {
       MatMul(x + t * c.hidden_size, 1, c.mlp_gated ? lw.w_gate : lw.w_up, nullptr, gate.data(), 0);
@@ -173,7 +185,7 @@ int Eval(const PredictorToolOptions& f, const std::shared_ptr<const Model>& m) {
       for (float g : gate) active[l] += g > 0;
       for (int32_t i : idx) hit[l] += gate[i] > 0;
     }
-  });
+  }));
   for (const auto& w : windows) {
     SequenceId s = OrFail(e->AddSequence({kRelu}));
     OrFail(e->Step({StepInput{s, w, true, false}}));

@@ -25,7 +25,8 @@ const std::vector<int> kText = {1, 5, 17, 42, 8, 96, 3, 3, 60, 11, 23, 44, 12, 9
 std::shared_ptr<const ActivityPredictor> FitOn(const std::shared_ptr<const Model>& m, int rank) {
   InputMoments moments(m->config().num_layers, m->config().hidden_size);
   auto e = std::move(*Engine::Create(m));
-  e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); });
+  EXPECT_TRUE(
+      e->SetFfnInputObserver([&](int l, const float* x, int64_t T) { moments.Add(l, x, T); }).ok());
   SequenceId s = *e->AddSequence({ActivationSpec{ActivationKind::kRelu, 0}});
   EXPECT_TRUE(e->Step({StepInput{s, kText, true, false}}).ok());
   auto p = ActivityPredictor::Fit(*m, moments, rank);

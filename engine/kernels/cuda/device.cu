@@ -1,6 +1,8 @@
 // Device presence, memory, copies and event timing over the CUDA runtime.
 #include <cuda_runtime.h>
 
+#include <utility>
+
 #include "absl/strings/str_format.h"
 #include "engine/kernels/cuda/cuda_status.h"
 #include "engine/kernels/cuda/device.h"
@@ -105,6 +107,55 @@ absl::Status DeviceBuffer::CopyRangeFromDevice(const DeviceBuffer& src, int64_t 
 
 absl::Status DeviceBuffer::Zero() {
   return CudaStatus(cudaMemsetAsync(data_, 0, static_cast<size_t>(bytes_)), "cudaMemsetAsync");
+}
+
+absl::StatusOr<DeviceEvents> DeviceEvents::Create(int n) {
+  DeviceEvents e;
+  for (int i = 0; i < n; ++i) {
+    cudaEvent_t ev;
+    const absl::Status s = CudaStatus(cudaEventCreate(&ev), "cudaEventCreate");
+    if (!s.ok()) return s;  // e's destructor frees the ones made so far
+    e.events_.push_back(ev);
+  }
+  return e;
+}
+
+DeviceEvents::DeviceEvents(DeviceEvents&& o) noexcept : events_(std::move(o.events_)) {
+  o.events_.clear();
+}
+
+DeviceEvents& DeviceEvents::operator=(DeviceEvents&& o) noexcept {
+  if (this != &o) {
+    Destroy();
+    events_ = std::move(o.events_);
+    o.events_.clear();
+  }
+  return *this;
+}
+
+DeviceEvents::~DeviceEvents() { Destroy(); }
+
+void DeviceEvents::Destroy() {
+  for (void* ev : events_) cudaEventDestroy(static_cast<cudaEvent_t>(ev));
+  events_.clear();
+}
+
+absl::Status DeviceEvents::Record(int i) {
+  if (i < 0 || i >= size()) return absl::OutOfRangeError("DeviceEvents::Record: no such event");
+  return CudaStatus(cudaEventRecord(static_cast<cudaEvent_t>(events_[i])), "cudaEventRecord");
+}
+
+absl::StatusOr<double> DeviceEvents::Seconds(int from, int to) const {
+  if (from < 0 || to < 0 || from >= size() || to >= size()) {
+    return absl::OutOfRangeError("DeviceEvents::Seconds: no such event");
+  }
+  float ms = 0.0f;
+  const absl::Status s =
+      CudaStatus(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[from]),
+                                      static_cast<cudaEvent_t>(events_[to])),
+                 "cudaEventElapsedTime");
+  if (!s.ok()) return s;
+  return static_cast<double>(ms) * 1e-3;
 }
 
 absl::StatusOr<double> TimeOnDevice(absl::FunctionRef<absl::Status()> fn, int reps) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -68,6 +69,29 @@ class DeviceBuffer {
  private:
   void* data_ = nullptr;
   int64_t bytes_ = 0;
+};
+
+// A fixed set of CUDA events recorded in stream order, read after the host has waited for
+// the stream (a synchronous copy or Synchronize): per-layer times of a step without a
+// sync per layer. Thread-safety: like a std::vector.
+class DeviceEvents {
+ public:
+  static absl::StatusOr<DeviceEvents> Create(int n);
+  DeviceEvents() = default;
+  DeviceEvents(DeviceEvents&& o) noexcept;
+  DeviceEvents& operator=(DeviceEvents&& o) noexcept;
+  DeviceEvents(const DeviceEvents&) = delete;
+  DeviceEvents& operator=(const DeviceEvents&) = delete;
+  ~DeviceEvents();
+
+  int size() const { return static_cast<int>(events_.size()); }
+  absl::Status Record(int i);
+  // Seconds from event `from` to event `to`, both recorded and completed.
+  absl::StatusOr<double> Seconds(int from, int to) const;
+
+ private:
+  void Destroy();
+  std::vector<void*> events_;  // cudaEvent_t, kept out of this plain header
 };
 
 // Seconds per call of `fn` on the device, from CUDA events around `reps` calls after one
