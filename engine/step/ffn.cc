@@ -9,7 +9,6 @@
 
 #include "engine/kernels/cpu/activation_kernel.h"
 #include "engine/kernels/cpu/ffn_kernels.h"
-#include "engine/kernels/cpu/int8_dot.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/onednn_matmul.h"
 #include "engine/kernels/cpu/transposed_weights.h"
@@ -105,12 +104,12 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
 }
 
 bool Ffn::DownByDot(const LayerWeights& w, const FfnRow& row) const {
-  return !row.activation.sparse() && options_.activation_format == ActivationFormat::kInt8 &&
-         Int8DotSupported(w.w_down.dtype);
+  return !row.activation.sparse() && IsQuantized(w.w_down.dtype);
 }
 
-// out = W_down · a_ row by row: DownByDot rows as one int8 MatMul over the file's W_down
-// (every neuron; its bits do not depend on T), the others as AxpyRows over W_downᵀ.
+// out = W_down · a_ row by row: DownByDot rows as one MatMul over the file's W_down (every
+// neuron, the activation format's kernels; its bits do not depend on T or the threads), the
+// others as AxpyRows over W_downᵀ.
 // Mixed batches gather each kind into contiguous rows, so a row's bits never depend on
 // which rows share its batch.
 void Ffn::Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
@@ -123,7 +122,7 @@ void Ffn::Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
              options_.threads);
   };
   const auto dot = [&](const float* a, int64_t n, float* y) {
-    MatMul(a, n, w.w_down, nullptr, y, options_.threads, ActivationFormat::kInt8);
+    MatMul(a, n, w.w_down, nullptr, y, options_.threads, options_.activation_format);
   };
   if (dot_rows_.empty()) return axpy(a_.data(), T, out);
   if (axpy_rows_.empty()) return dot(a_.data(), T, out);
@@ -200,12 +199,10 @@ absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOp
   std::vector<TransposedMatrix> down_t;
   for (const LayerWeights& l : model.weights().layers) {
     down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
-    // Without DownByDot rows both FFN paths read W_downᵀ only: the file's W_down pages need
-    // not stay resident (docs/SPARSE.md; a converted or quantized-in-memory W_down is not
-    // released). With kInt8 over Q8_0/Q4_0, SiLU rows read the file's W_down: it stays.
-    const bool down_by_dot =
-        options.activation_format == ActivationFormat::kInt8 && Int8DotSupported(l.w_down.dtype);
-    if (!down_by_dot) model.ReleasePages(l.w_down);
+    // Unquantized: both FFN paths read W_downᵀ only, so the file's W_down pages need not
+    // stay resident (docs/SPARSE.md; a converted W_down is not released). Block-typed:
+    // SiLU rows read the file's W_down (DownByDot), so it stays.
+    if (!IsQuantized(l.w_down.dtype)) model.ReleasePages(l.w_down);
   }
   return std::unique_ptr<Ffn>(new Ffn(model.config(), options, std::move(down_t)));
 }

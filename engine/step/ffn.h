@@ -50,10 +50,9 @@ struct FfnOptions {
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;
   // Set from EngineOptions.activation_format: kInt8 feeds the gate, up (dense and sparse)
-  // products over Q8_0/Q4_0 weights 8-bit activations (q8_activation.h). W_down: rows with
-  // a SiLU activation (no zeros, never sparse) take the int8 dot over the file's W_down
-  // (its Q4_0 bytes are half of W_downᵀ's Q8_0); rows with a sparse-capable activation keep
-  // the F32 axpy over W_downᵀ (it scales weight rows by single activations: no dot to take).
+  // and SiLU rows' down products over Q8_0/Q4_0 weights 8-bit activations
+  // (q8_activation.h). W_downᵀ's axpy (ReLU-family rows) stays F32: it scales weight rows
+  // by single activations, there is no dot to take.
   ActivationFormat activation_format = ActivationFormat::kF32;
   // Predictor mode (opt-in, approximate; off when null): for ReLU rows, compute the gate
   // only for the round(predictor_density·F) neurons the predictor ranks highest.
@@ -70,10 +69,11 @@ struct FfnOptions {
 // gate, then only the active neurons' rows of W_up and W_downᵀ) per FfnOptions.policy.
 // The down projection of a row whose activation can be sparse runs over W_downᵀ (transposed
 // once at construction) in ascending-neuron "axpy" order skipping zeros, so the sparse and
-// the dense path give the same bits for every row. A SiLU row under kInt8 over Q8_0/Q4_0
-// (DownByDot) never has zeros to skip: its down projection is MatMul's int8 dot over the
-// file's W_down whichever path the policy names, so dense = sparse holds there too. A row
-// never depends on the other rows of the batch.
+// the dense path give the same bits for every row. A SiLU row over a block-typed W_down
+// (DownByDot) never has zeros to skip: its down projection is MatMul over the file's W_down
+// in the activation format (Q4_0/Q4_K bytes are about half of W_downᵀ's Q8_0 re-blocking,
+// and there is no second rounding) whichever path the policy names, so dense = sparse holds
+// there too. A row never depends on the other rows of the batch.
 // Thread-safety: not thread-safe (owns scratch); one per engine.
 class Ffn {
  public:
@@ -102,7 +102,7 @@ class Ffn {
   void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
                  int64_t* zeros);
   void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
-  // Whether `row`'s down projection is the int8 dot over the file's W_down (see the class).
+  // Whether `row`'s down projection is MatMul over the file's W_down (see the class).
   bool DownByDot(const LayerWeights& w, const FfnRow& row) const;
   // out = W_down · a_ for the T rows; `active` lists the neurons the axpy rows visit.
   void Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
