@@ -1,5 +1,5 @@
-// int8_dot_bench: issue 14's question of 8-bit activations, on one GEMV. stocha's Q8_0 GEMV
-// takes F32 activations by default (the same bits as the dequantized reference); llama.cpp
+// int8_dot_bench: issue 14's question of 8-bit activations, on one Q8_0 or Q4_0 GEMV. stocha's Q8_0
+// GEMV takes F32 activations by default (the same bits as the dequantized reference); llama.cpp
 // rounds the activation row to Q8_0 once per GEMV and takes integer block dot products
 // (ggml/src/ggml-quants.c quantize_row_q8_0; ggml-cpu.c type_traits_cpu .vec_dot_type =
 // Q8_0). This times the engine's MatMul on one Q8_0 matrix, one thread, side by side in
@@ -26,15 +26,17 @@
 
 ABSL_FLAG(int64_t, rows, 2048, "Rows of the Q8_0 matrix (N)");
 ABSL_FLAG(int64_t, cols, 2048, "Columns (K), a multiple of 32");
+ABSL_FLAG(std::string, type, "q8_0", "Weight type: q8_0 or q4_0");
 
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(F32 vs 8-bit activations on a Q8_0 GEMV (one thread).
+constexpr char kUsage[] = R"(F32 vs 8-bit activations on a Q8_0 or Q4_0 GEMV (one thread).
 
-  int8_dot_bench [--rows=2048] [--cols=2048] [--benchmark_repetitions=7]
+  int8_dot_bench [--type=q8_0|q4_0] [--rows=2048] [--cols=2048] [--benchmark_repetitions=7]
 
-Default 2048 x 2048 (4.25 MiB of Q8_0: in the L2/L3, where the kernels, not DRAM, limit).)";
+Default 2048 x 2048 (4.25 MiB of Q8_0, 2.25 MiB of Q4_0: in the L2/L3, where the kernels,
+not DRAM, limit).)";
 
 }  // namespace
 }  // namespace stocha::bench
@@ -45,32 +47,35 @@ int main(int argc, char** argv) {
   BenchmarkFlags::Init(argc, argv, kUsage, {7, 0.3});
 #if defined(__x86_64__)
   const int64_t N = absl::GetFlag(FLAGS_rows), K = absl::GetFlag(FLAGS_cols);
-  if (N < 1 || K < 32 || K % 32 != 0) {
-    std::fprintf(stderr, "int8_dot_bench: --rows >= 1, --cols a multiple of 32\n");
+  const std::string type = absl::GetFlag(FLAGS_type);
+  if (N < 1 || K < 32 || K % 32 != 0 || (type != "q8_0" && type != "q4_0")) {
+    std::fprintf(stderr,
+                 "int8_dot_bench: --rows >= 1, --cols a multiple of 32, --type q8_0|q4_0\n");
     return 2;
   }
+  const DType dt = type == "q8_0" ? DType::kQ8_0 : DType::kQ4_0;
+  const auto row_bytes = static_cast<int64_t>(DTypeBytes(dt, K));
   if (BestRowIsa() < RowIsa::kAvx2) {
     std::printf("int8_dot_bench: this CPU lacks AVX2/FMA/F16C; nothing to compare\n");
     return 0;
   }
-  const int64_t blocks = K / 32;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0, 0.05f);
   std::vector<float> row(K), x(K), y(N), ref(N), f32(N);
-  std::vector<BlockQ8_0> w(N * blocks);
+  std::vector<char> w(N * row_bytes);
   for (int64_t n = 0; n < N; ++n) {
     for (float& v : row) v = nd(rng);
-    QuantizeRow(row.data(), K, DType::kQ8_0, w.data() + n * blocks);
+    QuantizeRow(row.data(), K, dt, w.data() + n * row_bytes);
   }
   for (float& v : x) v = nd(rng);
-  const Tensor wt{"w", DType::kQ8_0, {N, K}, w.data()};
+  const Tensor wt{"w", dt, {N, K}, w.data()};
 
   // Every level's kInt8 GEMV against the scalar reference, bitwise.
   Q8Activations xq;
   xq.Quantize(x.data(), 1, K);
   for (int64_t n = 0; n < N; ++n) {
-    const void* r = w.data() + n * blocks;
-    Int8DotRowsReference(xq.row(0), &r, 1, DType::kQ8_0, K, &ref[n]);
+    const void* r = w.data() + n * row_bytes;
+    Int8DotRowsReference(xq.row(0), &r, 1, dt, K, &ref[n]);
   }
   for (const RowIsa isa : {RowIsa::kAvx2, RowIsa::kAvx512}) {
     if (isa > BestRowIsa()) continue;
@@ -106,12 +111,12 @@ int main(int argc, char** argv) {
   }
   MedianCollector c;
   benchmark::RunSpecifiedBenchmarks(&c);
-  const double bytes = static_cast<double>(N) * blocks * sizeof(BlockQ8_0);
+  const double bytes = static_cast<double>(N) * static_cast<double>(row_bytes);
   std::printf(
-      "\nQ8_0 %lld x %lld (%.2f MiB), one thread, medians of %d interleaved repetitions\n"
+      "\n%s %lld x %lld (%.2f MiB), one thread, medians of %d interleaved repetitions\n"
       "| activations | kernel | ms per GEMV | weight GB/s |\n|---|---|---|---|\n",
-      static_cast<long long>(N), static_cast<long long>(K), bytes / (1 << 20),
-      static_cast<int>(c.repetitions()));
+      std::string(DTypeName(dt)).c_str(), static_cast<long long>(N), static_cast<long long>(K),
+      bytes / (1 << 20), static_cast<int>(c.repetitions()));
   for (const std::string& n : names) {
     const double t = c.Median(n);
     if (t == 0) continue;

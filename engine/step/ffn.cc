@@ -79,7 +79,7 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
   info.predicted = predicted;
   info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
                 (options_.policy == FfnPolicy::kAuto && SparseIsCheaper(T, zeros));
-  if (gated_ && info.sparse && T == 1 && options_.threads == 1) {
+  if (gated_ && info.sparse && T == 1 && options_.threads == 1 && !DownByDot(w, rows[0])) {
     // One pass over the active neurons: up row and W_downᵀ row back to back.
     SparseUpDownRow(xb, a_.data(), w.w_up, down_t_[layer].tensor, union_.data(),
                     static_cast<int64_t>(union_.size()), out, options_.activation_format);
@@ -99,10 +99,47 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
     OneDnnMatMulKN(a_.data(), T, down_t_[layer].tensor, out, options_.threads);
     return info;
   }
-  const std::vector<int32_t>& active = info.sparse ? union_ : all_;
-  AxpyRows(a_.data(), T, down_t_[layer].tensor, active.data(), static_cast<int64_t>(active.size()),
-           out, options_.threads);
+  Down(w, layer, T, rows, info.sparse ? union_ : all_, out);
   return info;
+}
+
+bool Ffn::DownByDot(const LayerWeights& w, const FfnRow& row) const {
+  return !row.activation.sparse() && IsQuantized(w.w_down.dtype);
+}
+
+// out = W_down · a_ row by row: DownByDot rows as one MatMul over the file's W_down (every
+// neuron, the activation format's kernels; its bits do not depend on T or the threads), the
+// others as AxpyRows over W_downᵀ.
+// Mixed batches gather each kind into contiguous rows, so a row's bits never depend on
+// which rows share its batch.
+void Ffn::Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
+               const std::vector<int32_t>& active, float* out) {
+  dot_rows_.clear();
+  axpy_rows_.clear();
+  for (int64_t t = 0; t < T; ++t) (DownByDot(w, rows[t]) ? dot_rows_ : axpy_rows_).push_back(t);
+  const auto axpy = [&](const float* a, int64_t n, float* y) {
+    AxpyRows(a, n, down_t_[layer].tensor, active.data(), static_cast<int64_t>(active.size()), y,
+             options_.threads);
+  };
+  const auto dot = [&](const float* a, int64_t n, float* y) {
+    MatMul(a, n, w.w_down, nullptr, y, options_.threads, options_.activation_format);
+  };
+  if (dot_rows_.empty()) return axpy(a_.data(), T, out);
+  if (axpy_rows_.empty()) return dot(a_.data(), T, out);
+  const auto gathered = [&](const std::vector<int64_t>& list, const auto& project) {
+    const auto n = static_cast<int64_t>(list.size());
+    gather_a_.resize(static_cast<size_t>(n) * F_);
+    gather_out_.resize(static_cast<size_t>(n) * D_);
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(a_.data() + list[i] * F_, F_, gather_a_.data() + i * F_);
+    }
+    project(gather_a_.data(), n, gather_out_.data());
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(gather_out_.data() + i * D_, D_, out + list[i] * D_);
+    }
+  };
+  gathered(dot_rows_, dot);
+  gathered(axpy_rows_, axpy);
 }
 
 bool Ffn::SparseIsCheaper(int64_t T, const int64_t* zeros) const {
@@ -162,9 +199,10 @@ absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOp
   std::vector<TransposedMatrix> down_t;
   for (const LayerWeights& l : model.weights().layers) {
     down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
-    // Both FFN paths read W_downᵀ only: the file's W_down pages need not stay resident
-    // (docs/SPARSE.md; a converted or quantized-in-memory W_down is not released).
-    model.ReleasePages(l.w_down);
+    // Unquantized: both FFN paths read W_downᵀ only, so the file's W_down pages need not
+    // stay resident (docs/SPARSE.md; a converted W_down is not released). Block-typed:
+    // SiLU rows read the file's W_down (DownByDot), so it stays.
+    if (!IsQuantized(l.w_down.dtype)) model.ReleasePages(l.w_down);
   }
   return std::unique_ptr<Ffn>(new Ffn(model.config(), options, std::move(down_t)));
 }

@@ -50,8 +50,9 @@ struct FfnOptions {
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;
   // Set from EngineOptions.activation_format: kInt8 feeds the gate, up (dense and sparse)
-  // products over Q8_0/Q4_0 weights 8-bit activations (q8_activation.h). W_down's axpy
-  // stays F32 (it scales weight rows by single activations; there is no dot to take).
+  // and SiLU rows' down products over Q8_0/Q4_0 weights 8-bit activations
+  // (q8_activation.h). W_downᵀ's axpy (ReLU-family rows) stays F32: it scales weight rows
+  // by single activations, there is no dot to take.
   ActivationFormat activation_format = ActivationFormat::kF32;
   // Predictor mode (opt-in, approximate; off when null): for ReLU rows, compute the gate
   // only for the round(predictor_density·F) neurons the predictor ranks highest.
@@ -66,9 +67,13 @@ struct FfnOptions {
 // Gated: out = W_down · (act(W_gate · x) ⊙ (W_up · x)); plain: out = W_down · act(W_up · x).
 // Each call takes the dense path (every row of every matrix) or the sparse one (a dense
 // gate, then only the active neurons' rows of W_up and W_downᵀ) per FfnOptions.policy.
-// The down projection always runs over W_downᵀ (transposed once at construction) in
-// ascending-neuron "axpy" order skipping zeros, so the sparse and the dense path give the
-// same bits for every row, and a row never depends on the other rows of the batch.
+// The down projection of a row whose activation can be sparse runs over W_downᵀ (transposed
+// once at construction) in ascending-neuron "axpy" order skipping zeros, so the sparse and
+// the dense path give the same bits for every row. A SiLU row over a block-typed W_down
+// (DownByDot) never has zeros to skip: its down projection is MatMul over the file's W_down
+// in the activation format (Q4_0/Q4_K bytes are about half of W_downᵀ's Q8_0 re-blocking,
+// and there is no second rounding) whichever path the policy names, so dense = sparse holds
+// there too. A row never depends on the other rows of the batch.
 // Thread-safety: not thread-safe (owns scratch); one per engine.
 class Ffn {
  public:
@@ -97,6 +102,11 @@ class Ffn {
   void DenseGate(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows,
                  int64_t* zeros);
   void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
+  // Whether `row`'s down projection is MatMul over the file's W_down (see the class).
+  bool DownByDot(const LayerWeights& w, const FfnRow& row) const;
+  // out = W_down · a_ for the T rows; `active` lists the neurons the axpy rows visit.
+  void Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
+            const std::vector<int32_t>& active, float* out);
 
   bool gated_;
   int F_, D_;
@@ -107,6 +117,8 @@ class Ffn {
   std::vector<char> mask_;
   std::vector<int32_t> union_, row_idx_;
   std::vector<float> row_vals_, scratch_;
+  std::vector<int64_t> dot_rows_, axpy_rows_;  // Down's split of the batch
+  std::vector<float> gather_a_, gather_out_;   // Down's mixed-batch rows, [n][F] and [n][D]
 };
 
 }  // namespace stocha

@@ -82,11 +82,9 @@ void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, i
   switch (ActiveLevel()) {
 #if defined(__x86_64__)
     case Level::kVnni:
-      for (int r = 0; r < count; ++r) y[r] = int8_x86::Int8DotRowVnni(x, rows[r], dt, n);
-      return;
+      return int8_x86::Int8DotRowsVnni(x, rows, count, dt, n, y);
     case Level::kAvx2:
-      for (int r = 0; r < count; ++r) y[r] = int8_x86::Int8DotRowAvx2(x, rows[r], dt, n);
-      return;
+      return int8_x86::Int8DotRowsAvx2(x, rows, count, dt, n, y);
 #endif
     default:
       Int8DotRowsReference(x, rows, count, dt, n, y);

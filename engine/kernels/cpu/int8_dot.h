@@ -10,10 +10,12 @@
 // values), float(isum) is exact, so only the fma and the tree round, in this one order: every
 // instruction-set level gives the same bits as Int8DotRowsReference, and a row's result does
 // not depend on which other rows are computed with it (dense = sparse).
-// Levels (row_isa.h's, STOCHA_ISA lowers them): portable scalar; AVX2 (maddubs + madd);
-// avx512 with AVX512_VNNI (vpdpbusd on 256-bit vectors). Q4_0 multiplies the unsigned
-// nibbles (w + 8) and subtracts 8 · Σ q (Q8Row::s) per block: the same exact isum. llama.cpp does
-// the same sums with other float orders (ggml/src/ggml-cpu/arch/x86/quants.c:
+// Levels (row_isa.h's, STOCHA_ISA lowers them): portable scalar; AVX2 (maddubs + madd, one
+// row at a time); avx512 with AVX512_VNNI (vpdpbusd on 256-bit vectors, four rows per pass
+// sharing the activation loads, the next rows prefetched: pass long row lists, as MatMul
+// does). Only the integer products and their grouping differ by level. Q4_0 multiplies the
+// unsigned nibbles (w + 8) and subtracts 8 · Σ q (Q8Row::s) per block: the same exact isum.
+// llama.cpp does the same sums with other float orders (ggml/src/ggml-cpu/arch/x86/quants.c:
 // ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0), so its results are close to these, not equal.
 #ifndef STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_
 #define STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_H_
@@ -30,6 +32,7 @@ namespace stocha {
 constexpr bool Int8DotSupported(DType dt) { return dt == DType::kQ8_0 || dt == DType::kQ4_0; }
 
 // y[r] = x · rows[r][0..n) for r < count (any count), dt Q8_0 or Q4_0, n a multiple of 32.
+// Each row's bits are the reference's whatever `count` and the other rows.
 void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n, float* y);
 
 // The scalar reference, written out as the header's formula.

@@ -57,9 +57,12 @@ STOCHA_AVX2_KERNEL float DotRow(const Q8Row& x, const char* row, int64_t n) {
 
 }  // namespace
 
-float Int8DotRowAvx2(const Q8Row& x, const void* row, DType dt, int64_t n) {
-  const char* p = static_cast<const char*>(row);
-  return dt == DType::kQ8_0 ? DotRow<DType::kQ8_0>(x, p, n) : DotRow<DType::kQ4_0>(x, p, n);
+void Int8DotRowsAvx2(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                     float* y) {
+  for (int r = 0; r < count; ++r) {
+    const char* p = static_cast<const char*>(rows[r]);
+    y[r] = dt == DType::kQ8_0 ? DotRow<DType::kQ8_0>(x, p, n) : DotRow<DType::kQ4_0>(x, p, n);
+  }
 }
 
 }  // namespace stocha::int8_x86

@@ -90,27 +90,79 @@ float ExtremeDot() {
   return y;
 }
 
-// Int8DotRows at the current level against the reference, bitwise.
+// Four Q8_0 rows of `blocks` blocks of -128 (scale 1) against activations -127: the
+// extreme sums through the four-rows-per-pass kernels and their tail, exact in F32.
+void CheckExtremeRows(int64_t blocks) {
+  std::string row(34 * blocks, static_cast<char>(-128));
+  const uint16_t one = F32ToF16(1.0f);
+  for (int64_t b = 0; b < blocks; ++b) std::memcpy(&row[34 * b], &one, sizeof one);
+  std::vector<float> x(32 * blocks, -127.0f);
+  Q8Activations a;
+  a.Quantize(x.data(), 1, 32 * blocks);
+  const void* rows[4] = {row.data(), row.data(), row.data(), row.data()};
+  float y[4];
+  Int8DotRows(a.row(0), rows, 4, DType::kQ8_0, 32 * blocks, y);
+  for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 32 * 128 * 127);
+}
+
+// Int8DotRows at the current level against the reference, bitwise: every row count (the
+// kernels take four rows per pass: counts below, at and past it), block counts below, at and
+// past a group of eight, and each row alone giving its bits from the batch.
 void CheckLevel() {
   EXPECT_EQ(ExtremeDot(), 32.0f * 128 * 127);
+  CheckExtremeRows(8);
+  CheckExtremeRows(19);
   std::mt19937 rng(5);
   for (DType dt : kTypes) {
-    for (int64_t blocks : {1, 2, 7, 8, 9, 17, 64, 67}) {
-      SCOPED_TRACE(std::string(DTypeName(dt)) + " blocks " + std::to_string(blocks));
-      const int64_t n = blocks * 32;
-      const std::vector<float> x = RandomX(n, rng);
-      Q8Activations a;
-      a.Quantize(x.data(), 1, n);
-      std::vector<std::string> rows;
-      const void* ptrs[5];
-      for (int r = 0; r < 5; ++r) {
-        rows.push_back(RandomRow(dt, n, rng));
-        ptrs[r] = rows.back().data();
+    for (int64_t blocks : {1, 2, 7, 8, 9, 16, 17, 64, 67}) {
+      for (int count : {1, 3, 4, 5, 9}) {
+        SCOPED_TRACE(std::string(DTypeName(dt)) + " blocks " + std::to_string(blocks) + " rows " +
+                     std::to_string(count));
+        const int64_t n = blocks * 32;
+        const std::vector<float> x = RandomX(n, rng);
+        Q8Activations a;
+        a.Quantize(x.data(), 1, n);
+        std::vector<std::string> rows(count);
+        std::vector<const void*> ptrs(count);
+        for (int r = 0; r < count; ++r) {
+          rows[r] = RandomRow(dt, n, rng);
+          ptrs[r] = rows[r].data();
+        }
+        std::vector<float> y(count), ref(count);
+        Int8DotRows(a.row(0), ptrs.data(), count, dt, n, y.data());
+        Int8DotRowsReference(a.row(0), ptrs.data(), count, dt, n, ref.data());
+        for (int r = 0; r < count; ++r) {
+          EXPECT_EQ(y[r], ref[r]) << "row " << r;
+          float alone = 0;
+          Int8DotRows(a.row(0), &ptrs[r], 1, dt, n, &alone);
+          EXPECT_EQ(alone, y[r]) << "row " << r << " alone";
+        }
       }
-      float y[5], ref[5];
-      Int8DotRows(a.row(0), ptrs, 5, dt, n, y);
-      Int8DotRowsReference(a.row(0), ptrs, 5, dt, n, ref);
-      for (int r = 0; r < 5; ++r) EXPECT_EQ(y[r], ref[r]) << "row " << r;
+    }
+  }
+}
+
+// The comparison above can fail: one block's scale changed (in a full group of eight and in
+// the tail) changes the reference's bits, so a kernel reading a wrong scale is caught.
+TEST(Int8DotTest, PlantedWrongScaleIsCaught) {
+  std::mt19937 rng(9);
+  for (DType dt : kTypes) {
+    const int64_t n = 17 * 32;
+    const std::vector<float> x = RandomX(n, rng);
+    Q8Activations a;
+    a.Quantize(x.data(), 1, n);
+    const std::string row = RandomRow(dt, n, rng);
+    const void* p = row.data();
+    float y = 0;
+    Int8DotRows(a.row(0), &p, 1, dt, n, &y);
+    for (int64_t b : {3, 16}) {
+      std::string bad = row;
+      const uint16_t d = F32ToF16(0.07f);
+      std::memcpy(&bad[b * DTypeBlockBytes(dt)], &d, sizeof d);
+      const void* q = bad.data();
+      float wrong = 0;
+      Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
+      EXPECT_NE(wrong, y) << DTypeName(dt) << " block " << b;
     }
   }
 }

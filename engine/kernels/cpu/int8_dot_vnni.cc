@@ -1,11 +1,16 @@
 // The AVX-512 VNNI integer dot kernel: per block, unsigned × signed byte products summed in
 // fours straight to int32 (vpdpbusd on 256-bit vectors, AVX512_VNNI + VL), as llama.cpp's
-// AVX-512 VNNI path does (ggml/src/ggml-cpu/arch/x86/quants.c: mul_sum_us8_pairs_float); the
-// rest is the AVX2 kernel's, so the bits are the same.
+// AVX-512 VNNI path does (ggml/src/ggml-cpu/arch/x86/quants.c: mul_sum_us8_pairs_float).
+// Up to four rows per pass share each activation block load; Q4_0's nibbles and F16 block
+// scales come out of the bytes without cross-lane inserts (vpsrlvw, vpermt2w); the weights are
+// prefetched a fixed distance ahead (prefetch.h). The sums are int8_dot.h's, in its order:
+// the bits of Int8DotRowsReference for every row, whichever rows share a pass.
 #include "engine/kernels/cpu/int8_dot_x86.h"
 
 #if defined(__x86_64__)
 
+#include "engine/kernels/cpu/avx512_target.h"
+#include "engine/kernels/cpu/prefetch.h"
 #include "engine/model/quant_blocks.h"
 
 #define STOCHA_VNNI_KERNEL \
@@ -15,52 +20,140 @@ namespace stocha::int8_x86 {
 namespace {
 
 // Eight int32 partial sums of w · q over one block (no int16 stage to saturate).
-STOCHA_VNNI_KERNEL inline __m256i BlockProducts(__m256i w, const int8_t* q) {
+STOCHA_VNNI_KERNEL inline __m256i BlockProducts(__m256i w, __m256i q) {
   __m256i aw, sq;
-  SignSplit(w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), &aw, &sq);
+  SignSplit(w, q, &aw, &sq);
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sq);
 }
 
-// The same for unsigned weights u <= 15 (a pair sums to at most 2·15·128: no saturation).
-STOCHA_VNNI_KERNEL inline __m256i UnsignedProducts(__m256i u, const int8_t* q) {
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u,
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+// Q4_0's 32 nibbles (0..15) as unsigned bytes, elements 0-15 (low nibbles) in the low
+// half: the 16 bytes broadcast to both halves by the load, the high half shifted right by 4
+// (vpsrlvw, AVX512_BW + VL), then masked: no cross-lane insert.
+STOCHA_VNNI_KERNEL inline __m256i Nibbles(const char* p) {
+  const __m256i qs =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+  const __m256i shift = _mm256_set_epi16(4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm256_and_si256(_mm256_srlv_epi16(qs, shift), _mm256_set1_epi8(15));
 }
 
-// Block b's eight partial sums: Q8_0 w·q; Q4_0 (w + 8)·q, corrected after SumLanes8.
+// Block b's eight partial sums: Q8_0 w·q; Q4_0 (w + 8)·q (nibbles u <= 15, a pair sums to at
+// most 2·15·128: no saturation), corrected by the offset after the lane sums.
 template <DType DT>
-STOCHA_VNNI_KERNEL inline __m256i Products(const char* p, const int8_t* q) {
+STOCHA_VNNI_KERNEL inline __m256i Products(const char* p, __m256i q) {
   if constexpr (DT == DType::kQ8_0) {
     return BlockProducts(LoadWeights<DT>(p), q);
   } else {
-    return UnsignedProducts(LoadNibbles(p), q);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), Nibbles(p), q);
+  }
+}
+
+STOCHA_VNNI_KERNEL inline __m256i Load32(const char* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// dw[b] · dx[b] for the eight blocks at `p` (all eight inside the row). Q4_0 blocks are 18
+// bytes (9 words): the scales of blocks 0-3 are words 0, 9, 18, 27 of the 64 bytes at p, those
+// of blocks 4-7 the same words of the 64 bytes at p + 72; two 256-bit vpermt2w (AVX512_BW +
+// VL; 512-bit ones would slow every 256-bit instruction around them) and one unpack replace
+// eight inserts. Every byte read lies inside the eight blocks. Q8_0: BlockScales' inserts.
+template <DType DT>
+STOCHA_VNNI_KERNEL inline __m256 Scales8(const char* p, const float* dx) {
+  if constexpr (DT == DType::kQ4_0) {
+    const __m256i idx = _mm256_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 18, 9, 0);
+    const __m256i lo = _mm256_permutex2var_epi16(Load32(p), idx, Load32(p + 32));
+    const __m256i hi = _mm256_permutex2var_epi16(Load32(p + 72), idx, Load32(p + 104));
+    const __m128i h = _mm_unpacklo_epi64(_mm256_castsi256_si128(lo), _mm256_castsi256_si128(hi));
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(dx));
+  } else {
+    return BlockScales(p, static_cast<int64_t>(DTypeBlockBytes(DT)), dx, 8);
+  }
+}
+
+// Asks for the cache lines of the eight blocks kPrefetchDistance ahead in row r's stream.
+template <DType DT>
+STOCHA_VNNI_KERNEL inline void PrefetchGroup(const RowPrefetch& pf, int64_t byte) {
+  constexpr int64_t kGroupBytes = 8 * static_cast<int64_t>(DTypeBlockBytes(DT));
+  for (int64_t o = 0; o < kGroupBytes; o += 64) PrefetchAt(pf, byte + o, 1);
+}
+
+// The last count < 8 blocks of one row from block b (lanes past count are 0).
+template <DType DT>
+STOCHA_VNNI_KERNEL __m256 TailGroup(const Q8Row& x, const char* row, int64_t b, int count,
+                                    __m256 acc) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
+  __m256i v[8];
+  for (int k = 0; k < 8; ++k) {
+    v[k] = k < count ? Products<DT>(row + (b + k) * kBytes,
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                        x.q + (b + k) * kQuantBlock)))
+                     : _mm256_setzero_si256();
+  }
+  __m256i isum = SumLanes8(v);
+  if constexpr (DT == DType::kQ4_0) isum = RemoveOffset8(isum, x.s + b, count);
+  return Accumulate(BlockScales(row + b * kBytes, kBytes, x.d + b, count), isum, acc);
+}
+
+// R rows at once: each group of eight activation blocks is loaded once for the R rows.
+// `next`: the rows the caller reads after these (prefetch only; may be null).
+template <DType DT, int R>
+STOCHA_VNNI_KERNEL void DotRows(const Q8Row& x, const char* const* rows, const char* const* next,
+                                int64_t n, float* y) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
+  const int64_t nb = n / kQuantBlock, full = nb / 8 * 8;
+  RowPrefetch pf[R];
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) {
+    pf[r] = PlanPrefetch(rows[r], next != nullptr ? next[r] : nullptr, nb * kBytes, 1);
+    acc[r] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < full; b += 8) {
+    __m256i h[R][4];
+    for (int k = 0; k < 8; k += 2) {
+      const auto* q = reinterpret_cast<const __m256i*>(x.q + b * kQuantBlock + k * kQuantBlock);
+      const __m256i q0 = _mm256_loadu_si256(q), q1 = _mm256_loadu_si256(q + 1);
+      for (int r = 0; r < R; ++r) {
+        const char* p = rows[r] + (b + k) * kBytes;
+        h[r][k / 2] = _mm256_hadd_epi32(Products<DT>(p, q0), Products<DT>(p + kBytes, q1));
+      }
+    }
+    __m256i s8 = _mm256_setzero_si256();
+    if constexpr (DT == DType::kQ4_0) {
+      s8 = _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.s + b)), 3);
+    }
+    for (int r = 0; r < R; ++r) {
+      PrefetchGroup<DT>(pf[r], b * kBytes);
+      // SumLanes8's last two levels: lane b = block b's total.
+      const __m256i g0 = _mm256_hadd_epi32(h[r][0], h[r][1]);
+      const __m256i g1 = _mm256_hadd_epi32(h[r][2], h[r][3]);
+      __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),
+                                      _mm256_permute2x128_si256(g0, g1, 0x31));
+      if constexpr (DT == DType::kQ4_0) isum = _mm256_sub_epi32(isum, s8);
+      acc[r] = Accumulate(Scales8<DT>(rows[r] + b * kBytes, x.d + b), isum, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    if (full < nb) acc[r] = TailGroup<DT>(x, rows[r], full, static_cast<int>(nb - full), acc[r]);
+    y[r] = Reduce8(acc[r]);
   }
 }
 
 template <DType DT>
-STOCHA_VNNI_KERNEL float DotRow(const Q8Row& x, const char* row, int64_t n) {
-  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
-  const int64_t nb = n / kQuantBlock;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; b += 8) {
-    const int count = static_cast<int>(nb - b < 8 ? nb - b : 8);
-    __m256i v[8];
-    for (int k = 0; k < 8; ++k) {
-      v[k] = k < count ? Products<DT>(row + (b + k) * kBytes, x.q + (b + k) * kQuantBlock)
-                       : _mm256_setzero_si256();
-    }
-    __m256i isum = SumLanes8(v);
-    if constexpr (DT == DType::kQ4_0) isum = RemoveOffset8(isum, x.s + b, count);
-    acc = Accumulate(BlockScales(row + b * kBytes, kBytes, x.d + b, count), isum, acc);
+STOCHA_VNNI_KERNEL void DotRowsAll(const Q8Row& x, const void* const* rows, int count, int64_t n,
+                                   float* y) {
+  const auto* p = reinterpret_cast<const char* const*>(rows);
+  int r = 0;
+  for (; r + 4 <= count; r += 4) {
+    DotRows<DT, 4>(x, p + r, r + 8 <= count ? p + r + 4 : nullptr, n, y + r);
   }
-  return Reduce8(acc);
+  for (; r < count; ++r) DotRows<DT, 1>(x, p + r, nullptr, n, y + r);
 }
 
 }  // namespace
 
-float Int8DotRowVnni(const Q8Row& x, const void* row, DType dt, int64_t n) {
-  const char* p = static_cast<const char*>(row);
-  return dt == DType::kQ8_0 ? DotRow<DType::kQ8_0>(x, p, n) : DotRow<DType::kQ4_0>(x, p, n);
+void Int8DotRowsVnni(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                     float* y) {
+  if (dt == DType::kQ8_0) return DotRowsAll<DType::kQ8_0>(x, rows, count, n, y);
+  DotRowsAll<DType::kQ4_0>(x, rows, count, n, y);
 }
 
 }  // namespace stocha::int8_x86

@@ -109,9 +109,11 @@ STOCHA_INT8_AVX2 float Reduce8(__m256 acc) {
   return _mm_cvtss_f32(v);
 }
 
-// The per-level kernels (int8_dot_avx2.cc, int8_dot_vnni.cc): one row each call.
-float Int8DotRowAvx2(const Q8Row& x, const void* row, DType dt, int64_t n);
-float Int8DotRowVnni(const Q8Row& x, const void* row, DType dt, int64_t n);
+// The per-level kernels (int8_dot_avx2.cc, int8_dot_vnni.cc): Int8DotRows for one level.
+void Int8DotRowsAvx2(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                     float* y);
+void Int8DotRowsVnni(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
+                     float* y);
 
 }  // namespace stocha::int8_x86
 

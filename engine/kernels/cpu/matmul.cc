@@ -138,19 +138,25 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   }
 }
 
-// Output rows [n0, n1) of ActivationFormat::kInt8: four weight rows at a time, each against
-// every input (the rows stay in L1 across the T inputs).
+// Rows handed to Int8DotRows per call: its kernels read four per pass and prefetch the next
+// pass's rows, so a longer list keeps the weight stream prefetched across passes.
+constexpr int kInt8RowsPerCall = 64;
+
+// Output rows [n0, n1) of ActivationFormat::kInt8. Decode: kInt8RowsPerCall weight rows per
+// call. T > 1: four weight rows at a time, each against every input (the rows stay in L1
+// across the T inputs). A row's bits are the same either way (int8_dot.h).
 void Int8MatMulRows(const Q8Activations& xq, int64_t T, const Tensor& w, const float* bias,
                     float* y, int64_t n0, int64_t n1) {
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = DTypeBytes(w.dtype, K);
   const char* base = static_cast<const char*>(w.data);
-  for (int64_t n = n0; n < n1; n += kMaxQuantDotRows) {
-    const int r = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, n1 - n));
-    const void* rows[kMaxQuantDotRows];
+  const int64_t per_call = T == 1 ? kInt8RowsPerCall : kMaxQuantDotRows;
+  for (int64_t n = n0; n < n1; n += per_call) {
+    const int r = static_cast<int>(std::min<int64_t>(per_call, n1 - n));
+    const void* rows[kInt8RowsPerCall];
     for (int q = 0; q < r; ++q) rows[q] = base + (n + q) * row_bytes;
     for (int64_t t = 0; t < T; ++t) {
-      float out[kMaxQuantDotRows];
+      float out[kInt8RowsPerCall];
       Int8DotRows(xq.row(t), rows, r, w.dtype, K, out);
       for (int q = 0; q < r; ++q) y[t * N + n + q] = out[q] + bias[n + q];
     }
@@ -186,9 +192,9 @@ void DotWeightRowsInt8(const Q8Row& x, const Tensor& w, const int32_t* idx, int6
   const int64_t K = w.cols();
   const size_t row_bytes = DTypeBytes(w.dtype, K);
   const char* base = static_cast<const char*>(w.data);
-  for (int64_t j = 0; j < count; j += kMaxQuantDotRows) {
-    const int r = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, count - j));
-    const void* rows[kMaxQuantDotRows];
+  for (int64_t j = 0; j < count; j += kInt8RowsPerCall) {
+    const int r = static_cast<int>(std::min<int64_t>(kInt8RowsPerCall, count - j));
+    const void* rows[kInt8RowsPerCall];
     for (int q = 0; q < r; ++q) rows[q] = base + idx[j + q] * row_bytes;
     Int8DotRows(x, rows, r, w.dtype, K, y + j);
   }
