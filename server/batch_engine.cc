@@ -30,6 +30,9 @@ class EngineAdapter final : public BatchEngine {
   bool deterministic() const override { return engine_->options().deterministic; }
   std::string weight_type() const override { return WeightTypeSummary(engine_->model().weights()); }
   std::string backend() const override { return engine_->backend(); }
+  std::string activation_format() const override {
+    return engine_->options().activation_format == ActivationFormat::kInt8 ? "int8" : "f32";
+  }
   std::optional<DeviceMemoryInfo> DeviceMemory() const override { return engine_->DeviceMemory(); }
 
  private:

@@ -35,6 +35,8 @@ class BatchEngine {
   virtual std::string weight_type() const { return ""; }
   // Engine::backend(): "cpu" or "cuda:0 NVIDIA H200".
   virtual std::string backend() const { return "cpu"; }
+  // EngineOptions.activation_format: "f32" or "int8".
+  virtual std::string activation_format() const { return "f32"; }
   // Engine::DeviceMemory(): the GPU's memory, nullopt on the CPU. Unlike the rest, any
   // thread may call it (the metrics scrape does).
   virtual std::optional<DeviceMemoryInfo> DeviceMemory() const { return std::nullopt; }

@@ -36,6 +36,9 @@ ABSL_FLAG(bool, bf16, false, "Hold the weights in BF16 (converted at load)");
 ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the matrices in memory at load (HF, llama2.c; a GGUF's "
           "block-typed tensors are kept); rows not a multiple of 32 keep F16");
+ABSL_FLAG(bool, int8_activations, false,
+          "Q8_0/Q4_0 products take 8-bit activations and integer sums (CPU; faster, "
+          "approximate: docs/ENGINE.md \"8-bit activations\"); default: exact F32");
 ABSL_FLAG(int, threads, 0,
           "Compute threads of the engine; 0 = the CPUs this process may use (affinity mask "
           "and cgroup CPU quota)");
@@ -262,6 +265,7 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   EngineOptions eo;
   eo.device = *device;
   eo.deterministic = absl::GetFlag(FLAGS_deterministic);
+  if (absl::GetFlag(FLAGS_int8_activations)) eo.activation_format = ActivationFormat::kInt8;
   eo.num_threads = absl::GetFlag(FLAGS_threads);
   if (eo.num_threads > 0) {
     LogInfo("compute threads: %d (--threads)", eo.num_threads);

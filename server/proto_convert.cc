@@ -178,6 +178,7 @@ v1::ModelInfo ModelInfoToProto(const BatchEngine& engine, const std::string& sou
   m.set_deterministic(engine.deterministic());
   m.set_weight_type(engine.weight_type());
   m.set_backend(engine.backend());
+  m.set_activation_format(engine.activation_format());
   v1::Limits* l = m.mutable_limits();
   l->set_max_new_tokens(static_cast<uint32_t>(limits.max_new_tokens));
   l->set_default_max_new_tokens(static_cast<uint32_t>(limits.default_max_new_tokens));

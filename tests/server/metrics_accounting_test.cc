@@ -284,6 +284,33 @@ TEST(MetricsAccountingTest, WeightTypeIsReportedAndQuantizeAtLoadChangesIt) {
   }
 }
 
+// --int8_activations: GetModelInfo says which activations feed the quantized products
+// ("f32" by default), and the 8-bit ones really run: the same greedy request's logprobs
+// move (integer sums round differently from the F32 dot), and text still comes out.
+TEST(MetricsAccountingTest, Int8ActivationsAreReportedAndChangeTheProducts) {
+  REQUIRE_MODEL();
+  v1::GenerateRequest req = Request("Once upon a time", 8);
+  req.set_logprobs(1);
+  std::vector<float> logprobs[2];
+  for (int int8 = 0; int8 < 2; ++int8) {
+    std::vector<std::string> flags = {"--metrics=false", "--quantize=q8_0"};
+    if (int8) flags.push_back("--int8_activations");
+    auto server = ServerProcess::Start(flags);
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto stub = v1::Stocha::NewStub((*server)->channel());
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub->GetModelInfo(Context().get(), {}, &info).ok());
+    EXPECT_EQ(info.activation_format(), int8 ? "int8" : "f32");
+    v1::GenerateResponse resp;
+    ASSERT_TRUE(stub->Generate(Context().get(), req, &resp).ok());
+    ASSERT_EQ(resp.samples(0).token_ids_size(), 8);
+    EXPECT_FALSE(resp.samples(0).text().empty());
+    for (const v1::TokenLogprob& l : resp.samples(0).logprobs())
+      logprobs[int8].push_back(l.logprob());
+  }
+  EXPECT_NE(logprobs[0], logprobs[1]);
+}
+
 TEST(MetricsAccountingTest, RequestLogIsOneJsonLinePerRequestThatJoinsWithTheMetrics) {
   REQUIRE_MODEL();
   auto server = ServerProcess::Start({"--log_requests"});
