@@ -12,6 +12,16 @@
 namespace stocha::cuda {
 namespace {
 
+// Predictor mode is the CPU's (Create's check, before the device is touched, and
+// SetFfnOptions').
+absl::Status RefusePredictor(const FfnOptions& o, int ordinal) {
+  if (o.predictor == nullptr) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("EngineOptions.ffn.predictor (--predictor): predictor mode runs on the CPU "
+                   "only, not with --device=cuda:",
+                   ordinal, "; drop it or use --device=cpu"));
+}
+
 // The options the GPU does not run, refused by name before the device is touched.
 absl::Status CheckOptions(const EngineOptions& o, int ordinal) {
   const std::string device = absl::StrCat("--device=cuda:", ordinal);
@@ -21,13 +31,7 @@ absl::Status CheckOptions(const EngineOptions& o, int ordinal) {
         "the CPU only, not with ",
         device, "; drop it or use --device=cpu"));
   }
-  if (o.ffn.predictor != nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("EngineOptions.ffn.predictor (--predictor): predictor mode runs on the CPU "
-                     "only, not with ",
-                     device, "; drop it or use --device=cpu"));
-  }
-  return absl::OkStatus();
+  return RefusePredictor(o.ffn, ordinal);
 }
 
 }  // namespace
@@ -132,12 +136,7 @@ std::optional<DeviceMemoryInfo> CudaBackend::DeviceMemory() const {
 }
 
 absl::Status CudaBackend::SetFfnOptions(const FfnOptions& options) {
-  if (options.predictor != nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("FfnOptions.predictor (--predictor): predictor mode runs on the CPU only, "
-                     "not with --device=cuda:",
-                     ordinal_));
-  }
+  STOCHA_RETURN_IF_ERROR(RefusePredictor(options, ordinal_));
   // The sparse/dense density limits are the CPU's break-even points; the GPU's threshold
   // is still to be measured (docs/CUDA.md), so kAuto takes the sparse path whenever a
   // row's activation can give zeros.
