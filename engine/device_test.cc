@@ -7,20 +7,15 @@
 
 #include "engine/backend.h"
 #include "engine/engine.h"
-#include "engine/format/load_model.h"
 #include "gtest/gtest.h"
+#include "tests/engine/stories260k_model.h"
 #include "tests/engine/test_data.h"
 
 namespace stocha {
 namespace {
 
-using ::stocha::testing::SharedData;
-
 std::shared_ptr<const Model> LoadStories260K() {
-  LoadOptions o;
-  o.tokenizer_path = SharedData("stories260K/tok512.bin");
-  absl::StatusOr<std::shared_ptr<const Model>> m =
-      LoadModel(SharedData("stories260K/stories260K.bin"), o);
+  absl::StatusOr<std::shared_ptr<const Model>> m = ::stocha::testing::LoadStories260K();
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? *m : nullptr;
 }

@@ -8,9 +8,9 @@
 
 #include "engine/backend.h"
 #include "engine/engine.h"
-#include "engine/format/load_model.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/engine/stories260k_model.h"
 #include "tests/engine/test_data.h"
 
 namespace stocha {
@@ -45,10 +45,7 @@ class CudaEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     STOCHA_REQUIRE_SHARED_DATA();
-    LoadOptions o;
-    o.tokenizer_path = SharedData("stories260K/tok512.bin");
-    absl::StatusOr<std::shared_ptr<const Model>> m =
-        LoadModel(SharedData("stories260K/stories260K.bin"), o);
+    absl::StatusOr<std::shared_ptr<const Model>> m = ::stocha::testing::LoadStories260K();
     ASSERT_TRUE(m.ok()) << m.status();
     EngineOptions eo;
     eo.max_context = 256;

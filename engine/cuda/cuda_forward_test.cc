@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/format/load_model.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/engine/stories260k_model.h"
 #include "tests/engine/test_data.h"
 
 namespace stocha::cuda {
@@ -29,10 +29,7 @@ class CudaForwardTest : public ::testing::Test {
     std::string why;
     if (DeviceCount(&why) == 0) GTEST_SKIP() << "no GPU: " << why;
     STOCHA_REQUIRE_SHARED_DATA();
-    LoadOptions o;
-    o.tokenizer_path = SharedData("stories260K/tok512.bin");
-    absl::StatusOr<std::shared_ptr<const Model>> m =
-        LoadModel(SharedData("stories260K/stories260K.bin"), o);
+    absl::StatusOr<std::shared_ptr<const Model>> m = ::stocha::testing::LoadStories260K();
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = *m;
     const nlohmann::json j = nlohmann::json::parse(ReadFile(SharedData(kTokens)));
