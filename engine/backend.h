@@ -74,6 +74,12 @@ class Backend {
   virtual absl::Status SetFfnInputObserver(Engine::FfnInputObserver observer) = 0;
 };
 
+// KV-cache bytes per position of one sequence when keys and values are held in F32 (both
+// backends today): every layer's key and value rows.
+inline int64_t F32KvBytesPerPosition(const ModelConfig& c) {
+  return 2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+}
+
 // The backend EngineOptions.device names, for `model` with `max_context` positions per
 // slot (already checked against the model). --device=cuda in a binary built without
 // -DSTOCHA_CUDA=ON is Unimplemented saying so; with it but no usable GPU,

@@ -110,10 +110,7 @@ absl::StatusOr<int> CpuBackend::ForkSlot(int parent, int positions) {
   return slot;
 }
 
-int64_t CpuBackend::KvBytesPerPosition() const {
-  const ModelConfig& c = model_->config();
-  return 2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
-}
+int64_t CpuBackend::KvBytesPerPosition() const { return F32KvBytesPerPosition(model_->config()); }
 
 absl::Status CpuBackend::SetFfnOptions(const FfnOptions& options) {
   ffn_->SetOptions(options);

@@ -124,8 +124,7 @@ absl::Status CudaBackend::Forward(const BackendStep& step, BackendOutput& out) {
 
 int64_t CudaBackend::KvBytesPerPosition() const {
   // F32 keys and values, as on the CPU; a slot holds max_context of them from its start.
-  const ModelConfig& c = forward_->model().config();
-  return 2LL * c.num_layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+  return F32KvBytesPerPosition(forward_->model().config());
 }
 
 std::optional<DeviceMemoryInfo> CudaBackend::DeviceMemory() const {
