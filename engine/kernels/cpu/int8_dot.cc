@@ -1,4 +1,4 @@
-// Integer dot products with Q8 activations: the scalar reference and the dispatch to the AVX2
+// Integer dot products with 8-bit activations: the scalar reference and the dispatch to the AVX2
 // and AVX-512 VNNI kernels (int8_dot_avx2.cc, int8_dot_vnni.cc) by row_isa.h's level.
 #include "engine/kernels/cpu/int8_dot.h"
 
@@ -28,6 +28,14 @@ void WeightBlock(const char* p, DType dt, int* w, float* d) {
   }
 }
 
+// The tree (j += j+4), (j += j+2), (0 += 1).
+float Tree8(float* acc) {
+  for (int s = 4; s > 0; s /= 2) {
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  }
+  return acc[0];
+}
+
 float DotRowReference(const Q8Row& x, const char* row, DType dt, int64_t n) {
   const int64_t bytes = static_cast<int64_t>(DTypeBlockBytes(dt));
   float acc[8] = {};
@@ -39,10 +47,38 @@ float DotRowReference(const Q8Row& x, const char* row, DType dt, int64_t n) {
     for (int j = 0; j < kQuantBlock; ++j) isum += w[j] * x.q[b * kQuantBlock + j];
     acc[b % 8] = std::fma(dw * x.d[b], static_cast<float>(isum), acc[b % 8]);
   }
-  for (int s = 4; s > 0; s /= 2) {
-    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  return Tree8(acc);
+}
+
+// Q4_K × Q8_K, int8_dot.h's formula written out: the sub-block scales by KScaleMin, the nibbles
+// by element (ggml-common.h block_q4_K: qs[32c + l] holds element 64c + l low, 64c + 32 + l
+// high).
+float DotRowQ4KReference(const Q8Row& x, const char* row, int64_t n) {
+  float acc[8] = {};
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    BlockQ4_K blk;
+    std::memcpy(&blk, row + b * static_cast<int64_t>(sizeof blk), sizeof blk);
+    const int8_t* q = x.q + b * kQK;
+    const int16_t* bsums = x.bsums + b * (kQK / 16);
+    int32_t psum[8] = {}, msum[8] = {};  // int8_dot.h's P and M
+    for (int j = 0; j < 8; ++j) {
+      int sc = 0, m = 0;
+      KScaleMin(j, blk.scales, &sc, &m);
+      for (int i = 0; i < 32; ++i) {
+        const int e = 32 * j + i;  // in byte 32(e / 64) + e % 32, high nibble if e % 64 >= 32
+        const uint8_t byte = blk.qs[32 * (e / 64) + e % 32];
+        const int u = e % 64 < 32 ? byte & 15 : byte >> 4;
+        psum[i / 4] += sc * u * q[e];
+      }
+      msum[j] = m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    const float a = F16ToF32(blk.d) * x.d[b], c = F16ToF32(blk.dmin) * x.d[b];
+    for (int l = 0; l < 8; ++l) {
+      acc[l] = std::fma(a, static_cast<float>(psum[l]), acc[l]);
+      acc[l] = std::fma(-c, static_cast<float>(msum[l]), acc[l]);
+    }
   }
-  return acc[0];
+  return Tree8(acc);
 }
 
 enum class Level { kPortable, kAvx2, kVnni };
@@ -94,7 +130,8 @@ void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, i
 void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
                           float* y) {
   for (int r = 0; r < count; ++r) {
-    y[r] = DotRowReference(x, static_cast<const char*>(rows[r]), dt, n);
+    const char* p = static_cast<const char*>(rows[r]);
+    y[r] = dt == DType::kQ4_K ? DotRowQ4KReference(x, p, n) : DotRowReference(x, p, dt, n);
   }
 }
 

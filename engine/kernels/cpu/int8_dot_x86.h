@@ -1,13 +1,16 @@
 // Internal to the int8_dot_*.cc kernels: the x86 pieces both levels share (weight blocks as
-// int8 vectors, the per-block horizontal sums, the F32 combination of int8_dot.h), compiled
-// for AVX2 + FMA + F16C; the VNNI kernels inline them into their wider target.
+// int8 vectors, the per-block horizontal sums, Q4_K's scales and mins, the F32 combination of
+// int8_dot.h), compiled for AVX2 + FMA + F16C; the VNNI kernels inline them into their wider
+// target.
 #ifndef STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_X86_H_
 #define STOCHA_ENGINE_KERNELS_CPU_INT8_DOT_X86_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/kernels/cpu/q8_activation.h"
 #include "engine/model/dtype.h"
+#include "engine/model/quant_blocks.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -107,6 +110,71 @@ STOCHA_INT8_AVX2 float Reduce8(__m256 acc) {
   v = _mm_add_ps(v, _mm_movehl_ps(v, v));
   v = _mm_add_ss(v, _mm_movehdup_ps(v));
   return _mm_cvtss_f32(v);
+}
+
+// ---- Q4_K × Q8_K (int8_dot.h's second formula) ----
+
+// Offsets in block_q4_K (quant_blocks.h): d, dmin, the 12 scale bytes, then qs.
+inline constexpr int kQ4KScales = offsetof(BlockQ4_K, scales);
+inline constexpr int kQ4KQs = offsetof(BlockQ4_K, qs);
+
+// The eight 6-bit sub-block scales (sc) and mins (m) of the Q4_K block at p, byte j of each
+// result being sub-block j's: KScaleMin's unpacking done on the three 32-bit words at once
+// (bytes 0-3 hold scales 0-3 and the top bits of scales 4-7, bytes 4-7 mins 0-3 and the top
+// bits of mins 4-7, bytes 8-11 the low nibbles of scales 4-7 and mins 4-7).
+STOCHA_INT8_AVX2 void Q4KScaleMins(const char* p, uint64_t* sc, uint64_t* m) {
+  uint32_t w[3];
+  __builtin_memcpy(w, p + kQ4KScales, sizeof w);
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kTop2 = 0x03030303;
+  const uint32_t sc_hi = (w[2] & kLow4) | (((w[0] >> 6) & kTop2) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & kLow4) | (((w[1] >> 6) & kTop2) << 4);
+  *sc = (w[0] & kLow6) | (static_cast<uint64_t>(sc_hi) << 32);
+  *m = (w[1] & kLow6) | (static_cast<uint64_t>(m_hi) << 32);
+}
+
+// The eight scales as int16 words 0-7 of both 128-bit halves, for Q4KScaleOf.
+STOCHA_INT8_AVX2 __m256i Q4KScales16(uint64_t sc) {
+  return _mm256_broadcastsi128_si256(
+      _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc))));
+}
+
+// Sub-block j's scale in all sixteen int16 lanes (a byte shuffle inside each half: no
+// cross-lane broadcast).
+STOCHA_INT8_AVX2 __m256i Q4KScaleOf(__m256i scales16, int j) {
+  return _mm256_shuffle_epi8(scales16,
+                             _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j)));
+}
+
+// Sub-blocks 2c and 2c + 1 (c < 4) as unsigned bytes 0..15: the low and the high nibbles of
+// qs[32c..32c+31], elements in order (block_q4_K's layout).
+STOCHA_INT8_AVX2 void Q4KNibbles(const char* p, int c, __m256i* lo, __m256i* hi) {
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kQ4KQs + 32 * c));
+  const __m256i nib = _mm256_set1_epi8(15);
+  *lo = _mm256_and_si256(raw, nib);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib);
+}
+
+// M[j] = m[j] · (bsums[2j] + bsums[2j + 1]) in lane j: each min duplicated into two int16
+// words, one vpmaddwd against the sixteen sums of 16 (exact).
+STOCHA_INT8_AVX2 __m256i Q4KMinSums(uint64_t m, const int16_t* bsums) {
+  const __m128i mv = _mm_cvtsi64_si128(static_cast<int64_t>(m));
+  const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
+  return _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)), m16);
+}
+
+// a = d · dx and c = dmin · dx of the Q4_K block at p (F32, one rounding each).
+STOCHA_INT8_AVX2 void Q4KBlockScales(const char* p, float dx, float* a, float* c) {
+  uint16_t h[2];
+  __builtin_memcpy(h, p, sizeof h);
+  *a = _cvtsh_ss(h[0]) * dx;
+  *c = _cvtsh_ss(h[1]) * dx;
+}
+
+// acc[l] = fma(a, float(P[l]), acc[l]), then fma(-c, float(M[l]), acc[l]): both conversions
+// exact (|P| < 2^22, |M| < 2^18); vfnmadd is fma(-c, M, acc) with its one rounding.
+STOCHA_INT8_AVX2 __m256 AccumulateQ4K(float a, float c, __m256i psum, __m256i msum, __m256 acc) {
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(a), _mm256_cvtepi32_ps(psum), acc);
+  return _mm256_fnmadd_ps(_mm256_set1_ps(c), _mm256_cvtepi32_ps(msum), acc);
 }
 
 // The per-level kernels (int8_dot_avx2.cc, int8_dot_vnni.cc): Int8DotRows for one level.
