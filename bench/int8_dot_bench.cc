@@ -1,5 +1,5 @@
-// int8_dot_bench: issue 14's question of 8-bit activations, on one Q8_0, Q4_0 or Q4_K GEMV (Q4_K:
-// Q8_K activations, ggml's vec_dot_type for it). stocha's Q8_0
+// int8_dot_bench: issue 14's question of 8-bit activations, on one block-typed GEMV (the K
+// types: Q8_K activations, ggml's vec_dot_type for them). stocha's Q8_0
 // GEMV takes F32 activations by default (the same bits as the dequantized reference); llama.cpp
 // rounds the activation row to Q8_0 once per GEMV and takes integer block dot products
 // (ggml/src/ggml-quants.c quantize_row_q8_0; ggml-cpu.c type_traits_cpu .vec_dot_type =
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,17 +25,18 @@
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/row_isa.h"
 #include "engine/model/quant_blocks.h"
+#include "engine/model/weight_types.h"
 
 ABSL_FLAG(int64_t, rows, 2048, "Rows of the Q8_0 matrix (N)");
-ABSL_FLAG(int64_t, cols, 2048, "Columns (K), a multiple of 32 (q4_k: of 256)");
-ABSL_FLAG(std::string, type, "q8_0", "Weight type: q8_0, q4_0 or q4_k");
+ABSL_FLAG(int64_t, cols, 2048, "Columns (K), a multiple of 32 (the K types: of 256)");
+ABSL_FLAG(std::string, type, "q8_0", "Weight type: q8_0, q4_0, q4_k, q5_k or q6_k");
 
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(F32 vs 8-bit activations on a Q8_0, Q4_0 or Q4_K GEMV (one thread).
+constexpr char kUsage[] = R"(F32 vs 8-bit activations on one block-typed GEMV (one thread).
 
-  int8_dot_bench [--type=q8_0|q4_0|q4_k] [--rows=2048] [--cols=2048] [--benchmark_repetitions=7]
+  int8_dot_bench [--type=q8_0|q4_0|q4_k|q5_k|q6_k] [--rows=2048] [--cols=2048] [--benchmark_repetitions=7]
 
 Default 2048 x 2048 (4.25 MiB of Q8_0, 2.25 MiB of Q4_0: in the L2/L3, where the kernels,
 not DRAM, limit).)";
@@ -49,12 +51,12 @@ int main(int argc, char** argv) {
 #if defined(__x86_64__)
   const int64_t N = absl::GetFlag(FLAGS_rows), K = absl::GetFlag(FLAGS_cols);
   const std::string type = absl::GetFlag(FLAGS_type);
-  const DType dt = type == "q8_0" ? DType::kQ8_0 : type == "q4_0" ? DType::kQ4_0 : DType::kQ4_K;
-  if (N < 1 || K < DTypeBlockSize(dt) || K % DTypeBlockSize(dt) != 0 ||
-      (type != "q8_0" && type != "q4_0" && type != "q4_k")) {
+  const std::optional<DType> parsed = ParseDType(type);
+  const DType dt = parsed.value_or(DType::kF32);
+  if (N < 1 || !IsQuantized(dt) || K < DTypeBlockSize(dt) || K % DTypeBlockSize(dt) != 0) {
     std::fprintf(stderr,
-                 "int8_dot_bench: --rows >= 1, --cols a multiple of 32 (q4_k: 256), --type "
-                 "q8_0|q4_0|q4_k\n");
+                 "int8_dot_bench: --rows >= 1, --type q8_0|q4_0|q4_k|q5_k|q6_k, --cols a multiple "
+                 "of 32 (the K types: 256)\n");
     return 2;
   }
   const auto row_bytes = static_cast<int64_t>(DTypeBytes(dt, K));

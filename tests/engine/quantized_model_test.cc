@@ -158,18 +158,19 @@ bool SameBits(const std::vector<std::vector<float>>& a, const std::vector<std::v
   return true;
 }
 
-// ActivationFormat::kInt8 on Q8_0, Q4_0 and Q4_K files: the sparse path gives the dense path's
-// bits; a whole-prompt step (T = 20, past oneDNN's threshold, and 2 threads) gives
+// ActivationFormat::kInt8 on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K files: the sparse path gives the dense
+// path's bits; a whole-prompt step (T = 20, past oneDNN's threshold, and 2 threads) gives
 // token-by-token's last logits; the logits moved from the F32-activation ones (8 bits did
 // something) by less than a bound. Bounds: measured 0.0367 (Q8_0) and 0.0171 (Q4_0) of
 // max |logit| on this model; the activations' step (max/127 per 32) is Q8_0's weight step,
 // so the move is of the size of Q8_0's weight error against F32 (0.0315 above): the same
-// bound, 0.06. Q4_K (Q8_K activations, max/127 per 256: a coarser step on the larger model
-// of the K types) has its own, measured below.
+// bound, 0.06. The K types (Q8_K activations, max/127 per 256: a coarser step, on the
+// larger model of the K types): measured below.
 TEST(QuantizedModelTest, Int8ActivationsSparseEqualsDenseAndPrefillEqualsDecode) {
-  for (auto [type, bound] : {std::pair{8u, 0.06}, std::pair{2u, 0.06}, std::pair{12u, 0.06}}) {
+  for (auto [type, bound] : {std::pair{8u, 0.06}, std::pair{2u, 0.06}, std::pair{12u, 0.06},
+                             std::pair{13u, 0.06}, std::pair{14u, 0.06}}) {
     SCOPED_TRACE("ggml type " + std::to_string(type));
-    const test::TinyModel tm = type == 12 ? KQuantizableModel() : QuantizableModel();
+    const test::TinyModel tm = type >= 12 ? KQuantizableModel() : QuantizableModel();
     const std::string bytes = test::TinyGguf(tm, type).Build();
     auto m = Load(bytes, "q.gguf");
     ASSERT_NE(m, nullptr);
@@ -203,12 +204,12 @@ TEST(QuantizedModelTest, Int8ActivationsSparseEqualsDenseAndPrefillEqualsDecode)
 // a batch with a ReLU row (whose W_down stays the axpy over W_downᵀ) each row keeps the bits
 // it has alone, at 2 threads: the split never makes a row depend on its neighbours. With
 // int8 activations the logits moved from the F32-activation ones by less than the bound above
-// (measured 0.0386 Q8_0, 0.0141 Q4_0, Q4_K below).
+// (measured 0.0386 Q8_0, 0.0141 Q4_0, the K types below).
 TEST(QuantizedModelTest, SiluDownProjectionSparseEqualsDenseAndBatchInvariant) {
   const ActivationSpec silu{ActivationKind::kSilu, 0};
-  for (uint32_t type : {8u, 2u, 12u}) {
+  for (uint32_t type : {8u, 2u, 12u, 13u, 14u}) {
     SCOPED_TRACE("ggml type " + std::to_string(type));
-    const test::TinyModel tm = type == 12 ? KQuantizableModel() : QuantizableModel();
+    const test::TinyModel tm = type >= 12 ? KQuantizableModel() : QuantizableModel();
     const std::string bytes = test::TinyGguf(tm, type).Build();
     auto m = Load(bytes, "q.gguf");
     ASSERT_NE(m, nullptr);

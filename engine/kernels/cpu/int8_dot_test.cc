@@ -1,13 +1,15 @@
 // 8-bit activations: the quantization of x (Q8_0 and Q8_K blocks) against hand-computed blocks;
-// the integer dot (Q8_0, Q4_0, Q4_K weights) at every instruction-set level against the scalar
-// reference, bitwise; the reference against the F32 dot of the dequantized vectors within a
+// the integer dot (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K weights) at every instruction-set level against the
+// scalar reference, bitwise; the reference against the F32 dot of the dequantized vectors within a
 // rounding bound; and MatMul / DotRows / SparseUpDownRow with ActivationFormat::kInt8 giving
 // one row's bits whatever T, the threads, the rows chosen.
 #include "engine/kernels/cpu/int8_dot.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -24,21 +26,25 @@
 namespace stocha {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K};
+constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-// Random bytes (every int8 / nibble value, -128 included; Q4_K: every 6-bit scale and min),
-// then finite F16 scales of either sign (Q4_K: d and dmin).
+// Where a block's F16 scales lie: d at 0 (Q4_K/Q5_K: dmin at 2), Q6_K's d last.
+size_t ScaleAt(DType dt) { return dt == DType::kQ6_K ? offsetof(BlockQ6_K, d) : 0; }
+bool HasMins(DType dt) { return dt == DType::kQ4_K || dt == DType::kQ5_K; }
+
+// Random bytes (every int8 / nibble value, -128 included; the K types: every sub-block scale
+// and min, every high bit), then finite F16 scales of either sign (Q4_K/Q5_K: d and dmin).
 std::string RandomRow(DType dt, int64_t n, std::mt19937& rng) {
   std::string row(DTypeBytes(dt, n), '\0');
   std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
   std::uniform_int_distribution<int> byte(0, 255);
   for (char& c : row) c = static_cast<char>(byte(rng));
   const size_t bb = DTypeBlockBytes(dt);
-  const int scales = dt == DType::kQ4_K ? 2 : 1;
+  const int scales = HasMins(dt) ? 2 : 1;
   for (size_t b = 0; b < row.size() / bb; ++b) {
     for (int k = 0; k < scales; ++k) {
       const uint16_t d = F32ToF16(scale(rng));
-      std::memcpy(&row[b * bb + 2 * k], &d, sizeof d);
+      std::memcpy(&row[b * bb + ScaleAt(dt) + 2 * k], &d, sizeof d);
     }
   }
   return row;
@@ -145,24 +151,48 @@ void CheckExtremeRows(int64_t blocks) {
   for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 32 * 128 * 127);
 }
 
-// Five Q4_K rows of `blocks` blocks of all-ones bytes (every u = 15, every 6-bit scale and min
-// = 63) with d = dmin = 1, against activations -127 (Q8_K: m = -127, d = 1, q = -127): the
-// largest P and M of int8_dot.h, through the four-row pass and the single row. Each weight
-// is 63·15 - 63 = 882, so the dot is -882·127 per element, exact in F32.
-void CheckExtremeRowsQ4K(int64_t blocks) {
-  std::string row(144 * blocks, static_cast<char>(0xff));
+// Five Q4_K/Q5_K rows of `blocks` blocks of all-ones bytes (every u = 15, Q5_K 31; every
+// 6-bit scale and min = 63) with d = dmin = 1, against activations -127 (Q8_K: m = -127,
+// d = 1, q = -127): the largest P and M of int8_dot.h, through the four-row pass and the
+// single row. Each weight is 63·u - 63 (882, Q5_K 1890), so the dot is -(63·u - 63)·127 per
+// element, exact in F32.
+void CheckExtremeRowsK(DType dt, int64_t blocks) {
+  const auto bb = static_cast<int64_t>(DTypeBlockBytes(dt));
+  std::string row(bb * blocks, static_cast<char>(0xff));
   const uint16_t one = F32ToF16(1.0f);
   for (int64_t b = 0; b < blocks; ++b) {
-    std::memcpy(&row[144 * b], &one, sizeof one);
-    std::memcpy(&row[144 * b + 2], &one, sizeof one);
+    std::memcpy(&row[bb * b], &one, sizeof one);
+    std::memcpy(&row[bb * b + 2], &one, sizeof one);
   }
   std::vector<float> x(256 * blocks, -127.0f);
   Q8Activations a;
-  a.Quantize(x.data(), 1, 256 * blocks, DType::kQ4_K);
+  a.Quantize(x.data(), 1, 256 * blocks, dt);
   const void* rows[5] = {row.data(), row.data(), row.data(), row.data(), row.data()};
   float y[5];
-  Int8DotRows(a.row(0), rows, 5, DType::kQ4_K, 256 * blocks, y);
-  for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 256 * -882 * 127);
+  Int8DotRows(a.row(0), rows, 5, dt, 256 * blocks, y);
+  const int w = 63 * (dt == DType::kQ5_K ? 31 : 15) - 63;
+  for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 256 * -w * 127) << DTypeName(dt);
+}
+
+// Five Q6_K rows of `blocks` blocks with every value u = 0 (w = -32), every scale -128 and
+// d = 1, against activations -127: the largest |P| of int8_dot.h (8·4·128·32·127 < 2^24).
+// Each weight is 4096, so the dot is -4096·127 per element, exact in F32.
+void CheckExtremeRowsQ6K(int64_t blocks) {
+  const auto bb = static_cast<int64_t>(sizeof(BlockQ6_K));
+  std::string row(bb * blocks, '\0');
+  const uint16_t one = F32ToF16(1.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int g = 0; g < 16; ++g)
+      row[bb * b + offsetof(BlockQ6_K, scales) + g] = static_cast<char>(0x80);
+    std::memcpy(&row[bb * b + offsetof(BlockQ6_K, d)], &one, sizeof one);
+  }
+  std::vector<float> x(256 * blocks, -127.0f);
+  Q8Activations a;
+  a.Quantize(x.data(), 1, 256 * blocks, DType::kQ6_K);
+  const void* rows[5] = {row.data(), row.data(), row.data(), row.data(), row.data()};
+  float y[5];
+  Int8DotRows(a.row(0), rows, 5, DType::kQ6_K, 256 * blocks, y);
+  for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 256 * -4096 * 127);
 }
 
 // Int8DotRows at the current level against the reference, bitwise: every row count (the
@@ -172,8 +202,12 @@ void CheckLevel() {
   EXPECT_EQ(ExtremeDot(), 32.0f * 128 * 127);
   CheckExtremeRows(8);
   CheckExtremeRows(19);
-  CheckExtremeRowsQ4K(1);
-  CheckExtremeRowsQ4K(3);
+  for (DType dt : {DType::kQ4_K, DType::kQ5_K}) {
+    CheckExtremeRowsK(dt, 1);
+    CheckExtremeRowsK(dt, 3);
+  }
+  CheckExtremeRowsQ6K(1);
+  CheckExtremeRowsQ6K(3);
   std::mt19937 rng(5);
   for (DType dt : kTypes) {
     for (int64_t blocks : {1, 2, 7, 8, 9, 16, 17, 64, 67}) {
@@ -206,8 +240,8 @@ void CheckLevel() {
 
 // The comparison above can fail: one block's scale changed (in a full group of eight and in
 // the tail) changes the reference's bits, so a kernel reading a wrong scale is caught; for
-// Q4_K also one 6-bit sub-block scale and one min (sub-block 5: bits spread over two bytes),
-// what a wrong unpacking of the packed scales would read.
+// Q4_K/Q5_K also one 6-bit sub-block scale and one min (sub-block 5: bits spread over two
+// bytes), what a wrong unpacking of the packed scales would read, and for Q5_K one high bit.
 TEST(Int8DotTest, PlantedWrongScaleIsCaught) {
   std::mt19937 rng(9);
   for (DType dt : kTypes) {
@@ -222,13 +256,21 @@ TEST(Int8DotTest, PlantedWrongScaleIsCaught) {
     for (int64_t b : {3, 16}) {
       std::string bad = row;
       const uint16_t d = F32ToF16(0.07f);
-      std::memcpy(&bad[b * DTypeBlockBytes(dt)], &d, sizeof d);
+      std::memcpy(&bad[b * DTypeBlockBytes(dt) + ScaleAt(dt)], &d, sizeof d);
       const void* q = bad.data();
       float wrong = 0;
       Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
       EXPECT_NE(wrong, y) << DTypeName(dt) << " block " << b;
     }
-    if (dt != DType::kQ4_K) continue;
+    if (dt == DType::kQ6_K) {  // one 16-element scale
+      std::string bad = row;
+      bad[3 * DTypeBlockBytes(dt) + offsetof(BlockQ6_K, scales) + 11] ^= 0x04;
+      const void* q = bad.data();
+      float wrong = 0;
+      Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
+      EXPECT_NE(wrong, y) << "Q6_K scale 11";
+    }
+    if (!HasMins(dt)) continue;
     // Scale 5: low nibble of byte 9, top bits 6-7 of byte 1; min 5: high nibble of byte 9.
     for (auto [byte, flip] :
          {std::pair{4 + 9, 0x01}, std::pair{4 + 1, 0x40}, std::pair{4 + 9, 0x10}}) {
@@ -238,8 +280,29 @@ TEST(Int8DotTest, PlantedWrongScaleIsCaught) {
       const void* q = bad.data();
       float wrong = 0;
       Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
-      EXPECT_NE(wrong, y) << "scale byte " << byte << " ^ " << flip;
+      EXPECT_NE(wrong, y) << DTypeName(dt) << " scale byte " << byte << " ^ " << flip;
     }
+    if (dt != DType::kQ5_K) continue;
+    // The high bit of the element of block 3 whose change moves the dot most (largest
+    // sub-block scale times |q|: a flip where either is 0 would change nothing).
+    const char* blk = row.data() + 3 * DTypeBlockBytes(dt);
+    int best = 0, best_v = -1;
+    for (int e = 0; e < kQK; ++e) {
+      int sc = 0, m = 0;
+      KScaleMin(e / 32, reinterpret_cast<const uint8_t*>(blk + offsetof(BlockQ5_K, scales)), &sc,
+                &m);
+      const int v = sc * std::abs(a.row(0).q[3 * kQK + e]);
+      if (v > best_v) {
+        best_v = v;
+        best = e;
+      }
+    }
+    std::string bad = row;
+    bad[3 * DTypeBlockBytes(dt) + offsetof(BlockQ5_K, qh) + best % 32] ^= 1 << (best / 32);
+    const void* q = bad.data();
+    float wrong = 0;
+    Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
+    EXPECT_NE(wrong, y) << "Q5_K high bit";
   }
 }
 
@@ -267,24 +330,24 @@ TEST(Int8DotTest, EveryLevelMatchesReferenceBitwise) {
   CheckLevel();
 }
 
-// Q4_K's weights d·sc·u - dmin·m in two parts, from the row itself: dmin zeroed gives
+// Q4_K/Q5_K's weights d·sc·u - dmin·m in two parts, from the row itself: dmin zeroed gives
 // d·sc·u, d zeroed gives -dmin·m (DequantizeRow of each: no second decoder).
-void Q4KParts(const std::string& row, int64_t n, std::vector<float>* scaled,
-              std::vector<float>* mins) {
+void KParts(const std::string& row, DType dt, int64_t n, std::vector<float>* scaled,
+            std::vector<float>* mins) {
   std::string no_min = row, no_scale = row;
-  for (size_t b = 0; b < row.size(); b += 144) {
+  for (size_t b = 0; b < row.size(); b += DTypeBlockBytes(dt)) {
     no_min[b + 2] = no_min[b + 3] = 0;
     no_scale[b] = no_scale[b + 1] = 0;
   }
   scaled->resize(n);
   mins->resize(n);
-  DequantizeRow(no_min.data(), DType::kQ4_K, n, scaled->data());
-  DequantizeRow(no_scale.data(), DType::kQ4_K, n, mins->data());
+  DequantizeRow(no_min.data(), dt, n, scaled->data());
+  DequantizeRow(no_scale.data(), dt, n, mins->data());
 }
 
 // The reference computes Σ (dw·w)(dx·q) exactly up to float rounding: against the F32 dot of
 // the dequantized vectors (both sides round), |y - ref| <= 2n·2^-24·Σ|w_i|·|x̂_i|, where for
-// Q4_K |w_i| counts both parts (|d·sc·u| + |dmin·m|: the reference sums them apart, so it may
+// Q4_K/Q5_K |w_i| counts both parts (|d·sc·u| + |dmin·m|: the reference sums them apart, so it may
 // cancel). Also a sanity bound on what 8 bits cost against the original x: each x̂_i is within
 // 0.6·|d| of x_i (half a step, plus the rounding of d: F16 for Q8_0, at most 127·2^-11·d; F32
 // for Q8_K).
@@ -302,14 +365,14 @@ TEST(Int8DotTest, ReferenceNearDequantizedF32Dot) {
       const std::string row = RandomRow(dt, n, rng);
       std::vector<float> w(n), scaled, mins;
       DequantizeRow(row.data(), dt, n, w.data());
-      if (dt == DType::kQ4_K) Q4KParts(row, n, &scaled, &mins);
+      if (HasMins(dt)) KParts(row, dt, n, &scaled, &mins);
       const void* p = row.data();
       float y = 0;
       Int8DotRowsReference(xr, &p, 1, dt, n, &y);
       double abs_sum = 0, quant_bound = 0;
       for (int64_t i = 0; i < n; ++i) {
         const double mag =
-            dt == DType::kQ4_K ? std::fabs(scaled[i]) + std::fabs(mins[i]) : std::fabs(w[i]);
+            HasMins(dt) ? std::fabs(scaled[i]) + std::fabs(mins[i]) : std::fabs(w[i]);
         abs_sum += mag * std::fabs(xd[i]);
         const double step = std::fabs(xr.d[i / block]);
         quant_bound += 0.6 * step * std::fabs(w[i]);

@@ -10,10 +10,10 @@
 
 namespace stocha {
 
-// How a product over Q8_0/Q4_0/Q4_K weights takes its activations (other weight types always
-// take F32): kF32 is the exact dot of the dequantized row (quant_row.h); kInt8 quantizes
-// each input row once per product to Q8Activations and sums integer products per block
-// (int8_dot.h), as llama.cpp's CPU backend does.
+// How a product over block-typed weights (Q8_0, Q4_0, the K types) takes its activations
+// (F32/F16/BF16 weights always take F32): kF32 is the exact dot of the dequantized row
+// (quant_row.h); kInt8 quantizes each input row once per product to Q8Activations and sums integer
+// products per block (int8_dot.h), as llama.cpp's CPU backend does.
 enum class ActivationFormat { kF32, kInt8 };
 
 // One input row, quantized: for block b of `block` elements, the value of element i is
