@@ -120,6 +120,41 @@ TEST(Q8ActivationsTest, Q8KMatchesHandComputedBlocks) {
   EXPECT_EQ(r.bsums[32], -127 + 32 - 6 + 0 - 2 + 2 + 127);
 }
 
+// Q8_K on random rows: every q is ggml's rule evaluated with the C library's rounding
+// (std::nearbyint, ties to even in the default mode), d is 1 / (-127 / m), and bsums are the
+// sums of 16; exact ties (k + 0.5 after scaling) included by construction.
+TEST(Q8ActivationsTest, Q8KRandomRowsFollowTheRule) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> g;
+  std::vector<float> x(8 * 256);
+  for (float& v : x) v = g(rng);
+  for (int b = 0; b < 8; ++b) {
+    float* xb = x.data() + 256 * b;
+    xb[0] = b % 2 == 0 ? 15.875f : -15.875f;  // the largest, 127/8: iscale = -/+8 exactly
+    // iscale · x = ∓(j - 20) / 2: a tie for every odd j - 20.
+    for (int j = 1; j < 40; ++j) xb[j] = static_cast<float>(j - 20) / 16.0f;
+  }
+  Q8Activations a;
+  a.Quantize(x.data(), 2, 1024, DType::kQ6_K);
+  for (int t = 0; t < 2; ++t) {
+    const Q8Row r = a.row(t);
+    for (int b = 0; b < 4; ++b) {
+      const float* xb = x.data() + 1024 * t + 256 * b;
+      const float iscale = -127.0f / xb[0];
+      EXPECT_EQ(r.d[b], 1.0f / iscale);
+      for (int j = 0; j < 256; ++j) {
+        const float want = std::min(127.0f, std::nearbyint(iscale * xb[j]));
+        ASSERT_EQ(r.q[256 * b + j], static_cast<int>(want)) << t << " " << b << " " << j;
+      }
+      for (int k = 0; k < 16; ++k) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += r.q[256 * b + 16 * k + j];
+        EXPECT_EQ(r.bsums[16 * b + k], sum);
+      }
+    }
+  }
+}
+
 // One block of Q8_0 weights -128 (scale 1) against activations -127 (scale 1): 32 · 16256,
 // the largest product sum, through every level (it would overflow maddubs' int16 pairs if
 // the signs were split the other way round).

@@ -9,6 +9,19 @@
 #include "engine/model/quant_blocks.h"
 
 namespace stocha {
+namespace {
+
+// v rounded to the nearest integer, ties to even, for |v| <= 2^22 (here |v| <= 127), the
+// rounding of ggml's nearest_int. Adding 1.5·2^23 leaves no fraction bits, so the sum is
+// rounded in the default mode (to nearest, ties to even) and the subtraction is exact. Not
+// std::nearbyint: without SSE4.1 in the baseline target it is a libm call per element, and
+// this runs over every activation of every product.
+inline int RoundTiesToEven(float v) {
+  constexpr float kShift = 12582912.0f;  // 1.5·2^23
+  return static_cast<int>((v + kShift) - kShift);
+}
+
+}  // namespace
 
 void Q8Activations::Quantize(const float* x, int64_t T, int64_t K, DType weights) {
   K_ = K;
@@ -62,9 +75,7 @@ void Q8Activations::QuantizeQ8_K(const float* x, int64_t blocks) {
       // in quantize_row_q8_K_ref: it keeps the IQ kernels' products in range).
       const float iscale = -127.0f / m;
       for (int j = 0; j < kQK; ++j) {
-        // nearbyint under the default rounding mode: ties to even, as ggml's nearest_int
-        // (the 1.5·2^23 addition trick) for |v| <= 2^22; here |v| <= 127.
-        const auto v = static_cast<int>(std::nearbyint(iscale * xb[j]));
+        const int v = RoundTiesToEven(iscale * xb[j]);
         q[j] = static_cast<int8_t>(v < 127 ? v : 127);
       }
       d_[b] = 1.0f / iscale;
