@@ -30,8 +30,8 @@ ABSL_FLAG(int, context, 0,
           "Positions already in the KV cache when decode starts (a prefill of this many "
           "tokens, untimed); decode then runs 128 positions from there");
 ABSL_FLAG(bool, int8_activations, false,
-          "Q8_0/Q4_0 weights: quantize each product's activations to 8 bits and sum integer "
-          "products (faster, approximate; docs/ENGINE.md)");
+          "Block-typed weights (Q8_0, Q4_0, K types): quantize each product's activations to 8 "
+          "bits and sum integer products (faster, approximate; docs/ENGINE.md)");
 ABSL_FLAG(std::string, weights, "bf16",
           "Weight type of the synthetic model: bf16, q8_0, q4_0, q4_k, q5_k or q6_k");
 

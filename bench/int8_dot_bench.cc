@@ -1,4 +1,5 @@
-// int8_dot_bench: issue 14's question of 8-bit activations, on one Q8_0 or Q4_0 GEMV. stocha's Q8_0
+// int8_dot_bench: issue 14's question of 8-bit activations, on one block-typed GEMV (the K
+// types: Q8_K activations, ggml's vec_dot_type for them). stocha's Q8_0
 // GEMV takes F32 activations by default (the same bits as the dequantized reference); llama.cpp
 // rounds the activation row to Q8_0 once per GEMV and takes integer block dot products
 // (ggml/src/ggml-quants.c quantize_row_q8_0; ggml-cpu.c type_traits_cpu .vec_dot_type =
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,17 +25,18 @@
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/row_isa.h"
 #include "engine/model/quant_blocks.h"
+#include "engine/model/weight_types.h"
 
 ABSL_FLAG(int64_t, rows, 2048, "Rows of the Q8_0 matrix (N)");
-ABSL_FLAG(int64_t, cols, 2048, "Columns (K), a multiple of 32");
-ABSL_FLAG(std::string, type, "q8_0", "Weight type: q8_0 or q4_0");
+ABSL_FLAG(int64_t, cols, 2048, "Columns (K), a multiple of 32 (the K types: of 256)");
+ABSL_FLAG(std::string, type, "q8_0", "Weight type: q8_0, q4_0, q4_k, q5_k or q6_k");
 
 namespace stocha::bench {
 namespace {
 
-constexpr char kUsage[] = R"(F32 vs 8-bit activations on a Q8_0 or Q4_0 GEMV (one thread).
+constexpr char kUsage[] = R"(F32 vs 8-bit activations on one block-typed GEMV (one thread).
 
-  int8_dot_bench [--type=q8_0|q4_0] [--rows=2048] [--cols=2048] [--benchmark_repetitions=7]
+  int8_dot_bench [--type=q8_0|q4_0|q4_k|q5_k|q6_k] [--rows=2048] [--cols=2048] [--benchmark_repetitions=7]
 
 Default 2048 x 2048 (4.25 MiB of Q8_0, 2.25 MiB of Q4_0: in the L2/L3, where the kernels,
 not DRAM, limit).)";
@@ -48,12 +51,14 @@ int main(int argc, char** argv) {
 #if defined(__x86_64__)
   const int64_t N = absl::GetFlag(FLAGS_rows), K = absl::GetFlag(FLAGS_cols);
   const std::string type = absl::GetFlag(FLAGS_type);
-  if (N < 1 || K < 32 || K % 32 != 0 || (type != "q8_0" && type != "q4_0")) {
+  const std::optional<DType> parsed = ParseDType(type);
+  const DType dt = parsed.value_or(DType::kF32);
+  if (N < 1 || !IsQuantized(dt) || K < DTypeBlockSize(dt) || K % DTypeBlockSize(dt) != 0) {
     std::fprintf(stderr,
-                 "int8_dot_bench: --rows >= 1, --cols a multiple of 32, --type q8_0|q4_0\n");
+                 "int8_dot_bench: --rows >= 1, --type q8_0|q4_0|q4_k|q5_k|q6_k, --cols a multiple "
+                 "of 32 (the K types: 256)\n");
     return 2;
   }
-  const DType dt = type == "q8_0" ? DType::kQ8_0 : DType::kQ4_0;
   const auto row_bytes = static_cast<int64_t>(DTypeBytes(dt, K));
   if (BestRowIsa() < RowIsa::kAvx2) {
     std::printf("int8_dot_bench: this CPU lacks AVX2/FMA/F16C; nothing to compare\n");
@@ -72,7 +77,7 @@ int main(int argc, char** argv) {
 
   // Every level's kInt8 GEMV against the scalar reference, bitwise.
   Q8Activations xq;
-  xq.Quantize(x.data(), 1, K);
+  xq.Quantize(x.data(), 1, K, dt);
   for (int64_t n = 0; n < N; ++n) {
     const void* r = w.data() + n * row_bytes;
     Int8DotRowsReference(xq.row(0), &r, 1, dt, K, &ref[n]);

@@ -33,8 +33,8 @@ ABSL_FLAG(double, sparsity, -1,
 ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the file's non-block matrices at load (LoadOptions::quantize)");
 ABSL_FLAG(bool, int8_activations, false,
-          "Q8_0/Q4_0 weights: quantize each product's activations to 8 bits and sum integer "
-          "products (faster, approximate; docs/ENGINE.md)");
+          "Block-typed weights (Q8_0, Q4_0, K types): quantize each product's activations to 8 "
+          "bits and sum integer products (faster, approximate; docs/ENGINE.md)");
 ABSL_FLAG(double, probe_gib, 1, "Streaming-read probe buffer in GiB, 0 = no probe");
 
 namespace stocha::bench {

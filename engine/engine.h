@@ -35,8 +35,8 @@ struct EngineOptions {
   // 0: the model's max_position_embeddings. Create() refuses (ResourceExhausted) a context
   // whose KV cache for one sequence exceeds the machine's physical memory.
   int max_context = 0;
-  // kInt8: every product over Q8_0/Q4_0 weights (attention projections, FFN gate and up,
-  // dense and sparse, the LM head) quantizes its input rows to 8 bits and sums integer
+  // kInt8: every product over block-typed weights (Q8_0, Q4_0, K types; attention projections, FFN
+  // gate and up, dense and sparse, the LM head) quantizes its input rows to 8 bits and sums integer
   // products (engine/kernels/cpu/int8_dot.h; docs/ENGINE.md "8-bit activations"): faster,
   // and approximate. Default kF32: the exact dot of the dequantized weights.
   ActivationFormat activation_format = ActivationFormat::kF32;

@@ -37,8 +37,9 @@ ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the matrices in memory at load (HF, llama2.c; a GGUF's "
           "block-typed tensors are kept); rows not a multiple of 32 keep F16");
 ABSL_FLAG(bool, int8_activations, false,
-          "Q8_0/Q4_0 products take 8-bit activations and integer sums (CPU; faster, "
-          "approximate: docs/ENGINE.md \"8-bit activations\"); default: exact F32");
+          "Products over block-typed weights (Q8_0, Q4_0, K types) take 8-bit activations and "
+          "integer sums (CPU; faster, approximate: docs/ENGINE.md \"8-bit activations\"); "
+          "default: exact F32");
 ABSL_FLAG(int, threads, 0,
           "Compute threads of the engine; 0 = the CPUs this process may use (affinity mask "
           "and cgroup CPU quota)");

@@ -50,7 +50,7 @@ struct FfnOptions {
   // Batch-invariant kernels only (set from EngineOptions.deterministic): no oneDNN GEMM.
   bool deterministic = false;
   // Set from EngineOptions.activation_format: kInt8 feeds the gate, up (dense and sparse)
-  // and SiLU rows' down products over Q8_0/Q4_0 weights 8-bit activations
+  // and SiLU rows' down products over block-typed weights 8-bit activations
   // (q8_activation.h). W_downᵀ's axpy (ReLU-family rows) stays F32: it scales weight rows
   // by single activations, there is no dot to take.
   ActivationFormat activation_format = ActivationFormat::kF32;

@@ -45,8 +45,8 @@ ABSL_FLAG(int, threads, 0,
           "Compute threads, 0 = the CPUs this process may use (affinity, cgroup quota)");
 ABSL_FLAG(bool, deterministic, false, "Batch-invariant results (fixed reduction order per row)");
 ABSL_FLAG(bool, int8_activations, false,
-          "Q8_0/Q4_0 weights: quantize each product's activations to 8 bits and sum integer "
-          "products (faster, approximate; docs/ENGINE.md)");
+          "Block-typed weights (Q8_0, Q4_0, K types): quantize each product's activations to 8 "
+          "bits and sum integer products (faster, approximate; docs/ENGINE.md)");
 ABSL_FLAG(bool, bf16, false, "Hold weights in BF16 in memory (converted at load)");
 ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the matrices in memory at load (HF, llama2.c); rows not a "

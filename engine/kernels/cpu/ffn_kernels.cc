@@ -109,7 +109,7 @@ void SparseUpDownRow(const float* x, float* a, const Tensor& w_up, const Tensor&
                      const int32_t* active, int64_t count, float* out, ActivationFormat act) {
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w_up.dtype)) {
     Q8Activations xq;
-    xq.Quantize(x, 1, w_up.cols());
+    xq.Quantize(x, 1, w_up.cols(), w_up.dtype);
     const Q8Row row = xq.row(0);
     return UpDownRow(x, &row, a, w_up, wT, active, count, out);
   }
@@ -134,7 +134,7 @@ void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count,
   const int nt = count * w.cols() >= (1 << 20) ? ResolveThreads(threads) : 1;
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
     Q8Activations xq;  // once, before the parts (as MatMul)
-    xq.Quantize(x, 1, w.cols());
+    xq.Quantize(x, 1, w.cols(), w.dtype);
     RunParallel(nt, nt, [&](int p) {
       int64_t j0 = 0, j1 = 0;
       SplitRange(count, nt, 16, p, &j0, &j1);
@@ -156,7 +156,7 @@ void DotRowsReference(const float* x, const Tensor& w, const int32_t* idx, int64
   const int64_t K = w.cols();
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
     Q8Activations xq;
-    xq.Quantize(x, 1, K);
+    xq.Quantize(x, 1, K, w.dtype);
     const size_t row_bytes = DTypeBytes(w.dtype, K);
     for (int64_t j = 0; j < count; ++j) {
       const void* row = static_cast<const char*>(w.data) + idx[j] * row_bytes;

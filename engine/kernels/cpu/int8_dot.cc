@@ -1,8 +1,9 @@
-// Integer dot products with Q8 activations: the scalar reference and the dispatch to the AVX2
+// Integer dot products with 8-bit activations: the scalar reference and the dispatch to the AVX2
 // and AVX-512 VNNI kernels (int8_dot_avx2.cc, int8_dot_vnni.cc) by row_isa.h's level.
 #include "engine/kernels/cpu/int8_dot.h"
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "engine/kernels/cpu/int8_dot_x86.h"
@@ -28,6 +29,14 @@ void WeightBlock(const char* p, DType dt, int* w, float* d) {
   }
 }
 
+// The tree (j += j+4), (j += j+2), (0 += 1).
+float Tree8(float* acc) {
+  for (int s = 4; s > 0; s /= 2) {
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  }
+  return acc[0];
+}
+
 float DotRowReference(const Q8Row& x, const char* row, DType dt, int64_t n) {
   const int64_t bytes = static_cast<int64_t>(DTypeBlockBytes(dt));
   float acc[8] = {};
@@ -39,10 +48,69 @@ float DotRowReference(const Q8Row& x, const char* row, DType dt, int64_t n) {
     for (int j = 0; j < kQuantBlock; ++j) isum += w[j] * x.q[b * kQuantBlock + j];
     acc[b % 8] = std::fma(dw * x.d[b], static_cast<float>(isum), acc[b % 8]);
   }
-  for (int s = 4; s > 0; s /= 2) {
-    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  return Tree8(acc);
+}
+
+// Q4_K/Q5_K × Q8_K, int8_dot.h's formula written out: the sub-block scales by KScaleMin, the
+// values by element (ggml-common.h block_q4_K / block_q5_K: qs[32c + l] holds element 64c + l
+// low, 64c + 32 + l high; Q5_K's fifth bit of element e is bit e / 32 of qh[e % 32]).
+float DotRowKReference(const Q8Row& x, const char* row, DType dt, int64_t n) {
+  const bool q5 = dt == DType::kQ5_K;
+  const int64_t bytes = static_cast<int64_t>(DTypeBlockBytes(dt));
+  const size_t qs_at = q5 ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs);
+  float acc[8] = {};
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const auto* blk = reinterpret_cast<const uint8_t*>(row + b * bytes);
+    const uint8_t* qs = blk + qs_at;
+    const uint8_t* qh = blk + offsetof(BlockQ5_K, qh);
+    const uint8_t* scales = blk + offsetof(BlockQ4_K, scales);  // the same in both
+    const int8_t* q = x.q + b * kQK;
+    const int16_t* bsums = x.bsums + b * (kQK / 16);
+    int32_t psum[8] = {}, msum[8] = {};  // int8_dot.h's P and M
+    for (int j = 0; j < 8; ++j) {
+      int sc = 0, m = 0;
+      KScaleMin(j, scales, &sc, &m);
+      for (int i = 0; i < 32; ++i) {
+        const int e = 32 * j + i;  // in byte 32(e / 64) + e % 32, high nibble if e % 64 >= 32
+        const uint8_t byte = qs[32 * (e / 64) + e % 32];
+        int u = e % 64 < 32 ? byte & 15 : byte >> 4;
+        if (q5) u |= ((qh[e % 32] >> (e / 32)) & 1) << 4;
+        psum[i / 4] += sc * u * q[e];
+      }
+      msum[j] = m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    uint16_t d = 0, dmin = 0;
+    std::memcpy(&d, blk, sizeof d);
+    std::memcpy(&dmin, blk + 2, sizeof dmin);
+    const float a = F16ToF32(d) * x.d[b], c = F16ToF32(dmin) * x.d[b];
+    for (int l = 0; l < 8; ++l) {
+      acc[l] = std::fma(a, static_cast<float>(psum[l]), acc[l]);
+      acc[l] = std::fma(-c, static_cast<float>(msum[l]), acc[l]);
+    }
   }
-  return acc[0];
+  return Tree8(acc);
+}
+
+// Q6_K × Q8_K, int8_dot.h's formula written out (ggml-common.h block_q6_K: element e = 128h +
+// 32k + l has the low 4 bits in nibble k / 2 of ql[64h + 32(k % 2) + l], the high 2 in bits
+// 2k, 2k + 1 of qh[32h + l], and the int8 scale of its 16, scales[e / 16]).
+float DotRowQ6KReference(const Q8Row& x, const char* row, int64_t n) {
+  float acc[8] = {};
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    BlockQ6_K blk;
+    std::memcpy(&blk, row + b * static_cast<int64_t>(sizeof blk), sizeof blk);
+    const int8_t* q = x.q + b * kQK;
+    int32_t psum[8] = {};  // int8_dot.h's P
+    for (int e = 0; e < kQK; ++e) {
+      const int h = e / 128, k = e % 128 / 32, l = e % 32;
+      const int low = (blk.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 15;
+      const int high = (blk.qh[32 * h + l] >> (2 * k)) & 3;
+      psum[l / 4] += blk.scales[e / 16] * ((low | high << 4) - 32) * q[e];
+    }
+    const float a = F16ToF32(blk.d) * x.d[b];
+    for (int j = 0; j < 8; ++j) acc[j] = std::fma(a, static_cast<float>(psum[j]), acc[j]);
+  }
+  return Tree8(acc);
 }
 
 enum class Level { kPortable, kAvx2, kVnni };
@@ -94,7 +162,12 @@ void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, i
 void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
                           float* y) {
   for (int r = 0; r < count; ++r) {
-    y[r] = DotRowReference(x, static_cast<const char*>(rows[r]), dt, n);
+    const char* p = static_cast<const char*>(rows[r]);
+    if (dt == DType::kQ6_K) {
+      y[r] = DotRowQ6KReference(x, p, n);
+    } else {
+      y[r] = IsKQuant(dt) ? DotRowKReference(x, p, dt, n) : DotRowReference(x, p, dt, n);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
-// The AVX2 integer dot kernel: per block, unsigned × signed byte products (vpmaddubsw) summed in
-// pairs to int16, then to int32 (vpmaddwd), as llama.cpp's AVX2 path does
-// (ggml/src/ggml-cpu/arch/x86/quants.c: mul_sum_i8_pairs_float); the F32 part is int8_dot.h's.
+// The AVX2 integer dot kernels: per block, unsigned × signed byte products (vpmaddubsw) summed in
+// pairs to int16, then to int32 (vpmaddwd; for Q4_K/Q5_K against the sub-block scale), as
+// llama.cpp's AVX2 path does (ggml/src/ggml-cpu/arch/x86/quants.c: mul_sum_i8_pairs_float,
+// ggml_vec_dot_q4_K_q8_K, _q5_K_q8_K, _q6_K_q8_K); the F32 part is int8_dot.h's.
 #include "engine/kernels/cpu/int8_dot_x86.h"
 
 #if defined(__x86_64__)
@@ -19,11 +20,15 @@ STOCHA_INT8_AVX2 __m256i BlockProducts(__m256i w, const int8_t* q) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sq), _mm256_set1_epi16(1));
 }
 
-// The same for unsigned weights u <= 15 (a pair sums to at most 2·15·128: no saturation).
+// Sixteen int16 pair sums of u · q for unsigned weights u <= 31 (at most 2·31·128: no
+// saturation).
+STOCHA_INT8_AVX2 __m256i UnsignedProducts16(__m256i u, const int8_t* q) {
+  return _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+}
+
+// Eight int32 partial sums of u · q for unsigned weights u <= 15 (Q4_0): those pairs, summed.
 STOCHA_INT8_AVX2 __m256i UnsignedProducts(__m256i u, const int8_t* q) {
-  return _mm256_madd_epi16(
-      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))),
-      _mm256_set1_epi16(1));
+  return _mm256_madd_epi16(UnsignedProducts16(u, q), _mm256_set1_epi16(1));
 }
 
 // Block b's eight partial sums: Q8_0 w·q; Q4_0 (w + 8)·q, corrected after SumLanes8.
@@ -55,13 +60,79 @@ STOCHA_AVX2_KERNEL float DotRow(const Q8Row& x, const char* row, int64_t n) {
   return Reduce8(acc);
 }
 
+// Q4_K/Q5_K: per super-block, P (int8_dot.h) in eight int32 lanes, sub-block pair by pair
+// (values <= 31: a vpmaddubsw pair is at most 2·31·128, no saturation).
+template <DType DT>
+STOCHA_AVX2_KERNEL float DotRowK(const Q8Row& x, const char* row, int64_t n) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const char* p = row + b * kBytes;
+    const int8_t* q = x.q + b * kQK;
+    uint64_t sc = 0, m = 0;
+    KScaleMins(p, &sc, &m);
+    const __m256i scales = KScales16(sc), qh = KHighBits<DT>(p);
+    __m256i psum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      __m256i lo, hi;
+      KValues<DT>(p, qh, c, &lo, &hi);
+      const __m256i plo = UnsignedProducts16(lo, q + 64 * c);
+      const __m256i phi = UnsignedProducts16(hi, q + 64 * c + 32);
+      psum = _mm256_add_epi32(psum, _mm256_madd_epi16(plo, KScaleOf(scales, 2 * c)));
+      psum = _mm256_add_epi32(psum, _mm256_madd_epi16(phi, KScaleOf(scales, 2 * c + 1)));
+    }
+    float a = 0, cm = 0;
+    KBlockScales(p, x.d[b], &a, &cm);
+    acc = AccumulateK(a, cm, psum, KMinSums(m, x.bsums + b * (kQK / 16)), acc);
+  }
+  return Reduce8(acc);
+}
+
+// Q6_K: per super-block, P (int8_dot.h) in eight int32 lanes, 32 elements at a time: the
+// signed values by the sign split (|w| <= 32), vpmaddwd against the two 16-element scales.
+STOCHA_AVX2_KERNEL float DotRowQ6K(const Q8Row& x, const char* row, int64_t n) {
+  constexpr int64_t kBytes = sizeof(BlockQ6_K);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const char* p = row + b * kBytes;
+    const int8_t* q = x.q + b * kQK;
+    __m256i slo, shi;
+    Q6KScales16(p, &slo, &shi);
+    __m256i psum = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      __m256i aw, sq;
+      SignSplit(Q6KValues(p, j), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * j)),
+                &aw, &sq);
+      psum = _mm256_add_epi32(
+          psum, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sq), Q6KScaleOf(slo, shi, j)));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(Q6KBlockScale(p, x.d[b])), _mm256_cvtepi32_ps(psum), acc);
+  }
+  return Reduce8(acc);
+}
+
 }  // namespace
 
 void Int8DotRowsAvx2(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
                      float* y) {
   for (int r = 0; r < count; ++r) {
     const char* p = static_cast<const char*>(rows[r]);
-    y[r] = dt == DType::kQ8_0 ? DotRow<DType::kQ8_0>(x, p, n) : DotRow<DType::kQ4_0>(x, p, n);
+    switch (dt) {
+      case DType::kQ8_0:
+        y[r] = DotRow<DType::kQ8_0>(x, p, n);
+        break;
+      case DType::kQ4_0:
+        y[r] = DotRow<DType::kQ4_0>(x, p, n);
+        break;
+      case DType::kQ4_K:
+        y[r] = DotRowK<DType::kQ4_K>(x, p, n);
+        break;
+      case DType::kQ5_K:
+        y[r] = DotRowK<DType::kQ5_K>(x, p, n);
+        break;
+      default:
+        y[r] = DotRowQ6K(x, p, n);
+    }
   }
 }
 

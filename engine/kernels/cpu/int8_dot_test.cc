@@ -1,13 +1,15 @@
-// 8-bit activations: the quantization of x against hand-computed blocks; the integer dot at
-// every instruction-set level against the scalar reference, bitwise; the reference against
-// the F32 dot of the dequantized vectors within a rounding bound; and MatMul / DotRows /
-// SparseUpDownRow with ActivationFormat::kInt8 giving one row's bits whatever T, the threads,
-// the rows chosen.
+// 8-bit activations: the quantization of x (Q8_0 and Q8_K blocks) against hand-computed blocks;
+// the integer dot (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K weights) at every instruction-set level against the
+// scalar reference, bitwise; the reference against the F32 dot of the dequantized vectors within a
+// rounding bound; and MatMul / DotRows / SparseUpDownRow with ActivationFormat::kInt8 giving
+// one row's bits whatever T, the threads, the rows chosen.
 #include "engine/kernels/cpu/int8_dot.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -24,19 +26,26 @@
 namespace stocha {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0};
+constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-// Random bytes (every int8 / nibble value, -128 included), then finite F16 scales of either
-// sign.
+// Where a block's F16 scales lie: d at 0 (Q4_K/Q5_K: dmin at 2), Q6_K's d last.
+size_t ScaleAt(DType dt) { return dt == DType::kQ6_K ? offsetof(BlockQ6_K, d) : 0; }
+bool HasMins(DType dt) { return dt == DType::kQ4_K || dt == DType::kQ5_K; }
+
+// Random bytes (every int8 / nibble value, -128 included; the K types: every sub-block scale
+// and min, every high bit), then finite F16 scales of either sign (Q4_K/Q5_K: d and dmin).
 std::string RandomRow(DType dt, int64_t n, std::mt19937& rng) {
   std::string row(DTypeBytes(dt, n), '\0');
   std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
   std::uniform_int_distribution<int> byte(0, 255);
   for (char& c : row) c = static_cast<char>(byte(rng));
   const size_t bb = DTypeBlockBytes(dt);
+  const int scales = HasMins(dt) ? 2 : 1;
   for (size_t b = 0; b < row.size() / bb; ++b) {
-    const uint16_t d = F32ToF16(scale(rng));
-    std::memcpy(&row[b * bb], &d, sizeof d);
+    for (int k = 0; k < scales; ++k) {
+      const uint16_t d = F32ToF16(scale(rng));
+      std::memcpy(&row[b * bb + ScaleAt(dt) + 2 * k], &d, sizeof d);
+    }
   }
   return row;
 }
@@ -57,9 +66,11 @@ TEST(Q8ActivationsTest, MatchesHandComputedBlocks) {
   // (1.0010...b x 2^-6: 287/1024 of the mantissa step above 1.28 rounds to 0.0200042724609375).
   x[64] = 2.54f, x[65] = -1.0f, x[66] = 0.3f, x[95] = -2.54f;
   Q8Activations a;
-  a.Quantize(x.data(), 3, 32);
+  a.Quantize(x.data(), 3, 32, DType::kQ4_0);
   const int8_t q0[] = {127, -127, 1, -1, 1, 3, -3, 4};
   const Q8Row r0 = a.row(0), r1 = a.row(1), r2 = a.row(2);
+  EXPECT_EQ(r0.block, 32);
+  EXPECT_EQ(r0.bsums, nullptr);
   EXPECT_EQ(r0.d[0], 1.0f);
   for (int j = 0; j < 8; ++j) EXPECT_EQ(r0.q[j], q0[j]) << j;
   for (int j = 8; j < 32; ++j) EXPECT_EQ(r0.q[j], 0) << j;
@@ -74,6 +85,76 @@ TEST(Q8ActivationsTest, MatchesHandComputedBlocks) {
   EXPECT_EQ(r2.s[0], 127 - 50 + 15 - 127);
 }
 
+// Q8_K (ggml's quantize_row_q8_K_ref): scale -m / 127 from the element m of largest magnitude
+// (the first on ties), so m itself is -127 and d is negative when m is; ties round to even
+// (where Q8_0 rounds them away from zero); sums of each 16.
+TEST(Q8ActivationsTest, Q8KMatchesHandComputedBlocks) {
+  std::vector<float> x(3 * 256, 0.0f);
+  // Block 0: m = -127 (iscale 1, d 1): q = x rounded, ties to even.
+  const float b0[] = {-127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 3.7f, 126.5f};
+  std::copy(std::begin(b0), std::end(b0), x.begin());
+  x[17] = 127.0f;  // as large as m but later: m stays the first, and this maps to +127
+  // Block 1: all zero: d = 0, q = 0. Block 2: m = 127/64 (iscale -64 and d -1/64, exact):
+  // q = -64 x, ties to even; -m, as large but later, maps to +127.
+  const float b2[] = {1.984375f, -0.5f, 0.1f, 1.0f / 128, 3.0f / 128, -5.0f / 128, -1.984375f};
+  std::copy(std::begin(b2), std::end(b2), x.begin() + 512);
+  Q8Activations a;
+  a.Quantize(x.data(), 1, 768, DType::kQ4_K);
+  const Q8Row r = a.row(0);
+  EXPECT_EQ(r.block, 256);
+  EXPECT_EQ(r.s, nullptr);
+  EXPECT_EQ(r.d[0], 1.0f);
+  const int8_t q0[] = {-127, 0, 2, 2, 0, -2, 4, 126};
+  for (int j = 0; j < 8; ++j) EXPECT_EQ(r.q[j], q0[j]) << j;
+  EXPECT_EQ(r.q[17], 127);
+  EXPECT_EQ(r.bsums[0], -127 + 2 + 2 - 2 + 4 + 126);
+  EXPECT_EQ(r.bsums[1], 127);
+  for (int g = 2; g < 16; ++g) EXPECT_EQ(r.bsums[g], 0) << g;
+  EXPECT_EQ(r.d[1], 0.0f);
+  for (int j = 256; j < 512; ++j) EXPECT_EQ(r.q[j], 0) << j;
+  for (int g = 16; g < 32; ++g) EXPECT_EQ(r.bsums[g], 0) << g;
+  EXPECT_EQ(r.d[2], -0.015625f);
+  // -64 · x: -127, 32, -6.4, -0.5 (tie: 0), -1.5 (tie: -2), 2.5 (tie: 2), 127.
+  const int8_t q2[] = {-127, 32, -6, 0, -2, 2, 127};
+  for (int j = 0; j < 7; ++j) EXPECT_EQ(r.q[512 + j], q2[j]) << j;
+  EXPECT_EQ(r.bsums[32], -127 + 32 - 6 + 0 - 2 + 2 + 127);
+}
+
+// Q8_K on random rows: every q is ggml's rule evaluated with the C library's rounding
+// (std::nearbyint, ties to even in the default mode), d is 1 / (-127 / m), and bsums are the
+// sums of 16; exact ties (k + 0.5 after scaling) included by construction.
+TEST(Q8ActivationsTest, Q8KRandomRowsFollowTheRule) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> g;
+  std::vector<float> x(8 * 256);
+  for (float& v : x) v = g(rng);
+  for (int b = 0; b < 8; ++b) {
+    float* xb = x.data() + 256 * b;
+    xb[0] = b % 2 == 0 ? 15.875f : -15.875f;  // the largest, 127/8: iscale = -/+8 exactly
+    // iscale · x = ∓(j - 20) / 2: a tie for every odd j - 20.
+    for (int j = 1; j < 40; ++j) xb[j] = static_cast<float>(j - 20) / 16.0f;
+  }
+  Q8Activations a;
+  a.Quantize(x.data(), 2, 1024, DType::kQ6_K);
+  for (int t = 0; t < 2; ++t) {
+    const Q8Row r = a.row(t);
+    for (int b = 0; b < 4; ++b) {
+      const float* xb = x.data() + 1024 * t + 256 * b;
+      const float iscale = -127.0f / xb[0];
+      EXPECT_EQ(r.d[b], 1.0f / iscale);
+      for (int j = 0; j < 256; ++j) {
+        const float want = std::min(127.0f, std::nearbyint(iscale * xb[j]));
+        ASSERT_EQ(r.q[256 * b + j], static_cast<int>(want)) << t << " " << b << " " << j;
+      }
+      for (int k = 0; k < 16; ++k) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += r.q[256 * b + 16 * k + j];
+        EXPECT_EQ(r.bsums[16 * b + k], sum);
+      }
+    }
+  }
+}
+
 // One block of Q8_0 weights -128 (scale 1) against activations -127 (scale 1): 32 · 16256,
 // the largest product sum, through every level (it would overflow maddubs' int16 pairs if
 // the signs were split the other way round).
@@ -83,7 +164,7 @@ float ExtremeDot() {
   std::memcpy(row.data(), &one, sizeof one);
   std::vector<float> x(32, -127.0f);
   Q8Activations a;
-  a.Quantize(x.data(), 1, 32);
+  a.Quantize(x.data(), 1, 32, DType::kQ8_0);
   const void* rows[1] = {row.data()};
   float y = 0;
   Int8DotRows(a.row(0), rows, 1, DType::kQ8_0, 32, &y);
@@ -98,11 +179,55 @@ void CheckExtremeRows(int64_t blocks) {
   for (int64_t b = 0; b < blocks; ++b) std::memcpy(&row[34 * b], &one, sizeof one);
   std::vector<float> x(32 * blocks, -127.0f);
   Q8Activations a;
-  a.Quantize(x.data(), 1, 32 * blocks);
+  a.Quantize(x.data(), 1, 32 * blocks, DType::kQ8_0);
   const void* rows[4] = {row.data(), row.data(), row.data(), row.data()};
   float y[4];
   Int8DotRows(a.row(0), rows, 4, DType::kQ8_0, 32 * blocks, y);
   for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 32 * 128 * 127);
+}
+
+// Five Q4_K/Q5_K rows of `blocks` blocks of all-ones bytes (every u = 15, Q5_K 31; every
+// 6-bit scale and min = 63) with d = dmin = 1, against activations -127 (Q8_K: m = -127,
+// d = 1, q = -127): the largest P and M of int8_dot.h, through the four-row pass and the
+// single row. Each weight is 63·u - 63 (882, Q5_K 1890), so the dot is -(63·u - 63)·127 per
+// element, exact in F32.
+void CheckExtremeRowsK(DType dt, int64_t blocks) {
+  const auto bb = static_cast<int64_t>(DTypeBlockBytes(dt));
+  std::string row(bb * blocks, static_cast<char>(0xff));
+  const uint16_t one = F32ToF16(1.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::memcpy(&row[bb * b], &one, sizeof one);
+    std::memcpy(&row[bb * b + 2], &one, sizeof one);
+  }
+  std::vector<float> x(256 * blocks, -127.0f);
+  Q8Activations a;
+  a.Quantize(x.data(), 1, 256 * blocks, dt);
+  const void* rows[5] = {row.data(), row.data(), row.data(), row.data(), row.data()};
+  float y[5];
+  Int8DotRows(a.row(0), rows, 5, dt, 256 * blocks, y);
+  const int w = 63 * (dt == DType::kQ5_K ? 31 : 15) - 63;
+  for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 256 * -w * 127) << DTypeName(dt);
+}
+
+// Five Q6_K rows of `blocks` blocks with every value u = 0 (w = -32), every scale -128 and
+// d = 1, against activations -127: the largest |P| of int8_dot.h (8·4·128·32·127 < 2^24).
+// Each weight is 4096, so the dot is -4096·127 per element, exact in F32.
+void CheckExtremeRowsQ6K(int64_t blocks) {
+  const auto bb = static_cast<int64_t>(sizeof(BlockQ6_K));
+  std::string row(bb * blocks, '\0');
+  const uint16_t one = F32ToF16(1.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int g = 0; g < 16; ++g)
+      row[bb * b + offsetof(BlockQ6_K, scales) + g] = static_cast<char>(0x80);
+    std::memcpy(&row[bb * b + offsetof(BlockQ6_K, d)], &one, sizeof one);
+  }
+  std::vector<float> x(256 * blocks, -127.0f);
+  Q8Activations a;
+  a.Quantize(x.data(), 1, 256 * blocks, DType::kQ6_K);
+  const void* rows[5] = {row.data(), row.data(), row.data(), row.data(), row.data()};
+  float y[5];
+  Int8DotRows(a.row(0), rows, 5, DType::kQ6_K, 256 * blocks, y);
+  for (float v : y) EXPECT_EQ(v, static_cast<float>(blocks) * 256 * -4096 * 127);
 }
 
 // Int8DotRows at the current level against the reference, bitwise: every row count (the
@@ -112,16 +237,22 @@ void CheckLevel() {
   EXPECT_EQ(ExtremeDot(), 32.0f * 128 * 127);
   CheckExtremeRows(8);
   CheckExtremeRows(19);
+  for (DType dt : {DType::kQ4_K, DType::kQ5_K}) {
+    CheckExtremeRowsK(dt, 1);
+    CheckExtremeRowsK(dt, 3);
+  }
+  CheckExtremeRowsQ6K(1);
+  CheckExtremeRowsQ6K(3);
   std::mt19937 rng(5);
   for (DType dt : kTypes) {
     for (int64_t blocks : {1, 2, 7, 8, 9, 16, 17, 64, 67}) {
       for (int count : {1, 3, 4, 5, 9}) {
         SCOPED_TRACE(std::string(DTypeName(dt)) + " blocks " + std::to_string(blocks) + " rows " +
                      std::to_string(count));
-        const int64_t n = blocks * 32;
+        const int64_t n = blocks * DTypeBlockSize(dt);
         const std::vector<float> x = RandomX(n, rng);
         Q8Activations a;
-        a.Quantize(x.data(), 1, n);
+        a.Quantize(x.data(), 1, n, dt);
         std::vector<std::string> rows(count);
         std::vector<const void*> ptrs(count);
         for (int r = 0; r < count; ++r) {
@@ -143,14 +274,16 @@ void CheckLevel() {
 }
 
 // The comparison above can fail: one block's scale changed (in a full group of eight and in
-// the tail) changes the reference's bits, so a kernel reading a wrong scale is caught.
+// the tail) changes the reference's bits, so a kernel reading a wrong scale is caught; for
+// Q4_K/Q5_K also one 6-bit sub-block scale and one min (sub-block 5: bits spread over two
+// bytes), what a wrong unpacking of the packed scales would read, and for Q5_K one high bit.
 TEST(Int8DotTest, PlantedWrongScaleIsCaught) {
   std::mt19937 rng(9);
   for (DType dt : kTypes) {
-    const int64_t n = 17 * 32;
+    const int64_t n = 17 * DTypeBlockSize(dt);
     const std::vector<float> x = RandomX(n, rng);
     Q8Activations a;
-    a.Quantize(x.data(), 1, n);
+    a.Quantize(x.data(), 1, n, dt);
     const std::string row = RandomRow(dt, n, rng);
     const void* p = row.data();
     float y = 0;
@@ -158,12 +291,53 @@ TEST(Int8DotTest, PlantedWrongScaleIsCaught) {
     for (int64_t b : {3, 16}) {
       std::string bad = row;
       const uint16_t d = F32ToF16(0.07f);
-      std::memcpy(&bad[b * DTypeBlockBytes(dt)], &d, sizeof d);
+      std::memcpy(&bad[b * DTypeBlockBytes(dt) + ScaleAt(dt)], &d, sizeof d);
       const void* q = bad.data();
       float wrong = 0;
       Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
       EXPECT_NE(wrong, y) << DTypeName(dt) << " block " << b;
     }
+    if (dt == DType::kQ6_K) {  // one 16-element scale
+      std::string bad = row;
+      bad[3 * DTypeBlockBytes(dt) + offsetof(BlockQ6_K, scales) + 11] ^= 0x04;
+      const void* q = bad.data();
+      float wrong = 0;
+      Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
+      EXPECT_NE(wrong, y) << "Q6_K scale 11";
+    }
+    if (!HasMins(dt)) continue;
+    // Scale 5: low nibble of byte 9, top bits 6-7 of byte 1; min 5: high nibble of byte 9.
+    for (auto [byte, flip] :
+         {std::pair{4 + 9, 0x01}, std::pair{4 + 1, 0x40}, std::pair{4 + 9, 0x10}}) {
+      std::string bad = row;
+      bad[3 * DTypeBlockBytes(dt) + byte] =
+          static_cast<char>(bad[3 * DTypeBlockBytes(dt) + byte] ^ flip);
+      const void* q = bad.data();
+      float wrong = 0;
+      Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
+      EXPECT_NE(wrong, y) << DTypeName(dt) << " scale byte " << byte << " ^ " << flip;
+    }
+    if (dt != DType::kQ5_K) continue;
+    // The high bit of the element of block 3 whose change moves the dot most (largest
+    // sub-block scale times |q|: a flip where either is 0 would change nothing).
+    const char* blk = row.data() + 3 * DTypeBlockBytes(dt);
+    int best = 0, best_v = -1;
+    for (int e = 0; e < kQK; ++e) {
+      int sc = 0, m = 0;
+      KScaleMin(e / 32, reinterpret_cast<const uint8_t*>(blk + offsetof(BlockQ5_K, scales)), &sc,
+                &m);
+      const int v = sc * std::abs(a.row(0).q[3 * kQK + e]);
+      if (v > best_v) {
+        best_v = v;
+        best = e;
+      }
+    }
+    std::string bad = row;
+    bad[3 * DTypeBlockBytes(dt) + offsetof(BlockQ5_K, qh) + best % 32] ^= 1 << (best / 32);
+    const void* q = bad.data();
+    float wrong = 0;
+    Int8DotRowsReference(a.row(0), &q, 1, dt, n, &wrong);
+    EXPECT_NE(wrong, y) << "Q5_K high bit";
   }
 }
 
@@ -191,32 +365,53 @@ TEST(Int8DotTest, EveryLevelMatchesReferenceBitwise) {
   CheckLevel();
 }
 
+// Q4_K/Q5_K's weights d·sc·u - dmin·m in two parts, from the row itself: dmin zeroed gives
+// d·sc·u, d zeroed gives -dmin·m (DequantizeRow of each: no second decoder).
+void KParts(const std::string& row, DType dt, int64_t n, std::vector<float>* scaled,
+            std::vector<float>* mins) {
+  std::string no_min = row, no_scale = row;
+  for (size_t b = 0; b < row.size(); b += DTypeBlockBytes(dt)) {
+    no_min[b + 2] = no_min[b + 3] = 0;
+    no_scale[b] = no_scale[b + 1] = 0;
+  }
+  scaled->resize(n);
+  mins->resize(n);
+  DequantizeRow(no_min.data(), dt, n, scaled->data());
+  DequantizeRow(no_scale.data(), dt, n, mins->data());
+}
+
 // The reference computes Σ (dw·w)(dx·q) exactly up to float rounding: against the F32 dot of
-// the dequantized vectors (both sides round), |y - ref| <= 2n·2^-24·Σ|w_i·x̂_i|. Also a
-// sanity bound on what 8 bits cost against the original x: each x̂_i is within 0.6·d of x_i
-// (half a step, plus the F16 rounding of d: at most 127·2^-11·d).
+// the dequantized vectors (both sides round), |y - ref| <= 2n·2^-24·Σ|w_i|·|x̂_i|, where for
+// Q4_K/Q5_K |w_i| counts both parts (|d·sc·u| + |dmin·m|: the reference sums them apart, so it may
+// cancel). Also a sanity bound on what 8 bits cost against the original x: each x̂_i is within
+// 0.6·|d| of x_i (half a step, plus the rounding of d: F16 for Q8_0, at most 127·2^-11·d; F32
+// for Q8_K).
 TEST(Int8DotTest, ReferenceNearDequantizedF32Dot) {
   std::mt19937 rng(9);
   for (DType dt : kTypes) {
-    const int64_t n = 40 * 32;
+    const int64_t n = 40 * DTypeBlockSize(dt), block = Q8ActivationBlock(dt);
     const std::vector<float> x = RandomX(n, rng);
     Q8Activations a;
-    a.Quantize(x.data(), 1, n);
+    a.Quantize(x.data(), 1, n, dt);
     const Q8Row xr = a.row(0);
     std::vector<float> xd(n);
-    for (int64_t i = 0; i < n; ++i) xd[i] = xr.d[i / 32] * static_cast<float>(xr.q[i]);
+    for (int64_t i = 0; i < n; ++i) xd[i] = xr.d[i / block] * static_cast<float>(xr.q[i]);
     for (int r = 0; r < 8; ++r) {
       const std::string row = RandomRow(dt, n, rng);
-      std::vector<float> w(n);
+      std::vector<float> w(n), scaled, mins;
       DequantizeRow(row.data(), dt, n, w.data());
+      if (HasMins(dt)) KParts(row, dt, n, &scaled, &mins);
       const void* p = row.data();
       float y = 0;
       Int8DotRowsReference(xr, &p, 1, dt, n, &y);
       double abs_sum = 0, quant_bound = 0;
       for (int64_t i = 0; i < n; ++i) {
-        abs_sum += std::fabs(static_cast<double>(w[i]) * xd[i]);
-        quant_bound += 0.6 * xr.d[i / 32] * std::fabs(w[i]);
-        EXPECT_LE(std::fabs(xd[i] - x[i]), 0.6 * xr.d[i / 32]) << i;
+        const double mag =
+            HasMins(dt) ? std::fabs(scaled[i]) + std::fabs(mins[i]) : std::fabs(w[i]);
+        abs_sum += mag * std::fabs(xd[i]);
+        const double step = std::fabs(xr.d[i / block]);
+        quant_bound += 0.6 * step * std::fabs(w[i]);
+        EXPECT_LE(std::fabs(xd[i] - x[i]), 0.6 * step) << i;
       }
       const double bound = 2.0 * n * std::ldexp(1.0, -24) * abs_sum;
       EXPECT_LE(std::fabs(y - DotF32(xd.data(), w.data(), n)), bound) << DTypeName(dt);
@@ -238,7 +433,7 @@ TEST(Int8DotTest, MatMulAndSparseGatherGiveEachRowsReferenceBits) {
     const Tensor w{"w", dt, {N, K}, bytes.data()};
     const std::vector<float> x = RandomX(T * K, rng);
     Q8Activations a;
-    a.Quantize(x.data(), T, K);
+    a.Quantize(x.data(), T, K, dt);
     std::vector<float> ref(T * N);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t n = 0; n < N; ++n) {

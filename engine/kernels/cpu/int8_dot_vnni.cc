@@ -1,6 +1,8 @@
-// The AVX-512 VNNI integer dot kernel: per block, unsigned × signed byte products summed in
+// The AVX-512 VNNI integer dot kernels: per block, unsigned × signed byte products summed in
 // fours straight to int32 (vpdpbusd on 256-bit vectors, AVX512_VNNI + VL), as llama.cpp's
-// AVX-512 VNNI path does (ggml/src/ggml-cpu/arch/x86/quants.c: mul_sum_us8_pairs_float).
+// AVX-512 VNNI path does (ggml/src/ggml-cpu/arch/x86/quants.c: mul_sum_us8_pairs_float);
+// the K types' int16 pair sums (vpmaddubsw) times the sub-block scale added to int32 in one
+// vpdpwssd.
 // Up to four rows per pass share each activation block load; Q4_0's nibbles and F16 block
 // scales come out of the bytes without cross-lane inserts (vpsrlvw, vpermt2w); the weights are
 // prefetched a fixed distance ahead (prefetch.h). The sums are int8_dot.h's, in its order:
@@ -148,12 +150,128 @@ STOCHA_VNNI_KERNEL void DotRowsAll(const Q8Row& x, const void* const* rows, int 
   for (; r < count; ++r) DotRows<DT, 1>(x, p + r, nullptr, n, y + r);
 }
 
+// Q4_K/Q5_K, R rows at once: each activation sub-block pair and its bsums loaded once for
+// the R rows; P (int8_dot.h) accumulated by vpdpwssd (int16 pairs times the sub-block scale,
+// summed to int32: madd + add of the AVX2 kernel in one instruction, the same exact sums).
+template <DType DT, int R>
+STOCHA_VNNI_KERNEL void DotRowsK(const Q8Row& x, const char* const* rows, const char* const* next,
+                                 int64_t n, float* y) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
+  const int64_t nb = n / kQK;
+  RowPrefetch pf[R];
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) {
+    pf[r] = PlanPrefetch(rows[r], next != nullptr ? next[r] : nullptr, nb * kBytes, 1);
+    acc[r] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* q = x.q + b * kQK;
+    __m256i scales[R], psum[R], qh[R];
+    uint64_t mins[R];
+    for (int r = 0; r < R; ++r) {
+      uint64_t sc = 0;
+      KScaleMins(rows[r] + b * kBytes, &sc, &mins[r]);
+      scales[r] = KScales16(sc);
+      qh[r] = KHighBits<DT>(rows[r] + b * kBytes);
+      psum[r] = _mm256_setzero_si256();
+    }
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q0 = Load32(reinterpret_cast<const char*>(q + 64 * c));
+      const __m256i q1 = Load32(reinterpret_cast<const char*>(q + 64 * c + 32));
+      for (int r = 0; r < R; ++r) {
+        __m256i lo, hi;
+        KValues<DT>(rows[r] + b * kBytes, qh[r], c, &lo, &hi);
+        psum[r] =
+            _mm256_dpwssd_epi32(psum[r], _mm256_maddubs_epi16(lo, q0), KScaleOf(scales[r], 2 * c));
+        psum[r] = _mm256_dpwssd_epi32(psum[r], _mm256_maddubs_epi16(hi, q1),
+                                      KScaleOf(scales[r], 2 * c + 1));
+      }
+    }
+    const int16_t* bsums = x.bsums + b * (kQK / 16);
+    for (int r = 0; r < R; ++r) {
+      for (int64_t o = 0; o < kBytes; o += 64) PrefetchAt(pf[r], b * kBytes + o, 1);
+      float a = 0, cm = 0;
+      KBlockScales(rows[r] + b * kBytes, x.d[b], &a, &cm);
+      acc[r] = AccumulateK(a, cm, psum[r], KMinSums(mins[r], bsums), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = Reduce8(acc[r]);
+}
+
+template <DType DT>
+STOCHA_VNNI_KERNEL void DotRowsAllK(const Q8Row& x, const void* const* rows, int count, int64_t n,
+                                    float* y) {
+  const auto* p = reinterpret_cast<const char* const*>(rows);
+  int r = 0;
+  for (; r + 4 <= count; r += 4) {
+    DotRowsK<DT, 4>(x, p + r, r + 8 <= count ? p + r + 4 : nullptr, n, y + r);
+  }
+  for (; r < count; ++r) DotRowsK<DT, 1>(x, p + r, nullptr, n, y + r);
+}
+
+// Q6_K, R rows at once: each 32 activations loaded once for the R rows; vpdpwssd as above.
+template <int R>
+STOCHA_VNNI_KERNEL void DotRowsQ6K(const Q8Row& x, const char* const* rows, const char* const* next,
+                                   int64_t n, float* y) {
+  constexpr int64_t kBytes = sizeof(BlockQ6_K);
+  const int64_t nb = n / kQK;
+  RowPrefetch pf[R];
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) {
+    pf[r] = PlanPrefetch(rows[r], next != nullptr ? next[r] : nullptr, nb * kBytes, 1);
+    acc[r] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* q = x.q + b * kQK;
+    __m256i slo[R], shi[R], psum[R];
+    for (int r = 0; r < R; ++r) {
+      Q6KScales16(rows[r] + b * kBytes, &slo[r], &shi[r]);
+      psum[r] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 8; ++j) {
+      const __m256i qv = Load32(reinterpret_cast<const char*>(q + 32 * j));
+      for (int r = 0; r < R; ++r) {
+        __m256i aw, sq;
+        SignSplit(Q6KValues(rows[r] + b * kBytes, j), qv, &aw, &sq);
+        psum[r] = _mm256_dpwssd_epi32(psum[r], _mm256_maddubs_epi16(aw, sq),
+                                      Q6KScaleOf(slo[r], shi[r], j));
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      for (int64_t o = 0; o < kBytes; o += 64) PrefetchAt(pf[r], b * kBytes + o, 1);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(Q6KBlockScale(rows[r] + b * kBytes, x.d[b])),
+                               _mm256_cvtepi32_ps(psum[r]), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = Reduce8(acc[r]);
+}
+
+STOCHA_VNNI_KERNEL void DotRowsAllQ6K(const Q8Row& x, const void* const* rows, int count, int64_t n,
+                                      float* y) {
+  const auto* p = reinterpret_cast<const char* const*>(rows);
+  int r = 0;
+  for (; r + 4 <= count; r += 4) {
+    DotRowsQ6K<4>(x, p + r, r + 8 <= count ? p + r + 4 : nullptr, n, y + r);
+  }
+  for (; r < count; ++r) DotRowsQ6K<1>(x, p + r, nullptr, n, y + r);
+}
+
 }  // namespace
 
 void Int8DotRowsVnni(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
                      float* y) {
-  if (dt == DType::kQ8_0) return DotRowsAll<DType::kQ8_0>(x, rows, count, n, y);
-  DotRowsAll<DType::kQ4_0>(x, rows, count, n, y);
+  switch (dt) {
+    case DType::kQ8_0:
+      return DotRowsAll<DType::kQ8_0>(x, rows, count, n, y);
+    case DType::kQ4_0:
+      return DotRowsAll<DType::kQ4_0>(x, rows, count, n, y);
+    case DType::kQ4_K:
+      return DotRowsAllK<DType::kQ4_K>(x, rows, count, n, y);
+    case DType::kQ5_K:
+      return DotRowsAllK<DType::kQ5_K>(x, rows, count, n, y);
+    default:
+      return DotRowsAllQ6K(x, rows, count, n, y);
+  }
 }
 
 }  // namespace stocha::int8_x86

@@ -213,7 +213,7 @@ void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, floa
   const int nt = N * K * T >= (1 << 20) ? ResolveThreads(threads) : 1;
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
     Q8Activations xq;  // once per product, before the parts: every part reads the same
-    xq.Quantize(x, T, K);
+    xq.Quantize(x, T, K, w.dtype);
     RunParallel(nt, nt, [&](int p) {
       int64_t n0 = 0, n1 = 0;
       SplitRange(N, nt, 16, p, &n0, &n1);

@@ -14,8 +14,9 @@ namespace stocha {
 // so a row's result never depends on T, the thread count or the instruction set.
 // `bias` may be null or an absent Tensor. Multithreaded over N on the
 // calling thread's ThreadPool with `threads` (0: ResolveThreads(0)).
-// `act` kInt8 with Q8_0/Q4_0 weights: x is quantized once (Q8Activations) and each output is
-// Int8DotRows' value for its input row (int8_dot.h), whatever T, the threads or the ISA.
+// `act` kInt8 with block-typed weights (Int8DotSupported): x is quantized once (Q8Activations)
+// and each output is Int8DotRows' value for its input row (int8_dot.h), whatever T, the threads or
+// the ISA.
 void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y, int threads,
             ActivationFormat act = ActivationFormat::kF32);
 
@@ -27,7 +28,8 @@ void RowToF32(const Tensor& t, int64_t r, float* out);
 
 // y[j] = x · W[idx[j]] for j < count, single-threaded, the same bits as MatMul's rows.
 void DotWeightRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y);
-// The same for ActivationFormat::kInt8 (w Q8_0 or Q4_0): MatMul's kInt8 bits.
+// The same for ActivationFormat::kInt8 (w block-typed; x quantized for w.dtype):
+// MatMul's kInt8 bits.
 void DotWeightRowsInt8(const Q8Row& x, const Tensor& w, const int32_t* idx, int64_t count,
                        float* y);
 

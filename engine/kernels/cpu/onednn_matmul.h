@@ -25,7 +25,7 @@ void OneDnnMatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias
 void OneDnnMatMulKN(const float* x, int64_t T, const Tensor& w_kn, float* y, int threads = 0);
 
 // Picks oneDNN for T >= kOneDnnMinRows unless `deterministic`, else MatMul. With `act` kInt8
-// and Q8_0/Q4_0 weights always MatMul's integer kernels: a sequence's activations are
+// and block-typed weights always MatMul's integer kernels: a sequence's activations are
 // quantized the same way in a prefill and in decode.
 void MatMulAuto(const float* x, int64_t T, const Tensor& w, const Tensor* bias, float* y,
                 int threads, bool deterministic, ActivationFormat act = ActivationFormat::kF32);
