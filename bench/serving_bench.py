@@ -7,10 +7,13 @@ Prints three markdown tables (docs/PERFORMANCE.md, "Serving"):
      GenerateStream on the same prompt, greedy, run alternately in pairs, ratio of medians;
   3. MultiSample n=8 against 8 concurrent GenerateStream calls on a long prompt;
   4. (--only metrics) throughput with the metrics endpoint off and on (scraped every second),
-     alternating, side by side (docs/PERFORMANCE.md, "Metrics cost").
+     alternating, side by side (docs/PERFORMANCE.md, "Metrics cost");
+  5. (--only threads) throughput at 1..32 streams of a server on one compute thread and of
+     one on --threads (default 2), alternating, side by side (docs/PERFORMANCE.md, "Serving
+     on two compute threads").
 
 Usage: bench/serving_bench.py [--build build-release] [--model models/default] [--quick]
-Everything runs with one compute thread (OMP_NUM_THREADS=1, --threads=1).
+Tables 1-4 run with one compute thread (OMP_NUM_THREADS=1, --threads=1).
 """
 import argparse
 import json
@@ -31,11 +34,12 @@ def run_json(cmd, env):
     return json.loads(out)
 
 
-def start_server(build, model, env, workdir, extra_flags=()):
+def start_server(build, model, env, workdir, extra_flags=(), threads=1):
     port_file = os.path.join(workdir, "port")
     log = open(os.path.join(workdir, "server.log"), "w")
+    env = dict(env, OMP_NUM_THREADS=str(threads))
     proc = subprocess.Popen(
-        [os.path.join(build, "server/stocha-server"), f"--model={model}", "--threads=1",
+        [os.path.join(build, "server/stocha-server"), f"--model={model}", f"--threads={threads}",
          "--host=127.0.0.1", "--port=0", f"--port_file={port_file}", "--metrics_host=127.0.0.1",
          "--metrics_port=0", f"--metrics_port_file={port_file}.metrics", *extra_flags],
         env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -127,34 +131,41 @@ def scraper(port, stop):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
 
 
-def metrics_table(build, model, env, work, flags, duration, rounds):
-    servers = {}
-    for mode, extra in (("off", ["--metrics=false"]), ("on", [])):
-        d = os.path.join(work, mode)
+def side_by_side(build, model, env, work, variants, streams, duration, rounds, scrape=None):
+    """Starts one server per variant (label -> (flags, threads)) and runs loadgen against
+    them alternately at each stream count; prints median tok/s per variant and the median
+    of the per-round ratios of the second variant to the first. `scrape`: the label of a
+    variant whose metrics endpoint is scraped every second while it is measured."""
+    servers, metrics_port_files = {}, {}
+    for label, (flags, threads) in variants.items():
+        d = os.path.join(work, label.replace(" ", "_"))
         os.makedirs(d)
-        servers[mode] = start_server(build, model, env, d, [*flags, *extra])
-    mport = int(open(os.path.join(work, "on", "port.metrics")).read())
-    print("\n| streams | tok/s metrics off | tok/s metrics on, scraped every 1 s "
-          "| on / off (median of per-pair ratios) |")
+        servers[label] = start_server(build, model, env, d, flags, threads)
+        metrics_port_files[label] = os.path.join(d, "port.metrics")
+    first, second = list(variants)
+    print(f"\n| streams | tok/s {first} | tok/s {second} "
+          f"| {second} / {first} (median of per-round ratios) |")
     print("|---|---|---|---|")
     try:
-        for c in (1, 4, 16, 32):
-            got = {"off": [], "on": []}
+        for c in streams:
+            got = {label: [] for label in variants}
             for _ in range(rounds):
-                for mode in ("off", "on"):
+                for label in variants:
                     stop = threading.Event()
-                    t = threading.Thread(target=scraper, args=(mport, stop))
-                    if mode == "on":
+                    t = None
+                    if label == scrape:
+                        port = int(open(metrics_port_files[label]).read())
+                        t = threading.Thread(target=scraper, args=(port, stop))
                         t.start()
-                    r = loadgen(build, servers[mode][1], env, concurrency=c, duration=duration,
-                                max_new_tokens=128)
+                    r = loadgen(build, servers[label][1], env, concurrency=c,
+                                duration=duration, max_new_tokens=128)
                     stop.set()
-                    if mode == "on":
+                    if t:
                         t.join()
-                    got[mode].append(r["tokens_per_s"])
-            off, on = statistics.median(got["off"]), statistics.median(got["on"])
-            ratio = statistics.median(b / a for a, b in zip(got["off"], got["on"]))
-            print(f"| {c} | {off:.0f} | {on:.0f} | {ratio:.3f} |", flush=True)
+                    got[label].append(r["tokens_per_s"])
+            a, b = statistics.median(got[first]), statistics.median(got[second])
+            ratio = statistics.median(y / x for x, y in zip(got[first], got[second]))
+            print(f"| {c} | {a:.0f} | {b:.0f} | {ratio:.3f} |", flush=True)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -167,19 +178,34 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--model", default=os.path.join(ROOT, "models/default"))
     ap.add_argument("--quick", action="store_true", help="2 s per level, 4 pairs, 1 round")
-    ap.add_argument("--only", choices=("throughput", "overhead", "multisample", "metrics"),
-                    help="run one table (metrics: only on request)")
+    ap.add_argument("--only", choices=("throughput", "overhead", "multisample", "metrics",
+                                       "threads"),
+                    help="run one table (metrics, threads: only on request)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="--only threads: the compute threads of the second server")
     ap.add_argument("--pairs", type=int, help="overhead runs (default 12, --quick 4)")
     ap.add_argument("--server-flag", action="append", default=[],
                     help="extra stocha-server flag, e.g. --server-flag=--stream_interval=4")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    duration, rounds = "2s" if args.quick else "6s", args.pairs or (2 if args.quick else 5)
+    flags = args.server_flag
     if args.only == "metrics":
         with tempfile.TemporaryDirectory() as work:
             print(f"metrics off/on, --threads=1, {os.cpu_count()} CPUs, load average "
                   f"{os.getloadavg()[0]:.2f} at start; medians of alternating runs")
-            metrics_table(args.build, args.model, env, work, args.server_flag,
-                          "2s" if args.quick else "6s", args.pairs or (2 if args.quick else 5))
+            side_by_side(args.build, args.model, env, work,
+                         {"metrics off": ([*flags, "--metrics=false"], 1),
+                          "metrics on": (flags, 1)},
+                         (1, 4, 16, 32), duration, rounds, scrape="metrics on")
+        return
+    if args.only == "threads":
+        with tempfile.TemporaryDirectory() as work:
+            print(f"--threads=1 against --threads={args.threads}, {os.cpu_count()} CPUs, load "
+                  f"average {os.getloadavg()[0]:.2f} at start; medians of alternating runs")
+            side_by_side(args.build, args.model, env, work,
+                         {"1 thread": (flags, 1), f"{args.threads} threads": (flags, args.threads)},
+                         (1, 2, 4, 8, 16, 32), duration, rounds)
         return
     with tempfile.TemporaryDirectory() as work:
         proc, target = start_server(args.build, args.model, env, work, args.server_flag)
