@@ -20,6 +20,7 @@
 #include "engine/format/load_model.h"
 #include "engine/format/mapped_file.h"
 #include "engine/model/weight_types.h"
+#include "engine/step/predictor.h"
 #include "engine/tools/program_usage.h"
 #include "nlohmann/json.hpp"
 
@@ -30,6 +31,9 @@ ABSL_FLAG(int, tokens, 64, "Tokens to generate (greedy; end-of-sequence does not
 ABSL_FLAG(std::string, activation, "silu", "silu (dense, as llama.cpp) | relu");
 ABSL_FLAG(double, sparsity, -1,
           "With relu: force this FFN sparsity in percent (as decode_bench), -1 = natural");
+ABSL_FLAG(int, predictor_rank, 0,
+          "With relu and --sparsity: choose the active FFN rows by a random low-rank predictor "
+          "of this rank instead of the full gate (as decode_bench's predictor column), 0 = off");
 ABSL_FLAG(std::string, quantize, "",
           "q8_0 | q4_0: quantize the file's non-block matrices at load (LoadOptions::quantize)");
 ABSL_FLAG(bool, int8_activations, false,
@@ -43,7 +47,8 @@ namespace {
 constexpr char kUsage[] = R"(stocha's side of bench/peer/run.py.
 
   peer_decode --model=F.gguf --threads=N --prompt_ids=1,403 --tokens=K
-              [--activation=silu|relu] [--sparsity=90] [--probe_gib=1])";
+              [--activation=silu|relu] [--sparsity=90 [--predictor_rank=128]]
+              [--int8_activations] [--probe_gib=1])";
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "peer_decode: %s\n", message.c_str());
@@ -111,6 +116,9 @@ int Run() {
   if (act != "silu" && act != "relu") Fail("--activation must be silu or relu");
   const double sparsity = absl::GetFlag(FLAGS_sparsity);
   if (sparsity >= 0 && (act != "relu" || sparsity >= 100)) Fail("--sparsity needs relu, < 100");
+  const int predictor_rank = absl::GetFlag(FLAGS_predictor_rank);
+  if (predictor_rank < 0 || (predictor_rank > 0 && sparsity < 0))
+    Fail("--predictor_rank needs --sparsity, >= 0");
 
   LoadOptions lo;
   if (const std::string q = absl::GetFlag(FLAGS_quantize); !q.empty()) {
@@ -125,7 +133,18 @@ int Run() {
   eo.max_context = static_cast<int>(prompt.size()) + k + 8;
   const bool int8 = absl::GetFlag(FLAGS_int8_activations);
   if (int8) eo.activation_format = ActivationFormat::kInt8;
-  if (sparsity >= 0) eo.ffn.bench_force_density = static_cast<float>(1 - sparsity / 100);
+  const auto density = static_cast<float>(1 - sparsity / 100);
+  if (predictor_rank > 0) {
+    // Random predictor weights: the rows it picks are arbitrary, the bytes read are what a
+    // trained predictor of this rank costs (its own matrices plus density·F rows of W_gate,
+    // W_up and W_downᵀ per layer).
+    const ModelConfig& c = (*model)->config();
+    eo.ffn.predictor = ActivityPredictor::RandomForBenchmark(c.num_layers, c.hidden_size,
+                                                             c.intermediate_size, predictor_rank);
+    eo.ffn.predictor_density = density;
+  } else if (sparsity >= 0) {
+    eo.ffn.bench_force_density = density;
+  }
   auto engine = Engine::Create(*model, eo);
   if (!engine.ok()) Fail(std::string(engine.status().message()));
   const ActivationSpec spec{act == "silu" ? ActivationKind::kSilu : ActivationKind::kRelu, 0};
@@ -161,7 +180,8 @@ int Run() {
       {"threads", threads},
       {"activation", act},
       {"int8_activations", int8},
-      {"sparsity", sparsity}};
+      {"sparsity", sparsity},
+      {"predictor_rank", predictor_rank}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

@@ -86,11 +86,13 @@ def run_json(cmd, cwd=None):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def stocha(args, model, threads, prompt, tokens, sparse=False, probe=0):
+def stocha(args, model, threads, prompt, tokens, sparse=False, probe=0, predictor_rank=0):
     cmd = [os.path.join(args.build, "bench", "peer_decode"), f"--model={model}",
            f"--threads={threads}", "--prompt_ids=" + ",".join(map(str, prompt)),
            f"--tokens={tokens}", f"--probe_gib={probe}"]
     cmd += ["--activation=relu", f"--sparsity={args.sparsity}"] if sparse else ["--activation=silu"]
+    if predictor_rank:
+        cmd.append(f"--predictor_rank={predictor_rank}")
     if getattr(args, "int8_activations", False):
         cmd.append("--int8_activations")
     return run_json(cmd)
@@ -220,13 +222,18 @@ def bench_file(args, label, path, prompt):
     rows = []
     for t in args.threads:
         runs = {"dense": [], "llama": [], "sparse": []}
+        if args.predictor_rank:
+            runs["predictor"] = []
         for r in range(args.reps):
             d = stocha(args, path, t, prompt, args.tokens, probe=args.probe_gib)
             runs["dense"].append(d)
             runs["llama"].append(llama(args, path, t, prompt, args.tokens))
             runs["sparse"].append(stocha(args, path, t, prompt, args.tokens, sparse=True))
+            if args.predictor_rank:
+                runs["predictor"].append(stocha(args, path, t, prompt, args.tokens, sparse=True,
+                                                predictor_rank=args.predictor_rank))
             bpt = d["weight_bytes_per_token"]
-            for k in ("dense", "llama", "sparse"):
+            for k in runs:
                 x = runs[k][-1]
                 log(f"{label} t={t} rep {r + 1} {k:6s} {x['tok_s']:8.2f} tok/s "
                     f"{x['tok_s'] * bpt / 1e9:6.1f} GB/s(dense bytes)")
@@ -241,7 +248,9 @@ def bench_file(args, label, path, prompt):
                     f"**{med['sparse'] / med['llama']:.2f}** | {med['llama'] * bpt / 1e9:.1f} | "
                     f"{med['dense'] * bpt / 1e9:.1f} | {probe / 1e9:.1f} | "
                     f"{100 * med['dense'] * bpt / probe if probe else 0:.0f}% | "
-                    f"{agree_n}/{args.tokens} |")
+                    f"{agree_n}/{args.tokens} |" +
+                    (f" {med['predictor']:.2f} | **{med['predictor'] / med['llama']:.2f}** |"
+                     if args.predictor_rank else ""))
         log("row: " + rows[-1])  # so a stopped run keeps its finished rows
     return rows
 
@@ -257,6 +266,9 @@ def main():
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--sparsity", type=float, default=90)
     ap.add_argument("--probe-gib", type=float, default=1)
+    ap.add_argument("--predictor-rank", type=int, default=0,
+                    help="also run stocha sparse with a random low-rank predictor of this rank "
+                         "choosing the active rows (no full gate), as decode_bench")
     ap.add_argument("--int8-activations", action="store_true",
                     help="stocha with 8-bit activations on Q8_0/Q4_0 weights, as llama.cpp")
     ap.add_argument("--shapes", default=",".join(f"{s}:{d}" for s, d in SHAPES),
@@ -292,11 +304,15 @@ def main():
         rows += bench_file(args, label, path, prompt)
     print(f"\nCPU: {cpu}, {os.cpu_count()} CPUs; {args.tokens} greedy tokens after a "
           f"{len(prompt)}-token prompt; medians of {args.reps} interleaved runs; "
-          f"sparse = stocha ReLU with {args.sparsity:.0f}% FFN sparsity forced")
+          f"sparse = stocha ReLU with {args.sparsity:.0f}% FFN sparsity forced" +
+          (f"; predictor = the same, rows chosen by a rank-{args.predictor_rank} predictor"
+           if args.predictor_rank else ""))
+    extra = " stocha predictor tok/s | predictor ÷ llama.cpp |" if args.predictor_rank else ""
     print("| file (synthetic, llama arch) | threads | llama.cpp tok/s | stocha dense tok/s | "
           "dense ÷ llama.cpp | stocha sparse tok/s | sparse ÷ llama.cpp | llama.cpp GB/s | "
-          "stocha dense GB/s | probe GB/s | dense / probe | tokens agreeing |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "stocha dense GB/s | probe GB/s | dense / probe | tokens agreeing |" + extra)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|" +
+          ("---|---|" if args.predictor_rank else ""))
     print("\n".join(rows))
     return 0
 
