@@ -12,7 +12,11 @@ namespace {
 
 constexpr int64_t kMiB = int64_t{1} << 20;
 
-int64_t Mib(int64_t bytes) { return bytes / kMiB; }
+// "512 MiB", or "200 bytes" below a MiB (tests, tiny models).
+std::string Size(int64_t bytes) {
+  return bytes >= kMiB ? absl::StrFormat("%d MiB", bytes / kMiB)
+                       : absl::StrFormat("%d bytes", bytes);
+}
 
 }  // namespace
 
@@ -31,14 +35,15 @@ absl::StatusOr<KvCapacity> ChooseKvCapacity(int64_t budget_bytes, int max_batch_
   bool from_device = false;
   if (budget_bytes > 0) {
     c.positions = budget_bytes / per_position;
-    c.source = absl::StrFormat("--kv_cache_mb: %d bytes", budget_bytes);
+    c.source = absl::StrFormat("--kv_cache_mb: %s", Size(budget_bytes));
     if (device.has_value() &&
         budget_bytes > device->free_bytes - DeviceKvMarginBytes(device->total_bytes)) {
       c.warning = absl::StrFormat(
-          "--kv_cache_mb (%d MiB) exceeds the GPU's free memory less the safety margin "
-          "(%d MiB free, %d MiB margin): a KV slot allocation may fail, and that request then "
-          "ends RESOURCE_EXHAUSTED",
-          Mib(budget_bytes), Mib(device->free_bytes), Mib(DeviceKvMarginBytes(device->total_bytes)));
+          "--kv_cache_mb (%s) exceeds the GPU's free memory less the safety margin (%s free, "
+          "%s margin): a KV slot allocation may fail, and that request then ends "
+          "RESOURCE_EXHAUSTED",
+          Size(budget_bytes), Size(device->free_bytes),
+          Size(DeviceKvMarginBytes(device->total_bytes)));
     }
   } else if (device.has_value()) {
     from_device = true;
@@ -46,9 +51,9 @@ absl::StatusOr<KvCapacity> ChooseKvCapacity(int64_t budget_bytes, int max_batch_
     const int64_t usable = std::max<int64_t>(0, device->free_bytes - margin);
     c.positions = std::min(usable / per_position, full);
     c.source = absl::StrFormat(
-        "the GPU's free memory after the weights (%d MiB) less a %d MiB safety margin (5%% of "
-        "%d MiB, at least 512 MiB)%s",
-        Mib(device->free_bytes), Mib(margin), Mib(device->total_bytes),
+        "the GPU's free memory after the weights (%s) less a %s safety margin (5%% of %s, at "
+        "least 512 MiB)%s",
+        Size(device->free_bytes), Size(margin), Size(device->total_bytes),
         usable / per_position > full
             ? absl::StrFormat(", capped at max_batch_size (%d) full contexts", max_batch_size)
             : "");

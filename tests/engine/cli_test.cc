@@ -21,7 +21,7 @@ TEST(CliTest, HelpExplainsEveryFlag) {
   Result r = RunCli("--help");
   for (const char* flag : {"--model", "--tokenizer", "--prompt", "--activation", "--n ", "--seed",
                            "--temperature", "--top_k", "--top_p", "--max_new_tokens", "--stop",
-                           "--logprobs", "--threads", "--json", "--max-tokens", "--samples"}) {
+                           "--logprobs", "--threads", "--json", "--max-tokens", "--samples", "--device"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }
