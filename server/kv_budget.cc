@@ -67,8 +67,8 @@ absl::StatusOr<KvCapacity> ChooseKvCapacity(int64_t budget_bytes, int max_batch_
                              : whole     ? "raise --kv_cache_mb or lower --max_context"
                                          : "raise --kv_cache_mb";
     const std::string what = absl::StrFormat(
-        "the KV budget (%s) holds %d positions of %d bytes; it needs at least %d%s: %s",
-        c.source, c.positions, per_position, minimum,
+        "the KV budget (%s) holds %d positions of %d bytes; it needs at least %d%s: %s", c.source,
+        c.positions, per_position, minimum,
         whole ? " (one sequence takes its whole context on this backend)" : "", hint);
     return from_device ? absl::ResourceExhaustedError(what) : absl::InvalidArgumentError(what);
   }

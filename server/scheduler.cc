@@ -63,8 +63,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(std::unique_ptr<Bat
     return kv.status();
   }
   const int64_t per_position = std::max<int64_t>(1, engine->KvBytesPerPosition());
-  LogInfo("KV budget: %d positions of %d bytes, %s reservation (%s)", kv->positions,
-          per_position, KvReservationName(engine->kv_reservation()), kv->source);
+  LogInfo("KV budget: %d positions of %d bytes, %s reservation (%s)", kv->positions, per_position,
+          KvReservationName(engine->kv_reservation()), kv->source);
   if (!kv->warning.empty()) {
     LogWarning("%s", kv->warning);
   }
@@ -394,8 +394,9 @@ void Scheduler::Finish(Job* job, const absl::Status& status) {
   // engine refused mid-request is the server's fault.
   const absl::Status reported =
       status.ok() && !job->error.ok()
-          ? absl::Status(absl::IsResourceExhausted(job->error) ? absl::StatusCode::kResourceExhausted
-                                                                : absl::StatusCode::kInternal,
+          ? absl::Status(absl::IsResourceExhausted(job->error)
+                             ? absl::StatusCode::kResourceExhausted
+                             : absl::StatusCode::kInternal,
                          absl::StrFormat("engine: %s", job->error.ToString()))
           : status;
   {

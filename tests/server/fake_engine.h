@@ -2,8 +2,8 @@
 #ifndef STOCHA_TESTS_SERVER_FAKE_ENGINE_H_
 #define STOCHA_TESTS_SERVER_FAKE_ENGINE_H_
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>

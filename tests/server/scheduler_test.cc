@@ -285,8 +285,8 @@ TEST(SchedulerTest, WholeContextSequencesAreChargedTheirWholeContext) {
 
 TEST(SchedulerTest, DefaultKvBudgetComesFromTheGpusFreeMemory) {
   constexpr int64_t kGiB = int64_t{1} << 30;
-  EXPECT_EQ(DeviceKvMarginBytes(20 * kGiB), kGiB);        // 5% of the total
-  EXPECT_EQ(DeviceKvMarginBytes(4 * kGiB), kGiB / 2);     // at least 512 MiB
+  EXPECT_EQ(DeviceKvMarginBytes(20 * kGiB), kGiB);     // 5% of the total
+  EXPECT_EQ(DeviceKvMarginBytes(4 * kGiB), kGiB / 2);  // at least 512 MiB
   // 20 GiB GPU with 1 GiB + 200 bytes free after the weights: 200 positions (1 byte each).
   Harness h({}, absl::ZeroDuration(), 64, [](FakeEngine& e) {
     WholeContext(e);
