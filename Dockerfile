@@ -7,7 +7,18 @@
 #
 # BASE_IMAGE replaces debian:bookworm where no registry is reachable (scripts/test-image.sh
 # builds one with debootstrap and passes it here); nothing else changes.
+#
+# The CUDA variant (--device=cuda; docs/DEPLOY.md, "The CUDA image"):
+#   docker build --build-arg STOCHA_CUDA=ON -t stocha-cuda .
+# The build stage then installs nvcc and the CUDA runtime's headers (CUDA_VERSION) from
+# NVIDIA's Debian 12 repository and builds with -DSTOCHA_CUDA=ON for CUDA_ARCHITECTURES.
+# The runtime stage is the same Debian image: stocha links the CUDA runtime statically, and
+# the driver (libcuda.so.1) comes from the host through the NVIDIA container toolkit. With
+# the default STOCHA_CUDA=OFF none of it runs and the image is the CPU one.
 ARG BASE_IMAGE=debian:bookworm
+ARG STOCHA_CUDA=OFF
+ARG CUDA_VERSION=13.0
+ARG CUDA_ARCHITECTURES=90
 
 FROM ${BASE_IMAGE} AS build
 ARG JOBS=2
@@ -15,6 +26,21 @@ ARG DEBIAN_FRONTEND=noninteractive
 # The dependency layer first, so that a source change does not re-install packages.
 COPY scripts/install-deps.sh /src/scripts/install-deps.sh
 RUN bash /src/scripts/install-deps.sh --build && rm -rf /var/lib/apt/lists/*
+ARG STOCHA_CUDA
+ARG CUDA_VERSION
+ARG CUDA_ARCHITECTURES
+RUN if [ "$STOCHA_CUDA" = ON ]; then \
+      apt-get update -qq \
+   && apt-get install -y -qq --no-install-recommends ca-certificates curl \
+   && curl -fsSLo /tmp/cuda-keyring.deb \
+        https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb \
+   && dpkg -i /tmp/cuda-keyring.deb && rm /tmp/cuda-keyring.deb \
+   && apt-get update -qq \
+   && v=$(echo "$CUDA_VERSION" | tr . -) \
+   && apt-get install -y -qq --no-install-recommends "cuda-nvcc-$v" "cuda-cudart-dev-$v" \
+   && rm -rf /var/lib/apt/lists/* \
+   && "/usr/local/cuda-$CUDA_VERSION/bin/nvcc" --version; \
+    fi
 # Only what the build reads, so that a change to docs/, helm/ or tests/ reuses the build.
 COPY CMakeLists.txt /src/
 COPY cmake /src/cmake
@@ -26,7 +52,12 @@ COPY bench /src/bench
 COPY models /src/models
 COPY scripts/runtime-deps.sh /src/scripts/
 WORKDIR /src
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOCHA_BUILD_TESTS=OFF \
+RUN cuda=""; \
+    if [ "$STOCHA_CUDA" = ON ]; then \
+      cuda="-DSTOCHA_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda-$CUDA_VERSION/bin/nvcc \
+            -DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHITECTURES"; \
+    fi \
+ && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOCHA_BUILD_TESTS=OFF $cuda \
  && cmake --build /build -j"${JOBS}" --target stocha-server stocha-cli \
  && mkdir -p /out/bin /out/models \
  && install -s /build/server/stocha-server /build/client/stocha-cli /out/bin/ \

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "engine/device.h"
 #include "engine/engine.h"
+#include "engine/kv_reservation.h"
 #include "engine/model/model.h"
 #include "engine/step/ffn.h"
 #include "engine/step_stats.h"
@@ -66,6 +67,9 @@ class Backend {
 
   // KV-cache bytes one position of one sequence takes (for admission budgets).
   virtual int64_t KvBytesPerPosition() const = 0;
+  // Whether a slot's memory grows with its positions or is taken whole at NewSlot/ForkSlot:
+  // what an admission budget must charge (engine/kv_reservation.h).
+  virtual KvReservation kv_reservation() const = 0;
   // The GPU's memory; nullopt on the CPU.
   virtual std::optional<DeviceMemoryInfo> DeviceMemory() const { return std::nullopt; }
 

@@ -32,6 +32,7 @@ class CpuBackend final : public Backend {
   void FreeSlot(int slot) override { caches_.erase(slot); }
   absl::Status Forward(const BackendStep& step, BackendOutput& out) override;
   int64_t KvBytesPerPosition() const override;
+  KvReservation kv_reservation() const override { return KvReservation::kGrowing; }
   absl::Status SetFfnOptions(const FfnOptions& options) override;
   absl::Status SetFfnInputObserver(Engine::FfnInputObserver observer) override;
 

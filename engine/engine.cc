@@ -107,6 +107,7 @@ absl::StatusOr<int> Engine::Position(SequenceId seq) const {
 }
 
 int64_t Engine::KvBytesPerPosition() const { return impl_->backend->KvBytesPerPosition(); }
+KvReservation Engine::kv_reservation() const { return impl_->backend->kv_reservation(); }
 int Engine::num_sequences() const { return static_cast<int>(impl_->sequences.size()); }
 absl::Status Engine::SetFfnInputObserver(FfnInputObserver observer) {
   return impl_->backend->SetFfnInputObserver(std::move(observer));

@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "engine/activation.h"
 #include "engine/device.h"
+#include "engine/kv_reservation.h"
 #include "engine/model/model.h"
 #include "engine/step/ffn.h"
 #include "engine/step_stats.h"
@@ -91,6 +92,10 @@ class Engine {
 
   // KV-cache bytes one position of one sequence takes (for admission budgets).
   int64_t KvBytesPerPosition() const;
+  // How the backend takes that memory: kGrowing on the CPU (positions as written),
+  // kWholeContext on the GPU (max_context positions from AddSequence/Fork to
+  // RemoveSequence). An admission budget charges a sequence accordingly.
+  KvReservation kv_reservation() const;
   int num_sequences() const;
 
   // Called with each layer's normalized FFN input [T][D] during Step() (calibration of

@@ -49,6 +49,13 @@ for p in default cpu gpu all; do
   render --notes "${args[@]}" > "$OUT/notes-$p.txt" || fail "NOTES.txt $p"
   manifests+=("$OUT/manifests-$p.yaml")
 done
+# --device: the GPU profile runs the forward pass on the GPU, the default on the CPU.
+device_flag() { grep -o -- '- --device=[a-z0-9:]*' "$OUT/manifests-$1.yaml" | sed 's/^- //' | sort -u; }
+for want in "default --device=cpu" "cpu --device=cpu" "gpu --device=cuda" "all --device=cuda:0"; do
+  got=$(device_flag "${want%% *}")
+  if [ "$got" = "${want#* }" ]; then echo "${want%% *} profile: $got"; else
+    fail "${want%% *} profile renders '${got:-no --device}', expected ${want#* }"; fi
+done
 validate values "$CHART/values.schema.json" "$OUT"/values-{default,cpu,gpu,all}.json || fail "values schema"
 validate readme "$CHART/values.schema.json" "$CHART/README.md" || fail "chart README"
 validate manifests "${manifests[@]}" || fail "Kubernetes schemas"

@@ -27,6 +27,7 @@ class EngineAdapter final : public BatchEngine {
   const Tokenizer* tokenizer() const override { return engine_->model().tokenizer(); }
   int max_context() const override { return engine_->max_context(); }
   int64_t KvBytesPerPosition() const override { return engine_->KvBytesPerPosition(); }
+  KvReservation kv_reservation() const override { return engine_->kv_reservation(); }
   bool deterministic() const override { return engine_->options().deterministic; }
   std::string weight_type() const override { return WeightTypeSummary(engine_->model().weights()); }
   std::string backend() const override { return engine_->backend(); }

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/engine.h"
+#include "engine/kv_reservation.h"
 #include "engine/model/model_config.h"
 #include "engine/tokenizer.h"
 
@@ -30,6 +31,7 @@ class BatchEngine {
   virtual const Tokenizer* tokenizer() const = 0;  // may be null: no text output
   virtual int max_context() const = 0;
   virtual int64_t KvBytesPerPosition() const = 0;
+  virtual KvReservation kv_reservation() const = 0;
   virtual bool deterministic() const = 0;
   // WeightTypeSummary of the model's weights (engine/model/weight_types.h); "" in fakes.
   virtual std::string weight_type() const { return ""; }

@@ -90,7 +90,8 @@ ABSL_FLAG(int64_t, max_queued_tokens, 1 << 20,
 ABSL_FLAG(absl::Duration, max_queue_time, absl::Seconds(30),
           "Longest wait for the batch; then RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, kv_cache_mb, 0,
-          "KV-cache budget in MiB for admission; 0 = max_batch_size full contexts");
+          "KV-cache budget in MiB for admission; 0 = max_batch_size full contexts, on a GPU at "
+          "most its free memory after the weights less a safety margin (docs/SERVING.md)");
 ABSL_FLAG(int, max_new_tokens, 1024, "Per-request limit of max_new_tokens");
 ABSL_FLAG(int, default_max_new_tokens, 64, "max_new_tokens when a request sets none");
 ABSL_FLAG(int, max_n, 16, "Per-request limit of n (samples); at most --max_batch_size");

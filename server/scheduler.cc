@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "server/log.h"
 
 namespace stocha::server {
 namespace {
@@ -56,16 +57,18 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(std::unique_ptr<Bat
   if (options.kv_budget_bytes < 0) {
     return absl::InvalidArgumentError("kv budget must be >= 0");
   }
-  const int64_t per_position = std::max<int64_t>(1, engine->KvBytesPerPosition());
-  const int64_t capacity =
-      options.kv_budget_bytes > 0
-          ? options.kv_budget_bytes / per_position
-          : static_cast<int64_t>(options.max_batch_size) * engine->max_context();
-  if (capacity < 2) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the KV budget of %d bytes holds %d positions (%d bytes each); it needs at least 2",
-        options.kv_budget_bytes, capacity, per_position));
+  absl::StatusOr<KvCapacity> kv =
+      ChooseKvCapacity(options.kv_budget_bytes, options.max_batch_size, *engine);
+  if (!kv.ok()) {
+    return kv.status();
   }
+  const int64_t per_position = std::max<int64_t>(1, engine->KvBytesPerPosition());
+  LogInfo("KV budget: %d positions of %d bytes, %s reservation (%s)", kv->positions, per_position,
+          KvReservationName(engine->kv_reservation()), kv->source);
+  if (!kv->warning.empty()) {
+    LogWarning("%s", kv->warning);
+  }
+  const int64_t capacity = kv->positions;
   auto s = std::unique_ptr<Scheduler>(new Scheduler(std::move(engine), options, capacity));
   s->thread_ = std::thread([p = s.get()] { p->Loop(); });
   return s;
@@ -73,7 +76,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(std::unique_ptr<Bat
 
 Scheduler::Scheduler(std::unique_ptr<BatchEngine> engine, const SchedulerOptions& options,
                      int64_t kv_capacity)
-    : engine_(std::move(engine)), options_(options), kv_(kv_capacity), queue_(options.queue) {
+    : engine_(std::move(engine)),
+      options_(options),
+      kv_(kv_capacity, engine_->kv_reservation(), engine_->max_context()),
+      queue_(options.queue) {
   load_.kv_capacity = kv_capacity;
 }
 
@@ -93,10 +99,16 @@ absl::Status Scheduler::Submit(GenerationRequest request, RequestSink* sink,
                                                       request.n, options_.max_batch_size));
   }
   auto job = std::make_unique<Job>();
-  job->kv_need = KvBudget::Need(prompt, request.max_new_tokens, request.n);
+  job->kv_need = kv_.Need(prompt, request.max_new_tokens, request.n);
   if (job->kv_need > kv_.capacity()) {
     std::lock_guard<std::mutex> lock(mu_);
     Refused(Refusal::kKvBudget);
+    if (kv_.reservation() == KvReservation::kWholeContext) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the request's %d sequences take %d KV positions (on this backend each holds the "
+          "whole context of %d from its start); the server's whole KV budget is %d: lower n",
+          request.n, job->kv_need, engine_->max_context(), kv_.capacity()));
+    }
     return absl::ResourceExhaustedError(absl::StrFormat(
         "the request may need %d KV positions (n * (prompt + max_new_tokens)); the server's "
         "whole KV budget is %d: lower max_new_tokens or n",
@@ -377,9 +389,15 @@ void Scheduler::Finish(Job* job, const absl::Status& status) {
   kv_.Release(job->kv_need);
   running_sequences_ -= job->request.n;
 
+  // A fork refused for lack of memory (a GPU's whole-context slot) is that request's
+  // RESOURCE_EXHAUSTED, as a refused AddSequence is: it may fit later. Anything else the
+  // engine refused mid-request is the server's fault.
   const absl::Status reported =
       status.ok() && !job->error.ok()
-          ? absl::InternalError(absl::StrFormat("engine: %s", job->error.ToString()))
+          ? absl::Status(absl::IsResourceExhausted(job->error)
+                             ? absl::StatusCode::kResourceExhausted
+                             : absl::StatusCode::kInternal,
+                         absl::StrFormat("engine: %s", job->error.ToString()))
           : status;
   {
     // Before the answer goes out: a client that got it sees the resources freed.

@@ -27,7 +27,8 @@ struct SchedulerOptions {
   int prefill_chunk = 128;        // prompt tokens of one request per step
   QueueLimits queue;              // bounds of the waiting queue
   absl::Duration max_queue_time = absl::Seconds(30);  // then RESOURCE_EXHAUSTED
-  int64_t kv_budget_bytes = 0;                        // 0: max_batch_size full-context sequences
+  // 0: the GPU's free memory less a margin, else max_batch_size full contexts (kv_budget.h).
+  int64_t kv_budget_bytes = 0;
   absl::Duration step_delay;              // added after every step; for tests and demos only
   SchedulerObserver* observer = nullptr;  // if set, told of every step; must outlive it
 };

@@ -32,6 +32,7 @@ class CudaBackend final : public Backend {
   void FreeSlot(int slot) override;
   absl::Status Forward(const BackendStep& step, BackendOutput& out) override;
   int64_t KvBytesPerPosition() const override;
+  KvReservation kv_reservation() const override { return KvReservation::kWholeContext; }
   std::optional<DeviceMemoryInfo> DeviceMemory() const override;
   absl::Status SetFfnOptions(const FfnOptions& options) override;
   absl::Status SetFfnInputObserver(Engine::FfnInputObserver observer) override;

@@ -192,6 +192,10 @@ TEST_F(CudaEngineTest, ForkAndManySequencesInOneStep) {
     EXPECT_GT(l.ffn_seconds, 0.0);
     EXPECT_EQ(l.ffn_calls, 3) << "37 rows run as three device pieces";
   }
+  // Slots are whole device buffers: what the scheduler's KV budget must charge.
+  EXPECT_EQ(gpu_->kv_reservation(), KvReservation::kWholeContext);
+  EXPECT_EQ(cpu_->kv_reservation(), KvReservation::kGrowing);
+  EXPECT_EQ(gpu_->KvBytesPerPosition(), cpu_->KvBytesPerPosition());
   const std::optional<DeviceMemoryInfo> mem = gpu_->DeviceMemory();
   ASSERT_TRUE(mem.has_value());
   EXPECT_GT(mem->used_bytes(), 0);

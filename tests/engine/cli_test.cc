@@ -19,9 +19,10 @@ Result RunCli(const std::string& args) { return testing::RunTool("stocha-generat
 TEST(CliTest, HelpExplainsEveryFlag) {
   // absl's --help exits 1 in the Debian 12 Abseil (0 in later releases): not asserted.
   Result r = RunCli("--help");
-  for (const char* flag : {"--model", "--tokenizer", "--prompt", "--activation", "--n ", "--seed",
-                           "--temperature", "--top_k", "--top_p", "--max_new_tokens", "--stop",
-                           "--logprobs", "--threads", "--json", "--max-tokens", "--samples"}) {
+  for (const char* flag :
+       {"--model", "--tokenizer", "--prompt", "--activation", "--n ", "--seed", "--temperature",
+        "--top_k", "--top_p", "--max_new_tokens", "--stop", "--logprobs", "--threads", "--json",
+        "--max-tokens", "--samples", "--device"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }

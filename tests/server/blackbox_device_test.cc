@@ -41,16 +41,24 @@ TEST(BlackboxDeviceTest, DefaultReportsCpuInModelInfoAndTheMetric) {
   EXPECT_TRUE(absl::StrContains(metrics, "backend=\"cpu\"")) << metrics.substr(0, 400);
   // The device-memory gauges exist only on a GPU backend.
   EXPECT_FALSE(absl::StrContains(metrics, "stocha_device_memory_used_bytes"));
+  // The CPU's KV grows with the positions written; with --kv_cache_mb=0 the budget is the
+  // batch's full contexts, not a device's memory.
+  EXPECT_TRUE(absl::StrContains((*server)->Log(),
+                                "growing reservation (max_batch_size (32) full contexts)"))
+      << (*server)->Log();
 }
 
 TEST(BlackboxDeviceTest, ExplicitCpuIsTheSame) {
   REQUIRE_MODEL();
-  auto server = ServerProcess::Start({"--device=cpu"});
+  auto server = ServerProcess::Start({"--device=cpu", "--kv_cache_mb=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::Stocha::NewStub((*server)->channel());
   v1::ModelInfo info;
   ASSERT_TRUE(stub->GetModelInfo(Context().get(), {}, &info).ok());
   EXPECT_EQ(info.backend(), "cpu");
+  // The budget the operator gave, logged with its source.
+  EXPECT_TRUE(absl::StrContains((*server)->Log(), "growing reservation (--kv_cache_mb: 1 MiB)"))
+      << (*server)->Log();
 }
 
 TEST(BlackboxDeviceTest, UnknownDeviceIsRefusedNamingTheFlag) {

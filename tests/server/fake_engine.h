@@ -2,9 +2,11 @@
 #ifndef STOCHA_TESTS_SERVER_FAKE_ENGINE_H_
 #define STOCHA_TESTS_SERVER_FAKE_ENGINE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,8 +81,10 @@ class FakeEngine final : public BatchEngine {
 
   absl::StatusOr<SequenceId> AddSequence(const SequenceOptions& /*options*/) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (absl::Status s = NewSlotLocked(); !s.ok()) return s;
     const SequenceId id = next_id_++;
     positions_[id] = 0;
+    NoteLiveLocked();
     return id;
   }
   absl::StatusOr<SequenceId> Fork(SequenceId parent, uint32_t /*sample_index*/) override {
@@ -89,9 +93,11 @@ class FakeEngine final : public BatchEngine {
     if (it == positions_.end()) {
       return absl::NotFoundError("no parent");
     }
+    if (absl::Status s = NewSlotLocked(); !s.ok()) return s;
     const SequenceId id = next_id_++;
     positions_[id] = it->second;
     ++forks_;
+    NoteLiveLocked();
     return id;
   }
   absl::Status RemoveSequence(SequenceId seq) override {
@@ -144,13 +150,30 @@ class FakeEngine final : public BatchEngine {
   const Tokenizer* tokenizer() const override { return &tokenizer_; }
   int max_context() const override { return max_context_; }
   int64_t KvBytesPerPosition() const override { return 1; }
+  KvReservation kv_reservation() const override { return reservation_; }
+  std::optional<DeviceMemoryInfo> DeviceMemory() const override { return device_memory_; }
   bool deterministic() const override { return true; }
+
+  // Before the scheduler starts: a GPU-like engine (whole-context slots, device memory).
+  void set_kv_reservation(KvReservation r) { reservation_ = r; }
+  void set_device_memory(std::optional<DeviceMemoryInfo> m) { device_memory_ = m; }
 
   // Inspection and fault injection (any thread).
   void set_step_delay(absl::Duration d) { step_delay_ = d; }  // before the scheduler starts
   void FailNextSteps(int n) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_next_steps_ = n;
+  }
+  // The next `n` AddSequence/Fork calls, after `after` more succeed, are ResourceExhausted
+  // (a GPU slot that does not fit).
+  void FailSlots(int after, int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_before_failure_ = after;
+    fail_slots_ = n;
+  }
+  int max_live_sequences() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_live_sequences_;
   }
   // Per step, the token count of each input: negative for prompt chunks.
   std::vector<std::vector<int>> steps() const {
@@ -175,6 +198,17 @@ class FakeEngine final : public BatchEngine {
   }
 
  private:
+  absl::Status NewSlotLocked() {
+    if (fail_slots_ > 0 && slots_before_failure_-- <= 0) {
+      --fail_slots_;
+      return absl::ResourceExhaustedError("injected: KV slot out of device memory");
+    }
+    return absl::OkStatus();
+  }
+  void NoteLiveLocked() {
+    max_live_sequences_ = std::max(max_live_sequences_, static_cast<int>(positions_.size()));
+  }
+
   ModelConfig config_;
   FakeTokenizer tokenizer_;
   const int max_context_;
@@ -187,6 +221,11 @@ class FakeEngine final : public BatchEngine {
   int forks_ = 0;
   int fail_next_steps_ = 0;
   int64_t max_live_positions_ = 0;
+  int max_live_sequences_ = 0;
+  int slots_before_failure_ = 0;
+  int fail_slots_ = 0;
+  KvReservation reservation_ = KvReservation::kGrowing;
+  std::optional<DeviceMemoryInfo> device_memory_;
 };
 
 }  // namespace stocha::server::testing

@@ -2,6 +2,7 @@
 #include "server/scheduler.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,9 +20,11 @@ using testing::TestSink;
 
 struct Harness {
   explicit Harness(SchedulerOptions options = {}, absl::Duration step_delay = absl::ZeroDuration(),
-                   int max_context = 64) {
+                   int max_context = 64,
+                   const std::function<void(FakeEngine&)>& configure = nullptr) {
     auto engine = std::make_unique<FakeEngine>(max_context);
     engine->set_step_delay(step_delay);
+    if (configure) configure(*engine);
     fake = engine.get();
     auto s = Scheduler::Create(std::move(engine), options);
     EXPECT_TRUE(s.ok()) << s.status();
@@ -244,6 +247,109 @@ TEST(SchedulerTest, KvBudgetMakesRequestsWaitNotFail) {
   GenerationRequest r = h.Request("abc", 60);
   r.n = 2;  // 2 * 64 positions
   EXPECT_TRUE(absl::IsResourceExhausted(h.Submit(std::move(r), &big)));
+}
+
+// A GPU-like engine: every sequence holds max_context (64) positions from AddSequence/Fork
+// to RemoveSequence, however short it stays.
+void WholeContext(FakeEngine& e) { e.set_kv_reservation(KvReservation::kWholeContext); }
+
+TEST(SchedulerTest, WholeContextSequencesAreChargedTheirWholeContext) {
+  SchedulerOptions o;
+  o.kv_budget_bytes = 150;  // 1 byte per position: two 64-position slots, not three
+  Harness h(o, absl::Milliseconds(1), 64, WholeContext);
+  std::vector<std::unique_ptr<TestSink>> sinks;
+  for (int i = 0; i < 6; ++i) {
+    sinks.push_back(std::make_unique<TestSink>());
+    // 9 positions each: charged by position, all 6 (54) would run at once.
+    ASSERT_TRUE(h.Submit(h.Request("abc", 5), sinks.back().get()).ok());
+  }
+  for (auto& s : sinks) {
+    ASSERT_TRUE(s->Wait().ok());
+    EXPECT_EQ(s->Text(0), "defgh");
+  }
+  EXPECT_EQ(h.fake->max_live_sequences(), 2);
+  // n = 3 takes three whole contexts (192 > 150): refused at once; n = 2 runs.
+  TestSink three, two;
+  GenerationRequest r3 = h.Request("abc", 1);
+  r3.n = 3;
+  EXPECT_TRUE(absl::IsResourceExhausted(h.Submit(std::move(r3), &three)));
+  EXPECT_EQ(h.scheduler->Load().refused_kv_budget, 1u);
+  GenerationRequest r2 = h.Request("abc", 1);
+  r2.n = 2;
+  ASSERT_TRUE(h.Submit(std::move(r2), &two).ok());
+  ASSERT_TRUE(two.Wait().ok());
+  EXPECT_EQ(two.Text(1), "d");
+  EXPECT_EQ(h.scheduler->Load().kv_reserved, 0);
+  EXPECT_EQ(h.scheduler->Load().kv_capacity, 150);
+}
+
+TEST(SchedulerTest, DefaultKvBudgetComesFromTheGpusFreeMemory) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  EXPECT_EQ(DeviceKvMarginBytes(20 * kGiB), kGiB);     // 5% of the total
+  EXPECT_EQ(DeviceKvMarginBytes(4 * kGiB), kGiB / 2);  // at least 512 MiB
+  // 20 GiB GPU with 1 GiB + 200 bytes free after the weights: 200 positions (1 byte each).
+  Harness h({}, absl::ZeroDuration(), 64, [](FakeEngine& e) {
+    WholeContext(e);
+    e.set_device_memory(DeviceMemoryInfo{kGiB + 200, 20 * kGiB});
+  });
+  EXPECT_EQ(h.scheduler->Load().kv_capacity, 200);
+  // Plenty free: capped at max_batch_size (32) full contexts.
+  Harness roomy({}, absl::ZeroDuration(), 64, [](FakeEngine& e) {
+    WholeContext(e);
+    e.set_device_memory(DeviceMemoryInfo{10 * kGiB, 20 * kGiB});
+  });
+  EXPECT_EQ(roomy.scheduler->Load().kv_capacity, 32 * 64);
+  // An explicit --kv_cache_mb wins over the device.
+  SchedulerOptions o;
+  o.kv_budget_bytes = 1000;
+  Harness flag(o, absl::ZeroDuration(), 64, [](FakeEngine& e) {
+    WholeContext(e);
+    e.set_device_memory(DeviceMemoryInfo{kGiB + 200, 20 * kGiB});
+  });
+  EXPECT_EQ(flag.scheduler->Load().kv_capacity, 1000);
+  // Room for less than one whole context (63 positions): the server cannot start.
+  auto tight = std::make_unique<FakeEngine>(64);
+  WholeContext(*tight);
+  tight->set_device_memory(DeviceMemoryInfo{kGiB + 63, 20 * kGiB});
+  absl::StatusOr<std::unique_ptr<Scheduler>> s = Scheduler::Create(std::move(tight), {});
+  ASSERT_TRUE(absl::IsResourceExhausted(s.status())) << s.status();
+  EXPECT_NE(s.status().message().find("--max_context"), std::string::npos) << s.status();
+  // The same budget by flag is the operator's mistake.
+  auto small = std::make_unique<FakeEngine>(64);
+  WholeContext(*small);
+  SchedulerOptions o63;
+  o63.kv_budget_bytes = 63;
+  EXPECT_TRUE(absl::IsInvalidArgument(Scheduler::Create(std::move(small), o63).status()));
+}
+
+TEST(SchedulerTest, SlotOutOfMemoryIsThatRequestsResourceExhausted) {
+  // More budget than the "device" holds (an explicit --kv_cache_mb over the GPU's memory).
+  SchedulerOptions o;
+  o.kv_budget_bytes = 8 * 64;
+  Harness h(o, absl::ZeroDuration(), 64, WholeContext);
+  // n = 3: the root and the first fork get slots, the second fork does not.
+  h.fake->FailSlots(/*after=*/2, /*n=*/1);
+  TestSink forked;
+  GenerationRequest r = h.Request("abc", 3);
+  r.n = 3;
+  ASSERT_TRUE(h.Submit(std::move(r), &forked).ok());
+  absl::Status fs = forked.Wait().status();
+  EXPECT_TRUE(absl::IsResourceExhausted(fs)) << fs;
+  EXPECT_EQ(h.fake->live_sequences(), 0);
+  // The root's slot itself.
+  h.fake->FailSlots(/*after=*/0, /*n=*/1);
+  TestSink root;
+  ASSERT_TRUE(h.Submit(h.Request("abc", 3), &root).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(root.Wait().status())) << root.Wait().status();
+  // The server goes on serving.
+  TestSink after;
+  GenerationRequest again = h.Request("abc", 3);
+  again.n = 3;
+  ASSERT_TRUE(h.Submit(std::move(again), &after).ok());
+  ASSERT_TRUE(after.Wait().ok()) << after.Wait().status();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(after.Text(i), "def") << i;
+  EXPECT_EQ(h.fake->live_sequences(), 0);
+  EXPECT_EQ(h.scheduler->Load().kv_reserved, 0);
 }
 
 TEST(SchedulerTest, CancelFreesTheSequencesAtTheNextStep) {

@@ -98,6 +98,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --model={{ $s.modelPath }}
 - --host=0.0.0.0
 - --port={{ int $s.grpcPort }}
+- --device={{ $s.device }}
 {{- $threads := include "stocha.threads" . }}
 {{- if ne $threads "0" }}
 - --threads={{ $threads }}
