@@ -15,7 +15,8 @@
 namespace stocha {
 namespace {
 
-// Smallest column block per task.
+// Smallest column block per part of AxpyRows (decode): 256 columns are 512 bytes of a BF16
+// row, 8 cache lines; shorter runs would leave the prefetcher too little to follow.
 constexpr int64_t kColBlock = 256;
 
 template <DType DT>
@@ -132,21 +133,23 @@ void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, cons
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
              int threads, ActivationFormat act) {
   const int nt = count * w.cols() >= (1 << 20) ? ResolveThreads(threads) : 1;
+  // Split by active rows, not by neuron index: every part reads the same number of rows
+  // whichever neurons fired; several parts per thread, claimed (thread_pool.h). Boundaries
+  // at 16 entries keep writes to y apart.
+  const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(w.dtype, w.cols())) * count);
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
     Q8Activations xq;  // once, before the parts (as MatMul)
     xq.Quantize(x, 1, w.cols(), w.dtype);
-    RunParallel(nt, nt, [&](int p) {
+    RunParallel(nt, parts, [&](int p) {
       int64_t j0 = 0, j1 = 0;
-      SplitRange(count, nt, 16, p, &j0, &j1);
+      SplitRange(count, parts, 16, p, &j0, &j1);
       if (j0 < j1) DotWeightRowsInt8(xq.row(0), w, idx + j0, j1 - j0, y + j0);
     });
     return;
   }
-  // Split by active rows, not by neuron index: every thread reads the same number of
-  // rows whichever neurons fired. Boundaries at 16 entries keep writes to y apart.
-  RunParallel(nt, nt, [&](int p) {
+  RunParallel(nt, parts, [&](int p) {
     int64_t j0 = 0, j1 = 0;
-    SplitRange(count, nt, 16, p, &j0, &j1);
+    SplitRange(count, parts, 16, p, &j0, &j1);
     if (j0 < j1) DotWeightRows(x, w, idx + j0, j1 - j0, y + j0);
   });
 }
@@ -175,23 +178,22 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
               float* out, int threads) {
   const int64_t F = wT.rows(), D = wT.cols();
   const int nt = count * D * T >= (1 << 20) ? ResolveThreads(threads) : 1;
-  // One long column block per thread reads each weight row in few, long runs (the
-  // hardware prefetcher needs them); the accumulators (T x block floats) stay in L1. Every
-  // thread reads the same bytes of each active row: the split is by bytes whatever fired.
-  int64_t block = (D + nt - 1) / nt;
+  // Column blocks of W_downᵀ, claimed by the threads (thread_pool.h); every block reads the
+  // same slice of each active row, so the split is by bytes whatever fired. At decode a
+  // block is at least kColBlock columns (so a 2048-wide row gives 8 parts, not the 32 its
+  // bytes ask for); at larger T at most 8192 / T, so the accumulators (T x block floats)
+  // stay in L1.
+  const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(wT.dtype, D)) * count);
+  int64_t block = std::max((D + parts - 1) / parts, kColBlock);
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
   // Multiples of 32 (of 256 for a K-type wT): block-typed rows split on block boundaries
   // (the bits do not depend on it).
   const int64_t align = std::max<int64_t>(32, DTypeBlockSize(wT.dtype));
   block = std::max<int64_t>(align, (block + align - 1) / align * align);
   const int64_t blocks = (D + block - 1) / block;
-  RunParallel(nt, nt, [&](int p) {
-    int64_t b0 = 0, b1 = 0;
-    SplitRange(blocks, nt, 1, p, &b0, &b1);
-    for (int64_t b = b0; b < b1; ++b) {
-      AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
-                std::min(D, (b + 1) * block));
-    }
+  RunParallel(nt, static_cast<int>(blocks), [&](int b) {
+    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
+              std::min(D, (b + 1) * block));
   });
 }
 

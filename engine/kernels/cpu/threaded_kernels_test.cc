@@ -2,6 +2,7 @@
 // same-bits contract), on shapes big enough that each one really splits.
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/cpu/ffn_kernels.h"
@@ -41,10 +42,13 @@ TEST(ThreadedKernelsTest, SameBitsAtOneTwoThreeThreads) {
   const TransposedMatrix down_t = TransposedMatrix::Of(down.t, 1);
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t T : {1, 3}) {
+  // ~20% active, then every neuron active: only the second gives DotRows and AxpyRows
+  // enough work to split (into several parts per thread, claimed by the threads).
+  for (auto [T, threshold] : {std::pair{int64_t{1}, 0.6f}, std::pair{int64_t{3}, 0.6f},
+                              std::pair{int64_t{1}, -1.0f}, std::pair{int64_t{3}, -1.0f}}) {
     std::vector<float> x(T * D), h(T * F);
     for (float& v : x) v = u(rng);
-    for (float& v : h) v = u(rng) > 0.6f ? u(rng) : 0.0f;  // ~20% active
+    for (float& v : h) v = u(rng) > threshold ? u(rng) : 0.0f;
     std::vector<int32_t> active(F);
     const int64_t n = CollectNonZero(h.data(), F, active.data());
     std::vector<float> mm_ref(T * F), dot_ref(n), axpy_ref(T * D);
