@@ -15,9 +15,13 @@
 namespace stocha {
 namespace {
 
-// Smallest column block per part of AxpyRows (decode): 256 columns are 512 bytes of a BF16
-// row, 8 cache lines; shorter runs would leave the prefetcher too little to follow.
+// Smallest column block per task.
 constexpr int64_t kColBlock = 256;
+// Narrowest column block of AxpyRows' extra parts (beyond one per thread). Each row of a
+// block is one AxpyRow call with its prefetch plan: with 256-column blocks 2-thread dense
+// decode took 186 ms a token against 144 with one block per thread (one run, load 1.8;
+// docs/PERFORMANCE.md, "Claiming parts"), more than the balancing gained.
+constexpr int64_t kMinClaimedColBlock = 1024;
 
 template <DType DT>
 STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
@@ -179,12 +183,13 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
   const int64_t F = wT.rows(), D = wT.cols();
   const int nt = count * D * T >= (1 << 20) ? ResolveThreads(threads) : 1;
   // Column blocks of W_downᵀ, claimed by the threads (thread_pool.h); every block reads the
-  // same slice of each active row, so the split is by bytes whatever fired. At decode a
-  // block is at least kColBlock columns (so a 2048-wide row gives 8 parts, not the 32 its
-  // bytes ask for); at larger T at most 8192 / T, so the accumulators (T x block floats)
-  // stay in L1.
+  // same slice of each active row, so the split is by bytes whatever fired. At least one
+  // block per thread; more (claimed) only while a block keeps kMinClaimedColBlock columns,
+  // so a 2048-wide row at 2 threads stays at two blocks. At larger T a block is at most
+  // 8192 / T columns, so the accumulators (T x block floats) stay in L1.
   const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(wT.dtype, D)) * count);
-  int64_t block = std::max((D + parts - 1) / parts, kColBlock);
+  int64_t block = std::max((D + parts - 1) / parts,
+                           std::min(kMinClaimedColBlock, (D + nt - 1) / nt));
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
   // Multiples of 32 (of 256 for a K-type wT): block-typed rows split on block boundaries
   // (the bits do not depend on it).

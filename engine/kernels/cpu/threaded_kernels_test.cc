@@ -67,5 +67,26 @@ TEST(ThreadedKernelsTest, SameBitsAtOneTwoThreeThreads) {
   }
 }
 
+TEST(ThreadedKernelsTest, AxpyRowsClaimedBlocksKeepTheBits) {
+  // D wide enough for more column blocks than threads (each at least 1024 columns, the
+  // last one short): the blocks are claimed in any order by any thread.
+  constexpr int64_t D = 4100, F = 300;
+  const Bf16Matrix down = Random(D, F, 4);
+  const TransposedMatrix down_t = TransposedMatrix::Of(down.t, 1);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> h(F);
+  for (float& v : h) v = u(rng);
+  std::vector<int32_t> active(F);
+  const int64_t n = CollectNonZero(h.data(), F, active.data());
+  std::vector<float> ref(D);
+  AxpyRowsReference(h.data(), 1, down_t.tensor, active.data(), n, ref.data());
+  for (int threads : {1, 2, 3}) {
+    std::vector<float> out(D, -1.0f);
+    AxpyRows(h.data(), 1, down_t.tensor, active.data(), n, out.data(), threads);
+    EXPECT_TRUE(SameBits(out, ref)) << "threads=" << threads;
+  }
+}
+
 }  // namespace
 }  // namespace stocha
