@@ -188,11 +188,10 @@ void CpuBackend::RunLayer(int l, BackendOutput& out) {
     macs += positions[t] * c.num_heads * 2 * c.head_dim;
   }
   const int64_t max_positions = *std::max_element(positions.begin(), positions.end());
-  const int parts =
-      macs >= kMinThreadedAttentionMacs && threads > 1
-          ? static_cast<int>(std::min<int64_t>(int64_t{threads} * kAttentionPartsPerThread,
-                                               T * c.num_heads))
-          : 1;
+  const int parts = macs >= kMinThreadedAttentionMacs && threads > 1
+                        ? static_cast<int>(std::min<int64_t>(
+                              int64_t{threads} * kAttentionPartsPerThread, T * c.num_heads))
+                        : 1;
   // Scores per part (a part may run on either thread). Allocated here, not in the parts:
   // an exception must not leave a pool thread, while from here Engine::Step() turns it into
   // a Status.

@@ -188,8 +188,8 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
   // so a 2048-wide row at 2 threads stays at two blocks. At larger T a block is at most
   // 8192 / T columns, so the accumulators (T x block floats) stay in L1.
   const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(wT.dtype, D)) * count);
-  int64_t block = std::max((D + parts - 1) / parts,
-                           std::min(kMinClaimedColBlock, (D + nt - 1) / nt));
+  int64_t block =
+      std::max((D + parts - 1) / parts, std::min(kMinClaimedColBlock, (D + nt - 1) / nt));
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
   // Multiples of 32 (of 256 for a K-type wT): block-typed rows split on block boundaries
   // (the bits do not depend on it).
