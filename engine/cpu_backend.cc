@@ -27,12 +27,6 @@ using Clock = std::chrono::steady_clock;
 // positions.
 constexpr int64_t kMinThreadedAttentionMacs = int64_t{1} << 16;
 
-// Parts of a threaded step's attention per thread, claimed as the threads get free
-// (thread_pool.h). Four, not the kernels' sixteen: a decode step has only H items, and a
-// part boundary inside a GQA group makes two parts read that KV head; at 2 threads and
-// T = 1 the 8 parts of Llama-3.2-1B (32 heads, 8 KV heads) are exactly its groups.
-constexpr int kAttentionPartsPerThread = 4;
-
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -188,13 +182,11 @@ void CpuBackend::RunLayer(int l, BackendOutput& out) {
     macs += positions[t] * c.num_heads * 2 * c.head_dim;
   }
   const int64_t max_positions = *std::max_element(positions.begin(), positions.end());
-  const int parts = macs >= kMinThreadedAttentionMacs && threads > 1
-                        ? static_cast<int>(std::min<int64_t>(
-                              int64_t{threads} * kAttentionPartsPerThread, T * c.num_heads))
+  const int parts = macs >= kMinThreadedAttentionMacs
+                        ? static_cast<int>(std::min<int64_t>(threads, T * c.num_heads))
                         : 1;
-  // Scores per part (a part may run on either thread). Allocated here, not in the parts:
-  // an exception must not leave a pool thread, while from here Engine::Step() turns it into
-  // a Status.
+  // Allocated here, not in the parts: an exception must not leave a pool thread, while
+  // from here Engine::Step() turns it into a Status.
   std::vector<float> scores(static_cast<size_t>(max_positions) * parts);
   RunParallel(threads, parts, [&](int p) {
     float* my_scores = scores.data() + max_positions * p;

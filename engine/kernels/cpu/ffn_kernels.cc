@@ -17,11 +17,6 @@ namespace {
 
 // Smallest column block per task.
 constexpr int64_t kColBlock = 256;
-// Narrowest column block of AxpyRows' extra parts (beyond one per thread). Each row of a
-// block is one AxpyRow call with its prefetch plan: with 256-column blocks 2-thread dense
-// decode took 186 ms a token against 144 with one block per thread (one run, load 1.8;
-// docs/PERFORMANCE.md, "Claiming parts"), more than the balancing gained.
-constexpr int64_t kMinClaimedColBlock = 1024;
 
 template <DType DT>
 STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
@@ -137,23 +132,21 @@ void SparseUpDownRowReference(const float* x, float* a, const Tensor& w_up, cons
 void DotRows(const float* x, const Tensor& w, const int32_t* idx, int64_t count, float* y,
              int threads, ActivationFormat act) {
   const int nt = count * w.cols() >= (1 << 20) ? ResolveThreads(threads) : 1;
-  // Split by active rows, not by neuron index: every part reads the same number of rows
-  // whichever neurons fired; several parts per thread, claimed (thread_pool.h). Boundaries
-  // at 16 entries keep writes to y apart.
-  const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(w.dtype, w.cols())) * count);
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
     Q8Activations xq;  // once, before the parts (as MatMul)
     xq.Quantize(x, 1, w.cols(), w.dtype);
-    RunParallel(nt, parts, [&](int p) {
+    RunParallel(nt, nt, [&](int p) {
       int64_t j0 = 0, j1 = 0;
-      SplitRange(count, parts, 16, p, &j0, &j1);
+      SplitRange(count, nt, 16, p, &j0, &j1);
       if (j0 < j1) DotWeightRowsInt8(xq.row(0), w, idx + j0, j1 - j0, y + j0);
     });
     return;
   }
-  RunParallel(nt, parts, [&](int p) {
+  // Split by active rows, not by neuron index: every thread reads the same number of
+  // rows whichever neurons fired. Boundaries at 16 entries keep writes to y apart.
+  RunParallel(nt, nt, [&](int p) {
     int64_t j0 = 0, j1 = 0;
-    SplitRange(count, parts, 16, p, &j0, &j1);
+    SplitRange(count, nt, 16, p, &j0, &j1);
     if (j0 < j1) DotWeightRows(x, w, idx + j0, j1 - j0, y + j0);
   });
 }
@@ -182,23 +175,23 @@ void AxpyRows(const float* h, int64_t T, const Tensor& wT, const int32_t* active
               float* out, int threads) {
   const int64_t F = wT.rows(), D = wT.cols();
   const int nt = count * D * T >= (1 << 20) ? ResolveThreads(threads) : 1;
-  // Column blocks of W_downᵀ, claimed by the threads (thread_pool.h); every block reads the
-  // same slice of each active row, so the split is by bytes whatever fired. At least one
-  // block per thread; more (claimed) only while a block keeps kMinClaimedColBlock columns,
-  // so a 2048-wide row at 2 threads stays at two blocks. At larger T a block is at most
-  // 8192 / T columns, so the accumulators (T x block floats) stay in L1.
-  const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(wT.dtype, D)) * count);
-  int64_t block =
-      std::max((D + parts - 1) / parts, std::min(kMinClaimedColBlock, (D + nt - 1) / nt));
+  // One long column block per thread reads each weight row in few, long runs (the
+  // hardware prefetcher needs them); the accumulators (T x block floats) stay in L1. Every
+  // thread reads the same bytes of each active row: the split is by bytes whatever fired.
+  int64_t block = (D + nt - 1) / nt;
   block = std::min(block, std::max<int64_t>(kColBlock, 8192 / std::max<int64_t>(T, 1)));
   // Multiples of 32 (of 256 for a K-type wT): block-typed rows split on block boundaries
   // (the bits do not depend on it).
   const int64_t align = std::max<int64_t>(32, DTypeBlockSize(wT.dtype));
   block = std::max<int64_t>(align, (block + align - 1) / align * align);
   const int64_t blocks = (D + block - 1) / block;
-  RunParallel(nt, static_cast<int>(blocks), [&](int b) {
-    AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
-              std::min(D, (b + 1) * block));
+  RunParallel(nt, nt, [&](int p) {
+    int64_t b0 = 0, b1 = 0;
+    SplitRange(blocks, nt, 1, p, &b0, &b1);
+    for (int64_t b = b0; b < b1; ++b) {
+      AxpyBlock(h, T, F, wT.data, wT.dtype, D, active, count, out, b * block,
+                std::min(D, (b + 1) * block));
+    }
   });
 }
 

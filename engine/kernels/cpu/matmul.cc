@@ -211,28 +211,24 @@ void MatMul(const float* x, int64_t T, const Tensor& w, const Tensor* bias, floa
   const std::vector<float> b = BiasF32(bias, N);
   // Small products are not worth waking threads for.
   const int nt = N * K * T >= (1 << 20) ? ResolveThreads(threads) : 1;
-  // Contiguous runs of rows, several per thread, claimed as the threads get free (equal in
-  // bytes: every row is K weights). Boundaries at multiples of 16 rows keep two parts from
-  // writing one cache line of y (64 bytes) when N is a multiple of 16; a row's bits do not
-  // depend on the part it falls in.
-  const int parts = PartsForBytes(nt, static_cast<int64_t>(DTypeBytes(w.dtype, K)) * N);
   if (act == ActivationFormat::kInt8 && Int8DotSupported(w.dtype)) {
     Q8Activations xq;  // once per product, before the parts: every part reads the same
     xq.Quantize(x, T, K, w.dtype);
-    RunParallel(nt, parts, [&](int p) {
+    RunParallel(nt, nt, [&](int p) {
       int64_t n0 = 0, n1 = 0;
-      SplitRange(N, parts, 16, p, &n0, &n1);
+      SplitRange(N, nt, 16, p, &n0, &n1);
       if (n0 < n1) Int8MatMulRows(xq, T, w, b.data(), y, n0, n1);
     });
     return;
   }
-  // Scratch (one row per part) only where MatMulRows uses it, T > 1 off F32; allocated
-  // here: nothing may throw inside a part.
-  const bool need_scratch = T > 1 && w.dtype != DType::kF32;
-  std::vector<float> scratch(need_scratch ? static_cast<size_t>(parts) * K : 0);
-  RunParallel(nt, parts, [&](int p) {
+  // One contiguous run of rows per thread, equal in bytes (every row is K weights); the
+  // boundaries are multiples of 16 rows, so no two threads write one cache line of y
+  // (64 bytes) when N is a multiple of 16. Scratch for the portable path is allocated here:
+  // nothing may throw inside a part.
+  std::vector<float> scratch(w.dtype == DType::kF32 ? 0 : static_cast<size_t>(nt) * K);
+  RunParallel(nt, nt, [&](int p) {
     int64_t n0 = 0, n1 = 0;
-    SplitRange(N, parts, 16, p, &n0, &n1);
+    SplitRange(N, nt, 16, p, &n0, &n1);
     if (n0 < n1)
       MatMulRows(x, T, w, b.data(), y, n0, n1, scratch.data() + (scratch.empty() ? 0 : p * K));
   });

@@ -41,7 +41,7 @@ bool SpinFor(Pred pred) {
 
 ThreadPool::ThreadPool(int threads) : size_(std::max(threads, 1)) {
   workers_.reserve(size_ - 1);
-  for (int i = 0; i < size_ - 1; ++i) workers_.emplace_back([this] { Work(); });
+  for (int i = 0; i < size_ - 1; ++i) workers_.emplace_back([this, i] { Work(i + 1); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -51,16 +51,7 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::Claim() {
-  // Relaxed: the counter only hands out numbers; job_ and parts_ were published by
-  // generation_, and the parts' writes reach the caller through pending_.
-  for (int p = next_part_.fetch_add(1, std::memory_order_relaxed); p < parts_;
-       p = next_part_.fetch_add(1, std::memory_order_relaxed)) {
-    (*job_)(p);
-  }
-}
-
-void ThreadPool::Work() {
+void ThreadPool::Work(int index) {
   uint32_t seen = 0;
   for (;;) {
     if (!SpinFor([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
@@ -70,7 +61,7 @@ void ThreadPool::Work() {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_relaxed)) return;
     in_part = true;
-    Claim();
+    for (int p = index; p < parts_; p += size()) (*job_)(p);
     in_part = false;
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
   }
@@ -84,13 +75,12 @@ void ThreadPool::Run(int parts, absl::FunctionRef<void(int)> fn) {
   job_ = &fn;
   parts_ = parts;
   // Every worker acknowledges every generation, idle ones too: once pending_ is 0 no worker
-  // still reads job_, parts_ or next_part_, so the next Run may overwrite them.
-  next_part_.store(0, std::memory_order_relaxed);
+  // still reads job_ or parts_, so the next Run may overwrite them.
   pending_.store(size() - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);  // publishes job_, parts_, next_part_
+  generation_.fetch_add(1, std::memory_order_release);  // publishes job_ and parts_
   generation_.notify_all();
   in_part = true;
-  Claim();
+  for (int p = 0; p < parts; p += size()) fn(p);
   in_part = false;
   for (;;) {
     if (SpinFor([&] { return pending_.load(std::memory_order_acquire) == 0; })) break;
@@ -122,12 +112,6 @@ void RunParallel(int threads, int parts, absl::FunctionRef<void(int)> fn) {
     return;
   }
   ThreadPool::ForThisThread(threads).Run(parts, fn);
-}
-
-int PartsForBytes(int threads, int64_t bytes) {
-  if (threads <= 1) return 1;
-  const int64_t most = static_cast<int64_t>(threads) * kPartsPerThread;
-  return static_cast<int>(std::clamp<int64_t>(bytes / kPartBytes, threads, most));
 }
 
 void SplitRange(int64_t n, int parts, int64_t align, int p, int64_t* begin, int64_t* end) {

@@ -3,7 +3,6 @@
 #define STOCHA_ENGINE_KERNELS_CPU_THREAD_POOL_H_
 
 #include <atomic>
-#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -14,13 +13,8 @@
 namespace stocha {
 
 // `size() - 1` worker threads plus the calling thread. Run(parts, fn) calls fn(p) for every
-// p in [0, parts) exactly once and returns when all have returned. Parts are claimed, not
-// assigned: each thread (the caller too) takes the next unclaimed part from one atomic
-// counter until none is left, so a thread that runs slower (a vCPU whose sibling is busy,
-// one descheduled for a while) simply takes fewer parts. Which thread runs a part is not
-// fixed: scratch belongs to a part, never to a thread. Split the work into several parts
-// per thread (PartsForBytes) so the threads finish within one part of each other; a fixed
-// 50/50 split waits on the slower thread (docs/PERFORMANCE.md, "Claiming parts").
+// p in [0, parts) and returns when all have returned; part p runs on thread p % size()
+// (thread 0 is the caller), so a split of the work into parts is a fixed assignment.
 //
 // Why not OpenMP: a decode step issues ~8 small kernels per layer; libgomp's fork/join
 // per kernel spent ~19% of a 2-thread decode in its barrier (docs/PERFORMANCE.md). Here a
@@ -45,38 +39,20 @@ class ThreadPool {
   static ThreadPool& ForThisThread(int threads);
 
  private:
-  void Work();
-  void Claim();  // runs unclaimed parts of the current job until none is left
-
-  // A cache line, so that the claim counter, which every thread writes once per part, shares
-  // its line with nothing else (false sharing would slow the spinning workers' reads).
-  static constexpr size_t kCacheLine = 64;
+  void Work(int index);
 
   const int size_;
   std::vector<std::thread> workers_;
   const absl::FunctionRef<void(int)>* job_ = nullptr;  // published by generation_
   int parts_ = 0;
-  alignas(kCacheLine) std::atomic<int> next_part_{0};  // the next part to claim
-  alignas(kCacheLine) std::atomic<uint32_t> generation_{0};
+  std::atomic<uint32_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
 };
 
-// fn(p) for p in [0, parts) on the calling thread's pool of `threads` threads (0: all),
-// parts claimed as in ThreadPool::Run; serially where parts or threads is 1, or inside a
-// part of an enclosing Run.
+// fn(p) for p in [0, parts) on the calling thread's pool of `threads` threads (0: all);
+// serially where parts or threads is 1, or inside a part of an enclosing Run.
 void RunParallel(int threads, int parts, absl::FunctionRef<void(int)> fn);
-
-// How many parts to split a kernel reading `bytes` into on `threads` (resolved) threads:
-// one per kPartBytes, at least `threads`, at most kPartsPerThread per thread; 1 at one
-// thread. Why these sizes: a claim is one atomic increment on a line the other thread
-// wrote last, ~0.1-0.2 µs; a 256 KiB part takes ~25 µs at one thread's ~10 GB/s, so
-// claiming costs < 1%. Sixteen parts a thread leave the threads at most one part (~1/16
-// of a thread's share) apart at the end, where a fixed split left them apart by the whole
-// difference in their speeds (~15% measured, docs/PERFORMANCE.md).
-inline constexpr int64_t kPartBytes = int64_t{256} << 10;
-inline constexpr int kPartsPerThread = 16;
-int PartsForBytes(int threads, int64_t bytes);
 
 // threads > 0 ? threads : DefaultCpuBudget().threads (engine/cpu_budget.h).
 int ResolveThreads(int threads);
