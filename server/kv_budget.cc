@@ -31,23 +31,22 @@ absl::StatusOr<KvCapacity> ChooseKvCapacity(int64_t budget_bytes, int max_batch_
   const int64_t full = static_cast<int64_t>(max_batch_size) * context;
   const bool whole = engine.kv_reservation() == KvReservation::kWholeContext;
   const std::optional<DeviceMemoryInfo> device = engine.DeviceMemory();
+  const int64_t margin = device.has_value() ? DeviceKvMarginBytes(device->total_bytes) : 0;
   KvCapacity c;
+  c.bytes_per_position = per_position;
   bool from_device = false;
   if (budget_bytes > 0) {
     c.positions = budget_bytes / per_position;
     c.source = absl::StrFormat("--kv_cache_mb: %s", Size(budget_bytes));
-    if (device.has_value() &&
-        budget_bytes > device->free_bytes - DeviceKvMarginBytes(device->total_bytes)) {
+    if (device.has_value() && budget_bytes > device->free_bytes - margin) {
       c.warning = absl::StrFormat(
           "--kv_cache_mb (%s) exceeds the GPU's free memory less the safety margin (%s free, "
           "%s margin): a KV slot allocation may fail, and that request then ends "
           "RESOURCE_EXHAUSTED",
-          Size(budget_bytes), Size(device->free_bytes),
-          Size(DeviceKvMarginBytes(device->total_bytes)));
+          Size(budget_bytes), Size(device->free_bytes), Size(margin));
     }
   } else if (device.has_value()) {
     from_device = true;
-    const int64_t margin = DeviceKvMarginBytes(device->total_bytes);
     const int64_t usable = std::max<int64_t>(0, device->free_bytes - margin);
     c.positions = std::min(usable / per_position, full);
     c.source = absl::StrFormat(

@@ -55,8 +55,9 @@ int64_t DeviceKvMarginBytes(int64_t total_bytes);
 // The positions admission may hand out and where that figure came from (logged at start).
 struct KvCapacity {
   int64_t positions = 0;
-  std::string source;   // e.g. "--kv_cache_mb: 512 MiB"
-  std::string warning;  // non-empty when the budget exceeds what the GPU has free
+  int64_t bytes_per_position = 1;  // the engine's, at least 1
+  std::string source;              // e.g. "--kv_cache_mb: 512 MiB"
+  std::string warning;             // non-empty when the budget exceeds what the GPU has free
 };
 
 // budget_bytes > 0 (--kv_cache_mb): that many bytes over the engine's bytes per position.

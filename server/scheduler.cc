@@ -62,9 +62,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(std::unique_ptr<Bat
   if (!kv.ok()) {
     return kv.status();
   }
-  const int64_t per_position = std::max<int64_t>(1, engine->KvBytesPerPosition());
-  LogInfo("KV budget: %d positions of %d bytes, %s reservation (%s)", kv->positions, per_position,
-          KvReservationName(engine->kv_reservation()), kv->source);
+  LogInfo("KV budget: %d positions of %d bytes, %s reservation (%s)", kv->positions,
+          kv->bytes_per_position, KvReservationName(engine->kv_reservation()), kv->source);
   if (!kv->warning.empty()) {
     LogWarning("%s", kv->warning);
   }
