@@ -210,7 +210,7 @@ int CudaForward::graphs_held() const {
 void CudaForward::DropGraphs() {
   // A graph in flight is freed when it completes (cudaGraphExecDestroy), so no sync here.
   for (DeviceGraph& g : graphs_) g = DeviceGraph();
-  graph_failed_.fill(false);
+  slot_failures_.fill(0);
 }
 
 absl::Status CudaForward::LaunchStep(int T, bool sparse) {
@@ -227,7 +227,7 @@ absl::Status CudaForward::LaunchStep(int T, bool sparse) {
 
 absl::StatusOr<bool> CudaForward::LaunchStepMaybeGraph(int T, bool sparse) {
   const int slot = graphs_on_ ? StepGraphSlot(T, sparse) : -1;
-  if (slot < 0 || graph_failed_[slot]) {
+  if (slot < 0 || slot_failures_[slot] >= kCaptureTries) {
     STOCHA_RETURN_IF_ERROR(LaunchStep(T, sparse));
     return false;
   }
@@ -240,10 +240,10 @@ absl::StatusOr<bool> CudaForward::LaunchStepMaybeGraph(int T, bool sparse) {
     });
     if (!g.ok()) {
       // Nothing ran during the capture and the inputs are still in place, so the plain
-      // launches give this step's answer; the key stays plain (a capture that failed once
-      // fails again). A sticky device error would fail the plain launches too, and show.
+      // launches give this step's answer. A sticky device error would fail the plain
+      // launches too, and show.
       ++capture_failures_;
-      graph_failed_[slot] = true;
+      ++slot_failures_[slot];
       STOCHA_RETURN_IF_ERROR(LaunchStep(T, sparse));
       return false;
     }

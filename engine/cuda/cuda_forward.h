@@ -83,9 +83,11 @@ class CudaForward {
   // kernels, captured the first time its (rows, sparse path) key is seen; larger steps
   // and off run the plain launches, which are the reference (same kernels, same
   // arguments, so the same bits). Off drops the graphs. A capture that fails (a call
-  // inside that cannot be captured) is counted (graph_capture_failures) and that key runs
-  // plain launches from then on: the step itself still succeeds, since a graph is only
-  // an optimization.
+  // inside that cannot be captured, or another thread synchronizing the same GPU, which
+  // invalidates a capture in any mode) is counted (graph_capture_failures) and that step
+  // runs the plain launches: the step itself still succeeds, since a graph is only an
+  // optimization. The key tries again at its next step, up to kCaptureTries failures,
+  // then stays plain until the graphs are dropped.
   void SetCudaGraphs(bool on);
   bool cuda_graphs() const { return graphs_on_; }
   // Graphs held now (at most kGraphSlots) and captures that failed since Create.
@@ -125,8 +127,9 @@ class CudaForward {
   bool graphs_on_ = true;
   bool fail_next_capture_ = false;
   int capture_failures_ = 0;
-  std::array<DeviceGraph, kGraphSlots> graphs_;      // [StepGraphSlot]
-  std::array<bool, kGraphSlots> graph_failed_ = {};  // captures that failed: plain launches
+  std::array<DeviceGraph, kGraphSlots> graphs_;  // [StepGraphSlot]
+  static constexpr int kCaptureTries = 3;
+  std::array<int, kGraphSlots> slot_failures_ = {};  // failed captures per key
 };
 
 }  // namespace stocha::cuda

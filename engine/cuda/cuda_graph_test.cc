@@ -248,7 +248,8 @@ TEST_F(CudaForwardGraphTest, GraphsAreKeptPerRowCountAndPathAndDroppedWhenTheKer
 }
 
 // A capture that fails inside (a real non-capturable call, injected) is counted; that
-// step and the next ones run plain launches and give the plain bits.
+// step runs the plain launches, the next step captures again and replays; every step
+// gives the plain forward pass's bits.
 TEST_F(CudaForwardGraphTest, AFailedCaptureFallsBackToThePlainLaunches) {
   absl::StatusOr<std::unique_ptr<CudaForward>> f = CudaForward::Create(model_, 64);
   ASSERT_TRUE(f.ok()) << f.status();
@@ -269,14 +270,14 @@ TEST_F(CudaForwardGraphTest, AFailedCaptureFallsBackToThePlainLaunches) {
     absl::StatusOr<ForwardOutput> want = (*ref)->Step({r});
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_TRUE(want.ok()) << want.status();
-    EXPECT_FALSE(got->graph) << "step " << s;
+    EXPECT_EQ(got->graph, s > 0) << "step " << s;
     EXPECT_EQ(
         std::memcmp(got->logits[0].data(), want->logits[0].data(), want->logits[0].size() * 4), 0)
         << "step " << s;
     EXPECT_EQ(got->zeros, want->zeros);
   }
   EXPECT_EQ((*f)->graph_capture_failures(), 1);
-  EXPECT_EQ((*f)->graphs_held(), 0);
+  EXPECT_EQ((*f)->graphs_held(), 1);
 }
 
 }  // namespace
