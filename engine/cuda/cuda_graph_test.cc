@@ -132,8 +132,8 @@ class CudaForwardGraphTest : public NeedsGpu {
     if (!f.ok()) return {};
     (*f)->SetCudaGraphs(graphs);
     (*f)->SetFfnPolicy(policy);
-    std::vector<int> caches;
-    for (int b = 0; b < batch; ++b) caches.push_back(*(*f)->NewCache());
+    std::vector<int> caches(batch);
+    for (int& c : caches) c = *(*f)->NewCache();
     std::vector<ForwardOutput> outs;
     for (int s = 0; s < steps; ++s) {
       std::vector<TokenRow> rows;
