@@ -28,7 +28,9 @@
 #include "bench/cuda_roof.h"
 #include "bench/synthetic_model.h"
 #include "engine/cuda/cuda_forward.h"
+#include "engine/cuda/step_graph_key.h"
 #include "engine/format/status_macros.h"
+#include "engine/kernels/cuda/device.h"
 
 namespace stocha::cuda {
 namespace {
@@ -132,9 +134,25 @@ absl::Status RunGraphs(int steps) {
           plain / graph);
     }
   }
-  std::printf("graphs held: %d, failed captures: %d\n", f->graphs_held(),
+  // What the graphs cost: device memory before and after capturing a dense graph for every
+  // row count 1..16 (cudaMemGetInfo's granularity, so a total rather than per node).
+  f->SetBenchForceDensity(0);
+  f->SetCudaGraphs(false);
+  f->SetCudaGraphs(true);
+  STOCHA_ASSIGN_OR_RETURN(const int cache, f->NewCache());
+  STOCHA_ASSIGN_OR_RETURN(const DeviceMemory before, MemoryInfo());
+  for (int T = 1; T <= kMaxGraphRows; ++T) {
+    std::vector<TokenRow> rows(T);
+    for (int p = 0; p < T; ++p) {
+      rows[p] = TokenRow{p + 1, cache, p, {ActivationKind::kSilu, 0}, RngKey{}, p == T - 1};
+    }
+    STOCHA_RETURN_IF_ERROR(f->Step(rows).status());
+  }
+  STOCHA_ASSIGN_OR_RETURN(const DeviceMemory after, MemoryInfo());
+  std::printf("graphs held: %d (device memory for them: %.2f MiB), failed captures: %d\n",
+              f->graphs_held(), (before.free - after.free) / 1048576.0,
               f->graph_capture_failures());
-  return absl::OkStatus();
+  return f->FreeCache(cache);
 }
 
 int Main(int argc, char** argv) {
