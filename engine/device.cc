@@ -32,4 +32,9 @@ std::string Device::ToString() const {
   return kind == Kind::kCpu ? "cpu" : absl::StrCat("cuda:", ordinal);
 }
 
+std::string CudaGraphsIgnoredNote(const Device& device, bool cuda_graphs) {
+  if (device.kind != Device::Kind::kCpu || cuda_graphs) return "";
+  return "--cuda_graphs=false ignored: --device=cpu launches no CUDA kernels";
+}
+
 }  // namespace stocha

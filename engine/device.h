@@ -26,6 +26,11 @@ struct Device {
   bool operator==(const Device& o) const { return kind == o.kind && ordinal == o.ordinal; }
 };
 
+// --cuda_graphs=false has nothing to switch off on the CPU: it is ignored there, with
+// this line for the log (empty when there is nothing to say), so one set of flags can
+// serve CPU and GPU deployments alike.
+std::string CudaGraphsIgnoredNote(const Device& device, bool cuda_graphs);
+
 // A GPU's memory as the driver reports it (cudaMemGetInfo): what the metrics export.
 struct DeviceMemoryInfo {
   int64_t free_bytes = 0;

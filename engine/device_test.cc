@@ -51,6 +51,19 @@ TEST(DeviceTest, RefusesAnythingElseNamingTheFlagAndValue) {
   EXPECT_NE(d.status().message().find("EngineOptions.device=tpu"), std::string::npos) << d.status();
 }
 
+// --cuda_graphs=false on the CPU is ignored with a line for the log; everywhere else
+// there is nothing to say (the GPU takes it, and the default says nothing on the CPU).
+TEST(DeviceTest, CudaGraphsOffIsNotedOnlyOnTheCpu) {
+  const Device cpu = *Device::Parse("cpu");
+  const Device gpu = *Device::Parse("cuda:1");
+  EXPECT_EQ(CudaGraphsIgnoredNote(cpu, true), "");
+  EXPECT_EQ(CudaGraphsIgnoredNote(gpu, true), "");
+  EXPECT_EQ(CudaGraphsIgnoredNote(gpu, false), "");
+  const std::string note = CudaGraphsIgnoredNote(cpu, false);
+  EXPECT_NE(note.find("--cuda_graphs=false ignored"), std::string::npos) << note;
+  EXPECT_NE(note.find("--device=cpu"), std::string::npos) << note;
+}
+
 // --device=cuda on this machine: a build without CUDA says so (Unimplemented); a CUDA
 // build with no GPU gives the driver's reason (FailedPrecondition); on a GPU machine the
 // engine comes up and says which GPU it runs on.

@@ -27,6 +27,10 @@ struct EngineOptions {
   // Where the forward pass runs (--device): the CPU, or a CUDA GPU in a binary built with
   // -DSTOCHA_CUDA=ON (docs/CUDA.md lists the options the GPU refuses).
   Device device;
+  // --cuda_graphs: on a GPU, decode-sized steps (up to 16 rows) replay a CUDA graph of
+  // their kernels instead of launching ~20 kernels per layer (docs/CUDA.md). Same bits
+  // either way; off is the reference. Ignored on the CPU.
+  bool cuda_graphs = true;
   // Logits of a sequence never depend on what else is in the batch (fixed reduction
   // order per row). The default mode may differ in the last bits between batchings.
   bool deterministic = false;

@@ -15,14 +15,16 @@
 #       the CPU engine's StochA draws; the CUDA Engine against the CPU Engine and run.c
 #       through the same API), stocha-generate --device=cuda on stories260K and the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
 #       0/80/90/95% sparsity, dense bytes/s against a device copy) and the whole-model
-#       decode benchmark (tokens/s sparse against dense at the 1B/1.5B/3B shapes). Logs
-#       go to $OUT.
-#       Each step has its own time limit, so one hang cannot eat the lease.
+#       decode benchmark (tokens/s sparse against dense at the 1B/1.5B/3B shapes, and CUDA
+#       graphs off against on at the 1B shape). Logs go to $OUT.
+#       Each step has its own time limit, cut to what is left of a 400 s budget (the call's
+#       420 s less a margin), so one hang cannot eat the lease.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=gpu-bundle.tar.xz
 TARGETS=(stocha_cuda_test stocha_cuda_forward_test stocha_cuda_engine_test stocha_device_test
   stocha-generate cuda_ffn_bench cuda_decode_bench)
+BUDGET_S=400
 # The ../shared/data files the forward-pass test reads (stories260K and run.c's outputs).
 FIXTURES=(SOURCES.md stories260K/stories260K.bin stories260K/tok512.bin
   stories260K/expected/runc_t0_once_upon_a_time_n64.tokens.json
@@ -60,7 +62,14 @@ bundle() {
   echo "gpu-check: $BUNDLE $(du -h "$BUNDLE" | cut -f1) ($(tar -tJf "$BUNDLE" | grep -c '/lib/.') libraries), $((SECONDS - t0)) s"
 }
 
+# A step's time limit: `want` seconds, or what is left of BUDGET_S if less (at least 1).
+limit() {
+  local left=$((BUDGET_S - SECONDS))
+  if [ "$left" -lt "$1" ]; then echo $((left > 1 ? left : 1)); else echo "$1"; fi
+}
+
 run() {
+  SECONDS=0
   local out=${OUT:-/tmp/gpu-check-out}
   mkdir -p "$out"
   local dir=/tmp/stocha-gpu
@@ -74,9 +83,10 @@ run() {
     ln -sfn "$dir/gpu-bundle/shared" "$shared"
   fi
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt" || true
+  # stocha_cuda_forward_test holds the CUDA graph tests too (cuda_graph_test.cc).
   for t in stocha_cuda_test stocha_cuda_forward_test stocha_cuda_engine_test stocha_device_test; do
     echo "=== $t"
-    timeout 180 "$bin/$t" 2>&1 | tee "$out/$t.log" | tail -40 || rc=1
+    timeout "$(limit 180)" "$bin/$t" 2>&1 | tee "$out/$t.log" | tail -40 || rc=1
     # Green means every test ran and passed: a skip on a GPU machine is a failure here.
     if ! grep -q '^\[  PASSED  \]' "$out/$t.log" || grep -q '^\[  \(SKIPPED\|FAILED\) ' "$out/$t.log"; then
       rc=1
@@ -85,7 +95,7 @@ run() {
   # The whole Engine through the CLI on the GPU: run.c's greedy text for this prompt
   # (stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt) must appear.
   echo "=== stocha-generate --device=cuda"
-  timeout 60 "$bin/stocha-generate" --device=cuda --model="$shared/data/stories260K/stories260K.bin" \
+  timeout "$(limit 60)" "$bin/stocha-generate" --device=cuda --model="$shared/data/stories260K/stories260K.bin" \
     --tokenizer="$shared/data/stories260K/tok512.bin" --prompt="Once upon a time" \
     --temperature=0 --activation=silu --max_new_tokens=59 2>&1 | tee "$out/stocha-generate.log" || rc=1
   if ! grep -qF "$(head -c 120 "$shared/data/stories260K/expected/runc_t0_n64_once_upon_a_time.stdout.txt")" \
@@ -93,11 +103,15 @@ run() {
     echo "gpu-check: stocha-generate --device=cuda did not give run.c's text"
     rc=1
   fi
+  # Before the long benchmarks, so the budget always leaves it room: decode tokens/s with
+  # CUDA graphs off and on, batch 1/4/16, dense and sparse, and the ratio (Llama-3.2-1B).
+  echo "=== CUDA graphs: decode off against on"
+  timeout "$(limit 90)" "$bin/cuda_decode_bench" --graphs 64 2>&1 | tee "$out/cuda_graphs_bench.log" || rc=1
   echo "=== FFN benchmark"
-  timeout 240 "$bin/cuda_ffn_bench" 200 2>&1 | tee "$out/cuda_ffn_bench.log" || rc=1
+  timeout "$(limit 240)" "$bin/cuda_ffn_bench" 200 2>&1 | tee "$out/cuda_ffn_bench.log" || rc=1
   echo "=== whole-model decode benchmark"
-  timeout 300 "$bin/cuda_decode_bench" 32 2>&1 | tee "$out/cuda_decode_bench.log" || rc=1
-  echo "gpu-check: exit $rc (logs in $out)"
+  timeout "$(limit 300)" "$bin/cuda_decode_bench" 32 2>&1 | tee "$out/cuda_decode_bench.log" || rc=1
+  echo "gpu-check: exit $rc (logs in $out), $SECONDS s"
   return $rc
 }
 

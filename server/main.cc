@@ -266,6 +266,9 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   }
   EngineOptions eo;
   eo.device = *device;
+  std::string graphs_note;
+  eo.cuda_graphs = CudaGraphsFromFlag(*device, &graphs_note);
+  if (!graphs_note.empty()) LogWarning("%s", graphs_note);
   eo.deterministic = absl::GetFlag(FLAGS_deterministic);
   if (absl::GetFlag(FLAGS_int8_activations)) eo.activation_format = ActivationFormat::kInt8;
   eo.num_threads = absl::GetFlag(FLAGS_threads);
@@ -292,7 +295,12 @@ absl::StatusOr<Loaded> LoadAndWarmUp() {
   }
   Loaded loaded;
   loaded.labels = Labels(**model, path, (*engine)->backend());
-  LogInfo("backend: %s (--device=%s)", (*engine)->backend(), device->ToString());
+  if (device->kind == Device::Kind::kCpu) {
+    LogInfo("backend: %s (--device=%s)", (*engine)->backend(), device->ToString());
+  } else {
+    LogInfo("backend: %s (--device=%s, --cuda_graphs=%s)", (*engine)->backend(), device->ToString(),
+            eo.cuda_graphs ? "true" : "false");
+  }
   loaded.stats = std::make_unique<ServingStats>((*model)->config().num_layers,
                                                 (*model)->config().intermediate_size,
                                                 absl::GetFlag(FLAGS_log_requests));

@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CudaBackend::Create(std::shared_ptr<con
       absl::StrCat("cuda:", ordinal, " ", description.substr(0, description.find(',')));
   STOCHA_ASSIGN_OR_RETURN(std::unique_ptr<CudaForward> forward,
                           CudaForward::Create(std::move(model), max_context));
+  forward->SetCudaGraphs(options.cuda_graphs);
   auto backend = std::unique_ptr<CudaBackend>(new CudaBackend(std::move(forward), ordinal, name));
   STOCHA_RETURN_IF_ERROR(backend->SetFfnOptions(options.ffn));
   return std::unique_ptr<Backend>(std::move(backend));

@@ -107,6 +107,24 @@ TEST_F(CudaEngineTest, GreedyTokensEqualCpuAndRunC) {
   for (size_t i = 0; i < lc.size(); ++i) EXPECT_LE(MaxDiff(lc[i], lg[i]), kLogitTolerance) << i;
 }
 
+// EngineOptions.cuda_graphs (--cuda_graphs): the same seeded StochA decode with CUDA graphs
+// off (plain launches) gives the default engine's (graphs on) tokens and logits bit for bit.
+TEST_F(CudaEngineTest, CudaGraphsOffGivesTheSameBits) {
+  absl::StatusOr<std::shared_ptr<const Model>> m = ::stocha::testing::LoadStories260K();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EngineOptions eo;
+  eo.max_context = 256;
+  eo.device = Device{Device::Kind::kCuda, 0};
+  eo.cuda_graphs = false;
+  absl::StatusOr<std::unique_ptr<Engine>> plain = Engine::Create(*m, eo);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  const SequenceOptions o{ActivationSpec{ActivationKind::kStochA, 0.5f}, 77, 0};
+  std::vector<std::vector<float>> lp, lg;
+  EXPECT_EQ(Greedy(**plain, prompt_, 40, o, &lp), Greedy(*gpu_, prompt_, 40, o, &lg));
+  ASSERT_EQ(lp.size(), lg.size());
+  for (size_t i = 0; i < lp.size(); ++i) EXPECT_EQ(lp[i], lg[i]) << "step " << i;
+}
+
 // A seeded StochA(0.5) request (the same Philox keys on both): equal tokens up to
 // numerical ties. The first divergence, if any, is reported with the CPU's top-2 margin.
 TEST_F(CudaEngineTest, SeededStochaEqualsCpuUpToTies) {

@@ -40,6 +40,9 @@ absl::StatusOr<std::unique_ptr<CudaForward>> CudaForward::Create(std::shared_ptr
   STOCHA_ASSIGN_OR_RETURN(DeviceWeights w, DeviceWeights::Upload(*model));
   std::unique_ptr<CudaForward> f(new CudaForward(std::move(model), std::move(w), max_context));
   STOCHA_RETURN_IF_ERROR(f->AllocateScratch());
+  // The uploads went to this thread's stream (device.h); the server steps on another
+  // thread, whose stream is not ordered after this one's.
+  STOCHA_RETURN_IF_ERROR(Synchronize());
   return f;
 }
 
@@ -152,16 +155,11 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
   STOCHA_RETURN_IF_ERROR(acts_.CopyFromHost(
       acts.data(), static_cast<int64_t>(acts.size() * sizeof(DeviceActivation))));
 
-  STOCHA_RETURN_IF_ERROR(EmbedRows(weights_.embed(), tokens_.as<int32_t>(), T, x_.as<float>()));
-  STOCHA_RETURN_IF_ERROR(events_.Record(0));
-  for (int l = 0; l < L; ++l) STOCHA_RETURN_IF_ERROR(RunLayer(l, T, sparse));
+  STOCHA_ASSIGN_OR_RETURN(const bool replayed, LaunchStepMaybeGraph(T, sparse));
 
-  const int64_t D = c.hidden_size, V = c.vocab_size;
-  STOCHA_RETURN_IF_ERROR(
-      RmsNormRows(x_.as<float>(), weights_.final_norm(), T, D, c.rms_norm_eps, xb_.as<float>()));
-  STOCHA_RETURN_IF_ERROR(RowDots(xb_.as<float>(), T, weights_.lm_head(), nullptr, nullptr, 0,
-                                 logits_.as<float>(), V, RowDotsMode::kStore));
+  const int64_t V = c.vocab_size;
   ForwardOutput out;
+  out.graph = replayed;
   std::vector<float> logits(static_cast<size_t>(T) * V);
   std::vector<int32_t> zeros(static_cast<size_t>(L) * T);
   STOCHA_RETURN_IF_ERROR(
@@ -186,6 +184,73 @@ absl::StatusOr<ForwardOutput> CudaForward::Step(absl::Span<const TokenRow> rows)
   for (int l = 0; l < L; ++l)
     out.zeros[l].assign(zeros.begin() + l * T, zeros.begin() + (l + 1) * T);
   return out;
+}
+
+void CudaForward::SetFfnPolicy(FfnPolicy policy) {
+  if (policy != policy_) DropGraphs();
+  policy_ = policy;
+}
+
+void CudaForward::SetBenchForceDensity(float density) {
+  if (density != bench_force_density_) DropGraphs();
+  bench_force_density_ = density;
+}
+
+void CudaForward::SetCudaGraphs(bool on) {
+  if (!on) DropGraphs();
+  graphs_on_ = on;
+}
+
+int CudaForward::graphs_held() const {
+  int n = 0;
+  for (const DeviceGraph& g : graphs_) n += g.empty() ? 0 : 1;
+  return n;
+}
+
+void CudaForward::DropGraphs() {
+  // A graph in flight is freed when it completes (cudaGraphExecDestroy), so no sync here.
+  for (DeviceGraph& g : graphs_) g = DeviceGraph();
+  slot_failures_.fill(0);
+}
+
+absl::Status CudaForward::LaunchStep(int T, bool sparse) {
+  const ModelConfig& c = model_->config();
+  const int64_t D = c.hidden_size, V = c.vocab_size;
+  STOCHA_RETURN_IF_ERROR(EmbedRows(weights_.embed(), tokens_.as<int32_t>(), T, x_.as<float>()));
+  STOCHA_RETURN_IF_ERROR(events_.Record(0));
+  for (int l = 0; l < c.num_layers; ++l) STOCHA_RETURN_IF_ERROR(RunLayer(l, T, sparse));
+  STOCHA_RETURN_IF_ERROR(
+      RmsNormRows(x_.as<float>(), weights_.final_norm(), T, D, c.rms_norm_eps, xb_.as<float>()));
+  return RowDots(xb_.as<float>(), T, weights_.lm_head(), nullptr, nullptr, 0, logits_.as<float>(),
+                 V, RowDotsMode::kStore);
+}
+
+absl::StatusOr<bool> CudaForward::LaunchStepMaybeGraph(int T, bool sparse) {
+  const int slot = graphs_on_ ? StepGraphSlot(T, sparse) : -1;
+  if (slot < 0 || slot_failures_[slot] >= kCaptureTries) {
+    STOCHA_RETURN_IF_ERROR(LaunchStep(T, sparse));
+    return false;
+  }
+  if (graphs_[slot].empty()) {
+    const bool fail = fail_next_capture_;
+    fail_next_capture_ = false;
+    absl::StatusOr<DeviceGraph> g = DeviceGraph::Capture([&]() -> absl::Status {
+      STOCHA_RETURN_IF_ERROR(LaunchStep(T, sparse));
+      return fail ? Synchronize() : absl::OkStatus();
+    });
+    if (!g.ok()) {
+      // Nothing ran during the capture and the inputs are still in place, so the plain
+      // launches give this step's answer. A sticky device error would fail the plain
+      // launches too, and show.
+      ++capture_failures_;
+      ++slot_failures_[slot];
+      STOCHA_RETURN_IF_ERROR(LaunchStep(T, sparse));
+      return false;
+    }
+    graphs_[slot] = *std::move(g);
+  }
+  STOCHA_RETURN_IF_ERROR(graphs_[slot].Launch());
+  return true;
 }
 
 absl::Status CudaForward::RunLayer(int l, int T, bool sparse) {

@@ -2,6 +2,7 @@
 #ifndef STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_
 #define STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -11,7 +12,9 @@
 #include "absl/types/span.h"
 #include "engine/activation.h"
 #include "engine/cuda/device_weights.h"
+#include "engine/cuda/step_graph_key.h"
 #include "engine/kernels/cuda/device.h"
+#include "engine/kernels/cuda/graph.h"
 #include "engine/model/model.h"
 #include "engine/rng.h"
 #include "engine/step/ffn.h"
@@ -40,6 +43,8 @@ struct ForwardOutput {
   // [layer]: seconds of the attention block and of the FFN block, from CUDA events read
   // after the step's one synchronization (the logits copy).
   std::vector<double> attention_seconds, ffn_seconds;
+  // The step's kernels ran as a replay of a captured CUDA graph (SetCudaGraphs).
+  bool graph = false;
 };
 
 // This is the CUDA backend's compute, before the Engine seam (docs/CUDA.md): a caller
@@ -66,12 +71,31 @@ class CudaForward {
 
   // kAuto (the default): the sparse FFN path when any row's activation can give zeros;
   // kDense / kSparse: always that path. Both give the same bits (docs/CUDA.md).
-  void SetFfnPolicy(FfnPolicy policy) { policy_ = policy; }
+  // A change drops the captured graphs (they hold the old path's launches).
+  void SetFfnPolicy(FfnPolicy policy);
 
   // Benchmark knob (0 = off), never set in serving: ReLU rows keep about this fraction of
   // their FFN neurons (ForceDensityForBench), to emulate a trained model's sparsity on
-  // random weights, as decode_bench does on the CPU.
-  void SetBenchForceDensity(float density) { bench_force_density_ = density; }
+  // random weights, as decode_bench does on the CPU. A change drops the captured graphs.
+  void SetBenchForceDensity(float density);
+
+  // On (the default): a step of at most kMaxGraphRows rows replays a CUDA graph of its
+  // kernels, captured the first time its (rows, sparse path) key is seen; larger steps
+  // and off run the plain launches, which are the reference (same kernels, same
+  // arguments, so the same bits). Off drops the graphs. A capture that fails (a call
+  // inside that cannot be captured, or another thread synchronizing the same GPU, which
+  // invalidates a capture in any mode) is counted (graph_capture_failures) and that step
+  // runs the plain launches: the step itself still succeeds, since a graph is only an
+  // optimization. The key tries again at its next step, up to kCaptureTries failures,
+  // then stays plain until the graphs are dropped.
+  void SetCudaGraphs(bool on);
+  bool cuda_graphs() const { return graphs_on_; }
+  // Graphs held now (at most kGraphSlots) and captures that failed since Create.
+  int graphs_held() const;
+  int graph_capture_failures() const { return capture_failures_; }
+  // Test hook: the next capture makes a call that is not capturable (a device
+  // synchronize) inside it, so the failure path runs against the real runtime.
+  void FailNextCaptureForTest() { fail_next_capture_ = true; }
 
   const Model& model() const { return *model_; }
   const DeviceWeights& weights() const { return weights_; }
@@ -81,6 +105,11 @@ class CudaForward {
   CudaForward(std::shared_ptr<const Model> model, DeviceWeights weights, int max_context);
   absl::Status AllocateScratch();
   absl::Status RunLayer(int l, int T, bool sparse);
+  // Every launch of a step after its inputs are on the device, up to the logits.
+  absl::Status LaunchStep(int T, bool sparse);
+  // LaunchStep, as a graph replay where the key has one (capturing it the first time).
+  absl::StatusOr<bool> LaunchStepMaybeGraph(int T, bool sparse);
+  void DropGraphs();
 
   std::shared_ptr<const Model> model_;
   DeviceWeights weights_;
@@ -94,6 +123,13 @@ class CudaForward {
   // Scratch for kMaxDeviceBatch rows, allocated once.
   DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, partials_, scores_, logits_;
   DeviceBuffer tokens_, positions_, att_rows_, acts_, zeros_, active_, idx_, count_;  // count_: [L]
+  // Declared after the buffers and events they point to, so destroyed before them.
+  bool graphs_on_ = true;
+  bool fail_next_capture_ = false;
+  int capture_failures_ = 0;
+  std::array<DeviceGraph, kGraphSlots> graphs_;  // [StepGraphSlot]
+  static constexpr int kCaptureTries = 3;
+  std::array<int, kGraphSlots> slot_failures_ = {};  // failed captures per key
 };
 
 }  // namespace stocha::cuda

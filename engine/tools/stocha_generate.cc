@@ -85,6 +85,7 @@ struct GenerateToolOptions {
   bool json = false, deterministic = false, bf16 = false, int8_activations = false;
   int threads = 0;
   Device device;                  // --device, parsed
+  bool cuda_graphs = true;        // --cuda_graphs
   std::optional<DType> quantize;  // --quantize, parsed
   GenerateRequest request;
 };
@@ -115,6 +116,9 @@ GenerateToolOptions OptionsFromFlags() {
   absl::StatusOr<Device> device = DeviceFromFlag();
   if (!device.ok()) Fail(std::string(device.status().message()));
   f.device = *device;
+  std::string graphs_note;
+  f.cuda_graphs = CudaGraphsFromFlag(f.device, &graphs_note);
+  if (!graphs_note.empty()) std::fprintf(stderr, "stocha-generate: %s\n", graphs_note.c_str());
   f.request.num_samples = absl::GetFlag(FLAGS_n);
   f.request.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   f.request.stop_strings = absl::GetFlag(FLAGS_stop);
@@ -162,6 +166,7 @@ int Run(const GenerateToolOptions& f) {
   if (req.prompt.empty()) req.prompt = {(*model)->config().bos_token_id};
   EngineOptions eo;
   eo.device = f.device;
+  eo.cuda_graphs = f.cuda_graphs;
   eo.num_threads = f.threads;
   eo.deterministic = f.deterministic;
   if (f.int8_activations) eo.activation_format = ActivationFormat::kInt8;

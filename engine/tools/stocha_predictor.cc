@@ -91,10 +91,13 @@ void OrFail(const absl::Status& s) {
   if (!s.ok()) Fail(std::string(s.message()));
 }
 
-// --device; the rest of EngineOptions at its defaults.
+// --device and --cuda_graphs; the rest of EngineOptions at its defaults.
 EngineOptions DeviceOptions() {
   EngineOptions o;
   o.device = OrFail(DeviceFromFlag());
+  std::string note;
+  o.cuda_graphs = CudaGraphsFromFlag(o.device, &note);
+  if (!note.empty()) std::fprintf(stderr, "stocha-predictor: %s\n", note.c_str());
   return o;
 }
 

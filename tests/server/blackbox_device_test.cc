@@ -61,6 +61,20 @@ TEST(BlackboxDeviceTest, ExplicitCpuIsTheSame) {
       << (*server)->Log();
 }
 
+// --cuda_graphs=false has nothing to switch on the CPU: the server serves, and says so.
+TEST(BlackboxDeviceTest, CudaGraphsOffOnTheCpuIsIgnoredWithALogLine) {
+  REQUIRE_MODEL();
+  auto server = ServerProcess::Start({"--device=cpu", "--cuda_graphs=false"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Stocha::NewStub((*server)->channel());
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub->GetModelInfo(Context().get(), {}, &info).ok());
+  EXPECT_EQ(info.backend(), "cpu");
+  EXPECT_TRUE(absl::StrContains(
+      (*server)->Log(), "--cuda_graphs=false ignored: --device=cpu launches no CUDA kernels"))
+      << (*server)->Log();
+}
+
 TEST(BlackboxDeviceTest, UnknownDeviceIsRefusedNamingTheFlag) {
   REQUIRE_MODEL();
   const Exit e = RunToExit({"--device=tpu"});

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/kernels/cuda/cuda_status.h"
 #include "engine/kernels/cuda/device.h"
+#include "engine/kernels/cuda/graph.h"
 
 namespace stocha::cuda {
 
@@ -142,7 +143,13 @@ void DeviceEvents::Destroy() {
 
 absl::Status DeviceEvents::Record(int i) {
   if (i < 0 || i >= size()) return absl::OutOfRangeError("DeviceEvents::Record: no such event");
-  return CudaStatus(cudaEventRecord(static_cast<cudaEvent_t>(events_[i])), "cudaEventRecord");
+  if (StreamIsCapturing()) {
+    return CudaStatus(cudaEventRecordWithFlags(static_cast<cudaEvent_t>(events_[i]),
+                                               cudaStreamPerThread, cudaEventRecordExternal),
+                      "cudaEventRecordWithFlags(cudaEventRecordExternal)");
+  }
+  return CudaStatus(cudaEventRecord(static_cast<cudaEvent_t>(events_[i]), cudaStreamPerThread),
+                    "cudaEventRecord");
 }
 
 absl::StatusOr<double> DeviceEvents::Seconds(int from, int to) const {

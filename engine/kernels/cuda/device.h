@@ -3,8 +3,13 @@
 #define STOCHA_ENGINE_KERNELS_CUDA_DEVICE_H_
 
 // A plain header (no CUDA types): the engine and the tests include it with any compiler.
-// Every call here runs on the calling thread's current device and the legacy default
-// stream, so kernels launched through kernels/cuda/ run in issue order.
+// Every call here runs on the calling thread's current device and on that thread's
+// per-thread default stream (cudaStreamPerThread: every .cu of kernels/cuda/ is compiled
+// with nvcc --default-stream per-thread), so kernels launched through kernels/cuda/ run
+// in issue order, a synchronous copy waits for them, and the sequence can be captured
+// into a CUDA graph (graph.h; capture is refused on the legacy default stream). Work
+// issued on one thread is not ordered with another thread's: a caller that hands the
+// device to another thread synchronizes first (CudaForward::Create does).
 
 #include <cstdint>
 #include <string>
@@ -85,6 +90,9 @@ class DeviceEvents {
   ~DeviceEvents();
 
   int size() const { return static_cast<int>(events_.size()); }
+  // Records event `i` in stream order. Inside DeviceGraph::Capture it becomes an event
+  // record node of the graph (cudaEventRecordExternal), recorded at each replay: a plain
+  // record during capture would only mark a dependency, with nothing to time.
   absl::Status Record(int i);
   // Seconds from event `from` to event `to`, both recorded and completed.
   absl::StatusOr<double> Seconds(int from, int to) const;
