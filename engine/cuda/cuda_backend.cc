@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/cuda/step_pieces.h"
 #include "engine/format/status_macros.h"
 
 namespace stocha::cuda {
@@ -98,15 +99,12 @@ absl::Status CudaBackend::Forward(const BackendStep& step, BackendOutput& out) {
   size_t next_logits = 0;  // index into step.logit_rows
   // Pieces of at most kMaxStepRows rows (a prefill chunk runs through cuBLAS in one) and
   // at most kMaxDeviceBatch rows wanting logits (the step's logits scratch), in row order.
-  for (int64_t begin = 0, end = 0; begin < T; begin = end) {
+  for (const auto& [begin, end] : CutStep(want, kMaxStepRows, kMaxDeviceBatch)) {
     rows.clear();
-    int wanted = 0;
-    for (end = begin; end < T && end - begin < kMaxStepRows; ++end) {
-      if (want[end] != 0 && wanted == kMaxDeviceBatch) break;
-      wanted += want[end] != 0 ? 1 : 0;
-      const BackendRow& r = step.rows[end];
+    for (int64_t t = begin; t < end; ++t) {
+      const BackendRow& r = step.rows[t];
       rows.push_back(
-          TokenRow{r.token, r.slot, r.position, r.ffn.activation, r.ffn.key, want[end] != 0});
+          TokenRow{r.token, r.slot, r.position, r.ffn.activation, r.ffn.key, want[t] != 0});
     }
     STOCHA_ASSIGN_OR_RETURN(ForwardOutput piece, forward_->Step(rows));
     for (int l = 0; l < L; ++l) {
