@@ -12,9 +12,12 @@
 #   docker build --build-arg STOCHA_CUDA=ON -t stocha-cuda .
 # The build stage then installs nvcc and the CUDA runtime's headers (CUDA_VERSION) from
 # NVIDIA's Debian 12 repository and builds with -DSTOCHA_CUDA=ON for CUDA_ARCHITECTURES.
-# The runtime stage is the same Debian image: stocha links the CUDA runtime statically, and
-# the driver (libcuda.so.1) comes from the host through the NVIDIA container toolkit. With
-# the default STOCHA_CUDA=OFF none of it runs and the image is the CPU one.
+# (with cuBLAS's development package). The runtime stage is the same Debian image plus
+# cuBLAS's two shared libraries (libcublas.so.13, libcublasLt.so.13, ~570 MB) copied from
+# the build stage into /usr/local/lib: stocha links the CUDA runtime statically, and the
+# driver (libcuda.so.1) comes from the host through the NVIDIA container toolkit. With the
+# default STOCHA_CUDA=OFF none of it runs and the image is the CPU one (runtime-OFF below
+# is the CPU runtime stage, unchanged).
 ARG BASE_IMAGE=debian:bookworm
 ARG STOCHA_CUDA=OFF
 ARG CUDA_VERSION=13.0
@@ -38,6 +41,7 @@ RUN if [ "$STOCHA_CUDA" = ON ]; then \
    && apt-get update -qq \
    && v=$(echo "$CUDA_VERSION" | tr . -) \
    && apt-get install -y -qq --no-install-recommends "cuda-nvcc-$v" "cuda-cudart-dev-$v" \
+        "libcublas-dev-$v" \
    && rm -rf /var/lib/apt/lists/* \
    && "/usr/local/cuda-$CUDA_VERSION/bin/nvcc" --version; \
     fi
@@ -63,9 +67,15 @@ RUN cuda=""; \
  && install -s /build/server/stocha-server /build/client/stocha-cli /out/bin/ \
  && cp -rL /src/models/default /out/models/default \
  && bash scripts/runtime-deps.sh /out/bin/* > /out/runtime-packages.txt \
+ && mkdir -p /out/cuda-lib \
+ && if [ "$STOCHA_CUDA" = ON ]; then \
+      cp -L "/usr/local/cuda-$CUDA_VERSION/lib64/libcublas.so.13" \
+            "/usr/local/cuda-$CUDA_VERSION/lib64/libcublasLt.so.13" /out/cuda-lib/ \
+   && sed -i '/^libcublas/d' /out/runtime-packages.txt; \
+    fi \
  && cat /out/runtime-packages.txt
 
-FROM ${BASE_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime-OFF
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG GRPC_PORT=50051
@@ -98,3 +108,13 @@ ENTRYPOINT ["stocha-server"]
 # Container arguments are server flags; these defaults are replaced, not appended to.
 # absl's --fromenv=NAME,... reads FLAGS_NAME from the environment (e.g. FLAGS_threads=8).
 CMD ["--model=/models/default", "--port=50051"]
+
+# The CUDA variant: cuBLAS's libraries (NVIDIA's repository is not configured here, so they
+# come from the build stage, not from apt), then the CPU image's user again.
+FROM runtime-OFF AS runtime-ON
+USER root
+COPY --from=build /out/cuda-lib/ /usr/local/lib/
+RUN ldconfig
+USER 10001:10001
+
+FROM runtime-${STOCHA_CUDA} AS runtime

@@ -13,12 +13,17 @@
 #       Unpacks the bundle, prints the GPU, runs the CUDA tests (every kernel against the
 #       CPU's on the same inputs; the forward pass against run.c's stories260K logits and
 #       the CPU engine's StochA draws; the CUDA Engine against the CPU Engine and run.c
-#       through the same API), stocha-generate --device=cuda on stories260K and the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
+#       through the same API), stocha-generate --device=cuda on stories260K, the FFN benchmark (sparse ÷ dense at batch 1/4/16 and
 #       0/80/90/95% sparsity, dense bytes/s against a device copy) and the whole-model
-#       decode benchmark (tokens/s sparse against dense at the 1B/1.5B/3B shapes, and CUDA
-#       graphs off against on at the 1B shape). Logs go to $OUT.
+#       prefill benchmark (16-row RowDots steps against 256-row cuBLAS steps, and the
+#       RowDots/cuBLAS crossover in T), then the whole-model decode benchmark (tokens/s
+#       sparse against dense at the 1B/1.5B/3B shapes, and CUDA graphs off against on at
+#       the 1B shape). Logs go to $OUT.
 #       Each step has its own time limit, cut to what is left of a 400 s budget (the call's
 #       420 s less a margin), so one hang cannot eat the lease.
+#       cuBLAS (libcublas.so.13 and libcublasLt.so.13, ~570 MB) is not in the bundle: the
+#       run finds the GPU machine's own (the toolkit's, or PyTorch's nvidia wheels) and
+#       fails naming the places it looked when there is none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=gpu-bundle.tar.xz
@@ -45,7 +50,7 @@ bundle() {
     # Every resolved library except the C runtime and the compiler's own (the image's are
     # as new or newer) and the driver's (the GPU machine brings its own).
     ldd "$bin" | awk '$3 ~ /^\// {print $3}' |
-      grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|ld-linux[^/]*|libcuda)\.so' |
+      grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|ld-linux[^/]*|libcuda|libcublas|libcublasLt)\.so' |
       while read -r lib; do cp -L -n "$lib" "$dir/gpu-bundle/lib/"; done
   done
   # The tests look for ../shared where the build put it (a compiled-in path): record it,
@@ -62,6 +67,24 @@ bundle() {
   echo "gpu-check: $BUNDLE $(du -h "$BUNDLE" | cut -f1) ($(tar -tJf "$BUNDLE" | grep -c '/lib/.') libraries), $((SECONDS - t0)) s"
 }
 
+# The directory holding libcublas.so.13 and libcublasLt.so.13 on this machine: the CUDA
+# toolkit's, else the nvidia wheels of the Python packages (PyTorch for CUDA 13).
+find_cublas() {
+  local dirs=(/usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib) py
+  if command -v python3 >/dev/null; then
+    py=$(python3 -c 'import sysconfig, glob; p = sysconfig.get_paths()["purelib"]; print("\n".join(glob.glob(p + "/nvidia/cu13/lib") + glob.glob(p + "/nvidia/cublas/lib")))' 2>/dev/null || true)
+    while read -r d; do [ -n "$d" ] && dirs+=("$d"); done <<<"$py"
+  fi
+  for d in "${dirs[@]}"; do
+    if [ -e "$d/libcublas.so.13" ] && [ -e "$d/libcublasLt.so.13" ]; then
+      echo "$d"
+      return 0
+    fi
+  done
+  echo "gpu-check: no libcublas.so.13 with libcublasLt.so.13 in: ${dirs[*]}" >&2
+  return 1
+}
+
 # A step's time limit: `want` seconds, or what is left of BUDGET_S if less (at least 1).
 limit() {
   local left=$((BUDGET_S - SECONDS))
@@ -75,7 +98,10 @@ run() {
   local dir=/tmp/stocha-gpu
   rm -rf "$dir" && mkdir -p "$dir"
   tar -C "$dir" -xJf "$BUNDLE"
-  export LD_LIBRARY_PATH="$dir/gpu-bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local cublas
+  cublas=$(find_cublas) || return 1
+  echo "gpu-check: cuBLAS from $cublas" | tee "$out/cublas.txt"
+  export LD_LIBRARY_PATH="$dir/gpu-bundle/lib:$cublas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local bin=$dir/gpu-bundle/bin rc=0 shared
   shared=$(cat "$dir/gpu-bundle/shared_dir.txt")
   if [ ! -e "$shared/data/SOURCES.md" ]; then
@@ -109,6 +135,9 @@ run() {
   timeout "$(limit 90)" "$bin/cuda_decode_bench" --graphs 64 2>&1 | tee "$out/cuda_graphs_bench.log" || rc=1
   echo "=== FFN benchmark"
   timeout "$(limit 240)" "$bin/cuda_ffn_bench" 200 2>&1 | tee "$out/cuda_ffn_bench.log" || rc=1
+  echo "=== prefill benchmark (RowDots vs cuBLAS)"
+  timeout "$(limit 90)" "$bin/cuda_decode_bench" --prefill 1024 2>&1 |
+    tee "$out/cuda_prefill_bench.log" || rc=1
   echo "=== whole-model decode benchmark"
   timeout "$(limit 300)" "$bin/cuda_decode_bench" 32 2>&1 | tee "$out/cuda_decode_bench.log" || rc=1
   echo "gpu-check: exit $rc (logs in $out), $SECONDS s"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/cuda/step_pieces.h"
 #include "engine/format/status_macros.h"
 
 namespace stocha::cuda {
@@ -97,8 +98,9 @@ absl::Status CudaBackend::Forward(const BackendStep& step, BackendOutput& out) {
   for (int64_t r : step.logit_rows) want[r] = 1;
   std::vector<TokenRow> rows;
   size_t next_logits = 0;  // index into step.logit_rows
-  for (int64_t begin = 0; begin < T; begin += kMaxDeviceBatch) {
-    const int64_t end = std::min<int64_t>(T, begin + kMaxDeviceBatch);
+  // Pieces of at most kMaxStepRows rows (a prefill chunk runs through cuBLAS in one) and
+  // at most kMaxDeviceBatch rows wanting logits (the step's logits scratch), in row order.
+  for (const auto& [begin, end] : CutStep(want, kMaxStepRows, kMaxDeviceBatch)) {
     rows.clear();
     for (int64_t t = begin; t < end; ++t) {
       const BackendRow& r = step.rows[t];

@@ -12,9 +12,10 @@ namespace stocha::cuda {
 
 // Slots are CudaForward's device caches (max_context positions each, allocated whole:
 // an AddSequence or Fork that does not fit is that request's ResourceExhausted). A step
-// longer than kMaxDeviceBatch rows runs in pieces of at most that many, in row order, so
-// a prefill's later rows see the keys its earlier pieces wrote; each piece synchronizes
-// once (its logits copy). Refused, naming the option and --device: 8-bit activations,
+// runs in pieces of at most kMaxStepRows rows, at most kMaxDeviceBatch of them wanting
+// logits, in row order, so a prefill's later rows see the keys its earlier pieces wrote;
+// a piece of kGemmMinRows rows or more (a prefill chunk) runs through cuBLAS. Each piece
+// synchronizes once (its logits copy). Refused, naming the option and --device: 8-bit activations,
 // predictor mode and the FFN input observer (CPU only). Thread-safety: as Backend's; the
 // GPU is made current on the calling thread by every call, so the Engine may be built on
 // one thread and stepped on another.

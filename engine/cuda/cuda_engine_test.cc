@@ -147,25 +147,50 @@ TEST_F(CudaEngineTest, SeededStochaEqualsCpuUpToTies) {
   std::cout << "no divergence in " << c.size() << " StochA(0.5) tokens\n";
 }
 
-// A 40-token prompt in one step: the GPU runs it in pieces of 16 rows; the logits are the
-// CPU's and greedy goes on as run.c does.
+// Prompts of 17, 40 and 63 tokens in one step: the GPU runs each as one piece through
+// cuBLAS (kGemmMinRows and up); the logits are the CPU's and greedy goes on as run.c does.
 TEST_F(CudaEngineTest, PrefillLongerThan16Rows) {
+  const SequenceOptions silu{ActivationSpec{ActivationKind::kSilu, 0.0f}, 0, 0};
+  for (const int length : {17, 40, 63}) {
+    std::vector<int> prompt = {prompt_[0]};
+    prompt.insert(prompt.end(), runc_.begin(), runc_.begin() + length - 1);
+    std::vector<std::vector<float>> lc, lg;
+    const std::vector<int> want(runc_.begin() + length - 1, runc_.end());
+    const int n = static_cast<int>(want.size());
+    EXPECT_EQ(Greedy(*cpu_, prompt, n, silu, &lc), want) << length << "-token prompt";
+    EXPECT_EQ(Greedy(*gpu_, prompt, n, silu, &lg), want) << length << "-token prompt";
+    ASSERT_FALSE(lg.empty());
+    EXPECT_LE(MaxDiff(lc[0], lg[0]), kLogitTolerance) << length << "-token prompt";
+  }
+}
+
+// A 240-token prompt (run.c's text, then tokens of the vocabulary) in one Engine step: one
+// device piece of 240 rows through cuBLAS. The first logits are the CPU's within 2e-4, and
+// 16 greedy tokens equal the CPU's up to numerical ties.
+TEST_F(CudaEngineTest, LongPromptInOnePieceEqualsCpu) {
   std::vector<int> prompt = {prompt_[0]};
-  prompt.insert(prompt.end(), runc_.begin(), runc_.begin() + 39);
-  ASSERT_EQ(prompt.size(), 40u);
+  prompt.insert(prompt.end(), runc_.begin(), runc_.end());
+  for (int i = 0; prompt.size() < 240; ++i) prompt.push_back((i * 53 + 7) % 512);
   const SequenceOptions silu{ActivationSpec{ActivationKind::kSilu, 0.0f}, 0, 0};
   std::vector<std::vector<float>> lc, lg;
-  const std::vector<int> want(runc_.begin() + 39, runc_.end());
-  const int n = static_cast<int>(want.size());
-  EXPECT_EQ(Greedy(*cpu_, prompt, n, silu, &lc), want);
-  EXPECT_EQ(Greedy(*gpu_, prompt, n, silu, &lg), want);
+  const std::vector<int> c = Greedy(*cpu_, prompt, 16, silu, &lc);
+  const std::vector<int> g = Greedy(*gpu_, prompt, 16, silu, &lg);
+  ASSERT_EQ(c.size(), g.size());
   ASSERT_FALSE(lg.empty());
   EXPECT_LE(MaxDiff(lc[0], lg[0]), kLogitTolerance);
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (c[i] != g[i]) {
+      EXPECT_LT(Top2Margin(lc[i]), kTieMargin) << "a divergence that is not a tie, token " << i;
+      return;
+    }
+    EXPECT_LE(MaxDiff(lc[i], lg[i]), kLogitTolerance) << "step " << i;
+  }
 }
 
 // Fork after a StochA prefill, then the parent, its 2 children and 17 fresh sequences (two
-// prompt tokens each) in one step: 20 inputs, 37 rows, three device pieces of at most 16.
-// Each input's logits and zero counts are the CPU's.
+// prompt tokens each) in one step: 20 inputs, 37 rows, 20 of them wanting logits. Two
+// device pieces: rows 0-29 (16 logit rows, through cuBLAS), then rows 30-36 (the row dots
+// and the sparse FFN). Each input's logits and zero counts are the CPU's.
 TEST_F(CudaEngineTest, ForkAndManySequencesInOneStep) {
   const SequenceOptions o{ActivationSpec{ActivationKind::kStochA, 0.5f}, 99, 0};
   std::vector<std::vector<float>> first(2);
@@ -208,7 +233,8 @@ TEST_F(CudaEngineTest, ForkAndManySequencesInOneStep) {
   for (const LayerStats& l : g->stats.layers) {
     EXPECT_GT(l.attention_seconds, 0.0);
     EXPECT_GT(l.ffn_seconds, 0.0);
-    EXPECT_EQ(l.ffn_calls, 3) << "37 rows run as three device pieces";
+    EXPECT_EQ(l.ffn_calls, 2) << "37 rows with 20 logit rows run as two device pieces";
+    EXPECT_EQ(l.sparse_calls, 1) << "the 7-row piece takes the sparse FFN, cuBLAS's is dense";
   }
   // Slots are whole device buffers: what the scheduler's KV budget must charge.
   EXPECT_EQ(gpu_->kv_reservation(), KvReservation::kWholeContext);

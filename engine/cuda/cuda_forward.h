@@ -1,4 +1,4 @@
-// The decoder forward pass on the GPU: device KV caches and one step of up to 16 token rows.
+// The decoder forward pass on the GPU: device KV caches and one step of up to 256 token rows.
 #ifndef STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_
 #define STOCHA_ENGINE_CUDA_CUDA_FORWARD_H_
 
@@ -20,6 +20,18 @@
 #include "engine/step/ffn.h"
 
 namespace stocha::cuda {
+
+// The most token rows one Step takes (a prefill chunk). A step of kGemmMinRows rows or
+// more runs its projections and its FFN through cuBLAS (kernels/cuda/gemm.h), below that
+// through RowDots with the sparse FFN. 256 rows: a GEMM of 256 rows against the 1B-3B
+// models' 2048-8192-wide weights already fills the GPU's tensor cores (32-128 output
+// tiles of 128x128), while the step's scratch stays about 31 MiB at the Llama-3.2-1B
+// shape (AllocateScratch) and a decode that shares the step waits for one chunk only.
+inline constexpr int kMaxStepRows = 256;
+// The row-dot kernels take at most kMaxDeviceBatch rows, so cuBLAS takes over by 17 at
+// the latest; whether it should take over earlier is the crossover cuda_decode_bench
+// --crossover measures (docs/PERFORMANCE.md).
+inline constexpr int kGemmMinRows = kMaxDeviceBatch + 1;
 
 // One token row of a step: appended to cache `cache` at `position` (the cache's
 // positions before it must be filled), activated with `activation` and the StochA key
@@ -63,10 +75,15 @@ class CudaForward {
   // A new cache holding the first `positions` positions of `parent` (device copy).
   absl::StatusOr<int> ForkCache(int parent, int positions);
   absl::Status FreeCache(int cache);
+  // The whole cache on the host, [layer][K|V][position][kv_dim] F32 (tests: a chunk's
+  // keys and values against those of 16-row steps). Waits for the device.
+  absl::StatusOr<std::vector<float>> ReadCache(int cache) const;
 
-  // Runs rows.size() <= kMaxDeviceBatch token rows through every layer. Rows of one cache
-  // must come in position order (a prefill chunk); each attends to its cache up to its
-  // own position.
+  // Runs rows.size() <= kMaxStepRows token rows through every layer, at most
+  // kMaxDeviceBatch of them wanting logits. Rows of one cache must come in position order
+  // (a prefill chunk); each attends to its cache up to its own position. From
+  // kGemmMinRows rows on, the projections and the FFN run through cuBLAS, dense (the
+  // activation's zeros are still counted per row; the FFN policy applies below that).
   absl::StatusOr<ForwardOutput> Step(absl::Span<const TokenRow> rows);
 
   // kAuto (the default): the sparse FFN path when any row's activation can give zeros;
@@ -105,11 +122,17 @@ class CudaForward {
   CudaForward(std::shared_ptr<const Model> model, DeviceWeights weights, int max_context);
   absl::Status AllocateScratch();
   absl::Status RunLayer(int l, int T, bool sparse);
-  // Every launch of a step after its inputs are on the device, up to the logits.
-  absl::Status LaunchStep(int T, bool sparse);
+  // Every launch of a step after its inputs are on the device, up to the logits of its
+  // first n_logits gathered rows (logit_rows_).
+  absl::Status LaunchStep(int T, int n_logits, bool sparse);
   // LaunchStep, as a graph replay where the key has one (capturing it the first time).
-  absl::StatusOr<bool> LaunchStepMaybeGraph(int T, bool sparse);
+  absl::StatusOr<bool> LaunchStepMaybeGraph(int T, int n_logits, bool sparse);
   void DropGraphs();
+  absl::Status Attention(int l, int T);
+  absl::Status Ffn(int l, int T, bool sparse);
+  absl::Status FfnGemm(int l, int T);
+  // y [T][ldy] = x [T][w.cols] · Wᵀ: RowDots below kGemmMinRows rows, else cuBLAS.
+  absl::Status Project(const float* x, int T, const DeviceMatrix& w, float* y, int64_t ldy);
 
   std::shared_ptr<const Model> model_;
   DeviceWeights weights_;
@@ -120,9 +143,11 @@ class CudaForward {
   float bench_force_density_ = 0.0f;
   FfnPolicy policy_ = FfnPolicy::kAuto;
   DeviceEvents events_;  // [2L + 1]: before layer 0, then after each attention and FFN block
-  // Scratch for kMaxDeviceBatch rows, allocated once.
-  DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, partials_, scores_, logits_;
-  DeviceBuffer tokens_, positions_, att_rows_, acts_, zeros_, active_, idx_, count_;  // count_: [L]
+  // Scratch for kMaxStepRows rows (the activations, cuBLAS's 16-bit copy of them in
+  // half_) or kMaxDeviceBatch rows (the sparse FFN's, attention's, logits), allocated once.
+  DeviceBuffer x_, xb_, q_, k_, v_, att_, out_, h_, u_, half_, partials_, scores_, logits_;
+  DeviceBuffer tokens_, positions_, logit_rows_, att_rows_, acts_, zeros_, active_, idx_;
+  DeviceBuffer count_;  // [L]
   // Declared after the buffers and events they point to, so destroyed before them.
   bool graphs_on_ = true;
   bool fail_next_capture_ = false;

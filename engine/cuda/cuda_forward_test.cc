@@ -159,6 +159,149 @@ TEST_F(CudaForwardTest, ForkedCacheContinuesLikeItsParent) {
   EXPECT_EQ(f->FreeCache(*child).code(), absl::StatusCode::kNotFound);
 }
 
+// 150 tokens: run.c's 64, then 86 more of the vocabulary (a prompt longer than any
+// recorded one; only its consistency is checked).
+std::vector<int> LongPrompt(const std::vector<int>& runc) {
+  std::vector<int> p = runc;
+  for (int i = 0; p.size() < 150; ++i) p.push_back((i * 37 + 11) % 512);
+  return p;
+}
+
+// Prefills `tokens` into a new cache in steps of `chunk` rows (only the last row wants
+// logits), then decodes `n` greedy tokens; returns the cache, the prefill's last logits
+// and the greedy tokens.
+struct PrefillResult {
+  int cache = 0;
+  std::vector<float> last_logits;
+  std::vector<int> greedy;
+  std::vector<std::vector<int32_t>> zeros;  // [layer][position] of the prefill
+};
+PrefillResult PrefillAndDecode(CudaForward& f, const std::vector<int>& tokens, int chunk, int n,
+                               ActivationSpec act) {
+  PrefillResult r;
+  r.cache = *f.NewCache();
+  const int L = f.model().config().num_layers;
+  r.zeros.resize(L);
+  for (size_t p0 = 0; p0 < tokens.size(); p0 += chunk) {
+    std::vector<TokenRow> rows;
+    for (size_t p = p0; p < std::min(tokens.size(), p0 + chunk); ++p) {
+      TokenRow row;
+      row.token = tokens[p];
+      row.cache = r.cache;
+      row.position = static_cast<int>(p);
+      row.activation = act;
+      row.key = RngKey{7, 0, static_cast<uint32_t>(p), 0};
+      row.want_logits = p + 1 == tokens.size();
+      rows.push_back(row);
+    }
+    absl::StatusOr<ForwardOutput> out = f.Step(rows);
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return r;
+    EXPECT_EQ(out->sparse, act.sparse() && static_cast<int>(rows.size()) < kGemmMinRows);
+    for (int l = 0; l < L; ++l) {
+      r.zeros[l].insert(r.zeros[l].end(), out->zeros[l].begin(), out->zeros[l].end());
+    }
+    if (rows.back().want_logits) r.last_logits = out->logits.back();
+  }
+  std::vector<float> l = r.last_logits;
+  for (int i = 0; i < n && !l.empty(); ++i) {
+    r.greedy.push_back(static_cast<int>(std::max_element(l.begin(), l.end()) - l.begin()));
+    TokenRow row;
+    row.token = r.greedy.back();
+    row.cache = r.cache;
+    row.position = static_cast<int>(tokens.size()) + i;
+    row.activation = act;
+    row.key = RngKey{7, 0, static_cast<uint32_t>(row.position), 0};
+    row.want_logits = true;
+    absl::StatusOr<ForwardOutput> out = f.Step({&row, 1});
+    EXPECT_TRUE(out.ok()) << out.status();
+    l = out.ok() ? out->logits[0] : std::vector<float>{};
+  }
+  return r;
+}
+
+// A 150-token prefill in one step (cuBLAS) against steps of 16 rows (RowDots): the last
+// row's logits within 1e-4 (the bound both keep against run.c), every key and value of
+// the cache within 1e-4 of the larger of 1 and its magnitude (F32 sums in another order),
+// and the same 24 greedy tokens after it; with seeded StochA(0.5) the zero counts of
+// every row and layer within 2 (the same draws; only a pre-activation within rounding
+// of zero may change sign).
+TEST_F(CudaForwardTest, WholePrefillInOneStepEqualsSixteenRowSteps) {
+  std::unique_ptr<CudaForward> f = Forward();
+  ASSERT_NE(f, nullptr);
+  const std::vector<int> tokens = LongPrompt(inputs_);
+  for (const ActivationSpec act : {kSilu, ActivationSpec{ActivationKind::kStochA, 0.5f}}) {
+    const PrefillResult big =
+        PrefillAndDecode(*f, tokens, static_cast<int>(tokens.size()), 24, act);
+    const PrefillResult small = PrefillAndDecode(*f, tokens, kMaxDeviceBatch, 24, act);
+    ASSERT_EQ(big.last_logits.size(), small.last_logits.size());
+    float worst = 0.0f;
+    for (size_t v = 0; v < big.last_logits.size(); ++v) {
+      worst = std::max(worst, std::abs(big.last_logits[v] - small.last_logits[v]));
+    }
+    EXPECT_LE(worst, 1e-4f) << "last row's logits, one step vs 16-row steps";
+    EXPECT_EQ(big.greedy, small.greedy);
+    absl::StatusOr<std::vector<float>> kb = f->ReadCache(big.cache);
+    absl::StatusOr<std::vector<float>> ks = f->ReadCache(small.cache);
+    ASSERT_TRUE(kb.ok() && ks.ok()) << kb.status() << ks.status();
+    ASSERT_EQ(kb->size(), ks->size());
+    for (size_t i = 0; i < kb->size(); ++i) {
+      ASSERT_LE(std::abs((*kb)[i] - (*ks)[i]), 1e-4f * std::max(1.0f, std::abs((*ks)[i])))
+          << "cache float " << i;
+    }
+    for (size_t l = 0; l < big.zeros.size(); ++l) {
+      ASSERT_EQ(big.zeros[l].size(), tokens.size());
+      for (size_t p = 0; p < tokens.size(); ++p) {
+        EXPECT_LE(std::abs(big.zeros[l][p] - small.zeros[l][p]), 2)
+            << "layer " << l << " position " << p;
+      }
+    }
+    ASSERT_TRUE(f->FreeCache(big.cache).ok());
+    ASSERT_TRUE(f->FreeCache(small.cache).ok());
+  }
+}
+
+// run.c's 64 positions as one step of 64 rows (cuBLAS), the last 16 wanting logits: each
+// within 1e-4 of run.c's.
+TEST_F(CudaForwardTest, OneChunkOf64RowsGivesRunCsLogits) {
+  std::unique_ptr<CudaForward> f = Forward();
+  ASSERT_NE(f, nullptr);
+  const int cache = *f->NewCache();
+  std::vector<TokenRow> rows;
+  for (size_t p = 0; p < inputs_.size(); ++p) {
+    rows.push_back(Row(inputs_[p], cache, static_cast<int>(p), kSilu));
+    rows.back().want_logits = p + kMaxDeviceBatch >= inputs_.size();
+  }
+  absl::StatusOr<ForwardOutput> out = f->Step(rows);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->sparse);
+  float worst = 0.0f;
+  for (size_t p = 0; p < rows.size(); ++p) {
+    EXPECT_EQ(out->logits[p].empty(), !rows[p].want_logits) << p;
+    if (rows[p].want_logits) {
+      worst = std::max(worst, MaxDiffToRunC(out->logits[p], static_cast<int>(p)));
+    }
+  }
+  EXPECT_LE(worst, 1e-4f);
+}
+
+// A step over kMaxStepRows rows, or with more than kMaxDeviceBatch rows wanting logits,
+// is refused naming the field.
+TEST_F(CudaForwardTest, OversizedStepsAreRefusedByName) {
+  std::unique_ptr<CudaForward> f = Forward();
+  ASSERT_NE(f, nullptr);
+  const int cache = *f->NewCache();
+  std::vector<TokenRow> rows;
+  for (int p = 0; p <= kMaxStepRows; ++p) rows.push_back(Row(1, cache, p, kSilu));
+  absl::Status s = f->Step(rows).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("rows.size() 257 outside [1, 256]"), std::string::npos) << s;
+  rows.resize(kMaxDeviceBatch + 1);
+  s = f->Step(rows).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("17 rows with want_logits"), std::string::npos) << s;
+}
+
 TEST_F(CudaForwardTest, BadRowsAreRefusedByName) {
   std::unique_ptr<CudaForward> f = Forward();
   ASSERT_NE(f, nullptr);

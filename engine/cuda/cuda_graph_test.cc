@@ -233,11 +233,23 @@ TEST_F(CudaForwardGraphTest, GraphsAreKeptPerRowCountAndPathAndDroppedWhenTheKer
     r.cache = cache;
     r.position = p;
     r.activation = kSilu;
+    r.want_logits = true;
     prefill.push_back(r);
   }
   absl::StatusOr<ForwardOutput> out = f->Step(prefill);  // 16 rows, dense: a second key
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_TRUE(out->graph);
+  EXPECT_EQ(f->graphs_held(), 2);
+  // The same 16 rows with only the last wanting logits (a prefill piece): the LM head's
+  // row count differs from the key's, so plain launches, and no graph is added.
+  const int cache2 = *f->NewCache();
+  for (TokenRow& r : prefill) {
+    r.cache = cache2;
+    r.want_logits = r.position == kMaxDeviceBatch - 1;
+  }
+  out = f->Step(prefill);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->graph);
   EXPECT_EQ(f->graphs_held(), 2);
   f->SetFfnPolicy(FfnPolicy::kDense);
   EXPECT_EQ(f->graphs_held(), 0);

@@ -15,6 +15,7 @@
 #include "engine/kernels/cuda/attention.h"
 #include "engine/kernels/cuda/device.h"
 #include "engine/kernels/cuda/ffn_kernels.h"
+#include "engine/kernels/cuda/gemm.h"
 #include "engine/kernels/cuda/norm.h"
 #include "engine/kernels/cuda/rope.h"
 #include "engine/model/dtype.h"
@@ -191,6 +192,144 @@ TEST(CudaKernelArgumentsTest, RefuseQuantizedWeightsAndOversizedBatchesByName) {
   EXPECT_NE(s.message().find("3 KV heads"), std::string::npos) << s;
   s = Attend(nullptr, 1, 8, 2, 512, nullptr, 1, nullptr, nullptr);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+}
+
+// The activations as cuBLAS multiplies them: rounded to a 16-bit weight type (gemm.h).
+std::vector<float> RoundedLike(const std::vector<float>& x, DType dtype) {
+  std::vector<float> r = x;
+  if (dtype == DType::kBF16) {
+    for (float& v : r) v = BF16ToF32(F32ToBF16(v));
+  } else if (dtype == DType::kF16) {
+    for (float& v : r) v = F16ToF32(F32ToF16(v));
+  }
+  return r;
+}
+
+struct GemmCase {
+  DType dtype;
+  int64_t n, k;  // W [n][k] (GemmXWt), or W_downᵀ [k][n] (GemmXW)
+  int T;
+  bool transposed;  // GemmXW over W_downᵀ, with a strided activation (lda = k + 3)
+  bool tf32;
+};
+
+// The cuBLAS products against double sums, on odd shapes (k not a multiple of 8, n = 1,
+// T = 1, 17, 100, 256). Two bounds, each a fraction of Σ|terms|:
+// - against the sums of the activations cuBLAS multiplies (rounded to the 16-bit weight
+//   type, exact for F32): 1e-5 for F32 SGEMM (F32 sums in cuBLAS's order); 5e-5 for
+//   F16/BF16, whose products are exact but whose tensor-core F32 accumulation may truncate
+//   when aligning addends; 2e-3 for TF32, whose operands keep 10 mantissa bits;
+// - against the F32 activations (what the CPU and RowDots multiply): 2^-8 for BF16 weights
+//   (the activation's rounding, 2^-9, and the sum's), 2^-10 for F16, as for F32 above.
+TEST_F(CudaTest, GemmMatchesDoubleSumsForEachWeightType) {
+  const GemmCase cases[] = {
+      {DType::kF32, 37, 72, 17, false, false},    {DType::kF32, 1, 37, 100, false, false},
+      {DType::kF32, 300, 1001, 256, true, false}, {DType::kF32, 129, 256, 100, false, true},
+      {DType::kF16, 300, 100, 256, false, false}, {DType::kF16, 65, 100, 17, true, false},
+      {DType::kBF16, 129, 37, 1, false, false},   {DType::kBF16, 64, 768, 100, false, false},
+      {DType::kBF16, 1, 260, 17, true, false}};
+  for (const GemmCase& c : cases) {
+    const std::string where = std::string(DTypeName(c.dtype)) + (c.tf32 ? " tf32" : "") +
+                              (c.transposed ? " GemmXW" : " GemmXWt") +
+                              " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+                              " T=" + std::to_string(c.T);
+    // GemmXWt: W [n][k]. GemmXW: W_downᵀ [k][n], element (f, d) = wT[f * n + d].
+    const HostMatrix w =
+        c.transposed ? MakeMatrix(c.k, c.n, c.dtype, 5) : MakeMatrix(c.n, c.k, c.dtype, 5);
+    const int64_t ldx = c.transposed ? c.k + 3 : c.k;
+    const int64_t ldy = c.transposed ? c.n : c.n + 2;
+    const std::vector<float> x = Random(static_cast<size_t>(c.T * ldx), 9);
+    const std::vector<float> xr = RoundedLike(x, c.dtype);
+    DeviceBuffer dw = Upload(w.bytes), dx = Upload(x);
+    DeviceBuffer dy = Upload(std::vector<float>(static_cast<size_t>(c.T * ldy), -7.0f));
+    DeviceBuffer half = Upload(std::vector<uint8_t>(
+        static_cast<size_t>(std::max<int64_t>(1, GemmScratchBytes(c.T, c.k, c.dtype)))));
+    absl::Status s;
+    if (c.transposed) {
+      const DeviceMatrix m{dw.data(), c.dtype, c.k, c.n};
+      s = GemmXW(dx.as<float>(), c.T, ldx, m, dy.as<float>(), half.data(), c.tf32);
+    } else {
+      const DeviceMatrix m{dw.data(), c.dtype, c.n, c.k};
+      s = GemmXWt(dx.as<float>(), c.T, m, dy.as<float>(), ldy, half.data(), c.tf32);
+    }
+    ASSERT_TRUE(s.ok()) << where << ": " << s;
+    const std::vector<float> y = Download<float>(dy, static_cast<size_t>(c.T * ldy));
+    const double own = c.tf32 ? 2e-3 : c.dtype == DType::kF32 ? 1e-5 : 5e-5;
+    const double cpu = c.dtype == DType::kBF16  ? 1.0 / 256
+                       : c.dtype == DType::kF16 ? 1.0 / 1024
+                                                : own;
+    for (int t = 0; t < c.T; ++t) {
+      for (int64_t r = 0; r < c.n; ++r) {
+        double want = 0.0, want_rounded = 0.0, mag = 0.0;
+        for (int64_t k = 0; k < c.k; ++k) {
+          const double wv = c.transposed ? w.values[k * c.n + r] : w.values[r * c.k + k];
+          want += static_cast<double>(x[t * ldx + k]) * wv;
+          want_rounded += static_cast<double>(xr[t * ldx + k]) * wv;
+          mag += std::fabs(static_cast<double>(x[t * ldx + k]) * wv);
+        }
+        const std::string at = where + " t=" + std::to_string(t) + " r=" + std::to_string(r);
+        ExpectClose(y[t * ldy + r], want_rounded, mag, own, at + " (rounded activations)");
+        ExpectClose(y[t * ldy + r], want, mag, cpu, at + " (F32 activations)");
+      }
+      // Columns past n of a strided y are left alone.
+      for (int64_t r = c.n; r < ldy; ++r) ASSERT_EQ(y[t * ldy + r], -7.0f) << where;
+    }
+  }
+}
+
+// A chunk's rows through cuBLAS against the same rows through RowDots, 16 at a time (what
+// CudaForward::Step does below and above kGemmMinRows): within 1e-5 of Σ|terms| for F32.
+TEST_F(CudaTest, GemmAgreesWithRowDotsOverAChunk) {
+  const int64_t n = 200, k = 512;
+  const int T = 100;
+  const HostMatrix w = MakeMatrix(n, k, DType::kF32, 21);
+  const std::vector<float> x = Random(static_cast<size_t>(T * k), 22);
+  DeviceBuffer dw = Upload(w.bytes), dx = Upload(x);
+  DeviceBuffer g = Upload(std::vector<float>(static_cast<size_t>(T * n), 0.0f));
+  DeviceBuffer d = Upload(std::vector<float>(static_cast<size_t>(T * n), 0.0f));
+  const DeviceMatrix m{dw.data(), DType::kF32, n, k};
+  ASSERT_TRUE(GemmXWt(dx.as<float>(), T, m, g.as<float>(), n, nullptr).ok());
+  for (int t0 = 0; t0 < T; t0 += kMaxDeviceBatch) {
+    const int rows = std::min(kMaxDeviceBatch, T - t0);
+    ASSERT_TRUE(RowDots(dx.as<float>() + t0 * k, rows, m, nullptr, nullptr, 0,
+                        d.as<float>() + t0 * n, n, RowDotsMode::kStore)
+                    .ok());
+  }
+  const std::vector<float> yg = Download<float>(g, static_cast<size_t>(T * n));
+  const std::vector<float> yd = Download<float>(d, static_cast<size_t>(T * n));
+  for (int t = 0; t < T; ++t) {
+    for (int64_t r = 0; r < n; ++r) {
+      double mag = 0.0;
+      for (int64_t j = 0; j < k; ++j) mag += std::fabs(x[t * k + j] * w.values[r * k + j]);
+      ExpectClose(yg[t * n + r], yd[t * n + r], mag, 1e-5,
+                  "t=" + std::to_string(t) + " r=" + std::to_string(r));
+    }
+  }
+}
+
+// The GEMM wrapper's argument checks, before any CUDA call: these need no GPU.
+TEST(CudaKernelArgumentsTest, GemmRefusesQuantizedWeightsBadStridesAndMissingScratch) {
+  const DeviceMatrix q8{nullptr, DType::kQ8_0, 32, 32};
+  absl::Status s = GemmXWt(nullptr, 17, q8, nullptr, 32, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("GemmXWt: weight type Q8_0"), std::string::npos) << s;
+  s = GemmXW(nullptr, 17, 32, q8, nullptr, nullptr);
+  EXPECT_NE(s.message().find("GemmXW: weight type Q8_0"), std::string::npos) << s;
+  const DeviceMatrix f32{nullptr, DType::kF32, 64, 32};
+  s = GemmXWt(nullptr, 17, f32, nullptr, 63, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("ldy 63"), std::string::npos) << s;
+  s = GemmXW(nullptr, 17, 63, f32, nullptr, nullptr);
+  EXPECT_NE(s.message().find("lda 63"), std::string::npos) << s;
+  const DeviceMatrix bf16{nullptr, DType::kBF16, 64, 32};
+  s = GemmXWt(nullptr, 17, bf16, nullptr, 64, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("half_scratch is null for BF16"), std::string::npos) << s;
+  const DeviceMatrix huge{nullptr, DType::kF32, int64_t{1} << 32, 32};
+  s = GemmXWt(nullptr, 17, huge, nullptr, int64_t{1} << 32, nullptr);
+  EXPECT_NE(s.message().find("exceeds cuBLAS's int range"), std::string::npos) << s;
+  EXPECT_EQ(GemmScratchBytes(256, 8192, DType::kBF16), 256 * 8192 * 2);
+  EXPECT_EQ(GemmScratchBytes(256, 8192, DType::kF32), 0);
 }
 
 // The activation of each row against the CPU's ApplyActivation: the same zeros (StochA's

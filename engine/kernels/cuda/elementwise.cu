@@ -43,6 +43,21 @@ __global__ void AddKernel(float* __restrict__ x, const float* __restrict__ y, in
   }
 }
 
+__global__ void MulNonZeroKernel(float* __restrict__ h, const float* __restrict__ u, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if (h[i] != 0.0f) h[i] = __fmul_rn(h[i], u[i]);
+  }
+}
+
+__global__ void GatherRowsKernel(const float* __restrict__ x, const int32_t* __restrict__ rows,
+                                 int64_t n, int64_t D, float* __restrict__ out) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n * D;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = x[static_cast<int64_t>(rows[i / D]) * D + i % D];
+  }
+}
+
 __global__ void WriteKvKernel(const float* __restrict__ k, const float* __restrict__ v, int64_t T,
                               int64_t kv_dim, const DeviceAttentionRow* __restrict__ rows) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < T * kv_dim;
@@ -96,6 +111,18 @@ absl::Status WriteKv(const float* k, const float* v, int64_t T, int64_t kv_dim,
   if (T * kv_dim <= 0) return absl::OkStatus();
   WriteKvKernel<<<GridFor(T * kv_dim, kThreads), kThreads>>>(k, v, T, kv_dim, rows);
   return LaunchStatus("WriteKvKernel");
+}
+
+absl::Status MulNonZero(float* h, const float* u, int64_t n) {
+  if (n <= 0) return absl::OkStatus();
+  MulNonZeroKernel<<<GridFor(n, kThreads), kThreads>>>(h, u, n);
+  return LaunchStatus("MulNonZeroKernel");
+}
+
+absl::Status GatherRows(const float* x, const int32_t* rows, int64_t n, int64_t D, float* out) {
+  if (n * D <= 0) return absl::OkStatus();
+  GatherRowsKernel<<<GridFor(n * D, kThreads), kThreads>>>(x, rows, n, D, out);
+  return LaunchStatus("GatherRowsKernel");
 }
 
 }  // namespace stocha::cuda

@@ -19,6 +19,13 @@ absl::Status AddBiasRows(float* y, const float* bias, int64_t T, int64_t n);
 // x[i] += y[i] for i < n (the residual stream).
 absl::Status AddInPlace(float* x, const float* y, int64_t n);
 
+// h[i] *= u[i] where h[i] != 0, for i < n: the gated FFN's up product after the
+// activation, leaving an exact zero as it is (as RowDots' kScaleNonZero does).
+absl::Status MulNonZero(float* h, const float* u, int64_t n);
+
+// out[i][:] = x[rows[i]][:] for i < n (rows [n] device memory, x and out [.][D]).
+absl::Status GatherRows(const float* x, const int32_t* rows, int64_t n, int64_t D, float* out);
+
 // rows[t].k[position][:] = k[t][:], and the same for v, for each token row t (rows [T]
 // device memory, the rows Attend reads).
 absl::Status WriteKv(const float* k, const float* v, int64_t T, int64_t kv_dim,
