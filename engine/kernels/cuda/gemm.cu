@@ -1,8 +1,11 @@
 // cuBLAS GEMMs for many token rows: one handle per thread and device, 16-bit activation rounding.
+// cuBLAS is loaded with dlopen on first use, not linked (CublasApi below says why).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <dlfcn.h>
 
 #include <climits>
 #include <string>
@@ -19,10 +22,76 @@ namespace {
 // NVIDIA's recommended cuBLAS workspace for Hopper (4 MiB suffices before it).
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 
-absl::Status CublasStatus(cublasStatus_t s, const char* what) {
+// The cuBLAS entry points this file calls, resolved from libcublas.so.13 at first use.
+// Why not link it: libcublasLt.so.13 (which libcublas needs) has a 94 KB static TLS block,
+// and glibc carves a linked library's static TLS out of every new thread's stack. civetweb
+// (prometheus-cpp's metrics listener) starts its threads with a ~100 KB stack, so with
+// cuBLAS linked pthread_create fails (EINVAL) and the server's metrics endpoint cannot start
+// (docs/CUDA.md). A dlopen'ed library's TLS is allocated per thread on first use instead
+// (libcublas does not ask for static TLS: no DF_STATIC_TLS), and a CPU-only server never
+// maps cuBLAS at all.
+struct CublasApi {
+  decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasDestroy_v2) destroy = nullptr;
+  decltype(&cublasSetStream_v2) set_stream = nullptr;
+  decltype(&cublasSetWorkspace_v2) set_workspace = nullptr;
+  decltype(&cublasSetMathMode) set_math_mode = nullptr;
+  // The exported C function; cublas_api.h adds a C++ overload taking a cudaDataType compute
+  // type, so the signature is spelled out.
+  cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                            const void*, const void*, cudaDataType, int, const void*,
+                            cudaDataType, int, const void*, void*, cudaDataType, int,
+                            cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+  decltype(&cublasGetStatusName) status_name = nullptr;
+  decltype(&cublasGetStatusString) status_string = nullptr;
+};
+
+constexpr const char* kCublasLibrary = "libcublas.so.13";
+
+template <typename F>
+absl::Status Resolve(void* lib, const char* name, F* fn) {
+  *fn = reinterpret_cast<F>(dlsym(lib, name));
+  if (*fn != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(kCublasLibrary, " has no ", name, " (a cuBLAS older than 13?)"));
+}
+
+absl::StatusOr<CublasApi> LoadCublas() {
+  // RTLD_LOCAL: its symbols stay out of the global namespace; never dlclose'd (the handles
+  // below outlive every caller).
+  void* lib = dlopen(kCublasLibrary, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = dlerror();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cuBLAS (for steps of more than 16 rows on the GPU): cannot load ", kCublasLibrary, ": ",
+        why != nullptr ? why : "unknown error",
+        "; it comes with the CUDA toolkit (lib64) and in the CUDA image; add its directory to "
+        "LD_LIBRARY_PATH"));
+  }
+  CublasApi api;
+  absl::Status s = Resolve(lib, "cublasCreate_v2", &api.create);
+  if (s.ok()) s = Resolve(lib, "cublasDestroy_v2", &api.destroy);
+  if (s.ok()) s = Resolve(lib, "cublasSetStream_v2", &api.set_stream);
+  if (s.ok()) s = Resolve(lib, "cublasSetWorkspace_v2", &api.set_workspace);
+  if (s.ok()) s = Resolve(lib, "cublasSetMathMode", &api.set_math_mode);
+  if (s.ok()) s = Resolve(lib, "cublasGemmEx", &api.gemm_ex);
+  if (s.ok()) s = Resolve(lib, "cublasGetStatusName", &api.status_name);
+  if (s.ok()) s = Resolve(lib, "cublasGetStatusString", &api.status_string);
+  if (!s.ok()) return s;
+  return api;
+}
+
+// The process's one CublasApi, loaded by the first caller (a failed load is kept, and
+// every later GEMM returns the same error).
+const absl::StatusOr<CublasApi>& Cublas() {
+  static const absl::StatusOr<CublasApi>* const api = new absl::StatusOr<CublasApi>(LoadCublas());
+  return *api;
+}
+
+absl::Status CublasStatus(const CublasApi& api, cublasStatus_t s, const char* what) {
   if (s == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
   const std::string msg =
-      absl::StrCat(what, ": ", cublasGetStatusName(s), " (", cublasGetStatusString(s), ")");
+      absl::StrCat(what, ": ", api.status_name(s), " (", api.status_string(s), ")");
   if (s == CUBLAS_STATUS_ALLOC_FAILED) return absl::ResourceExhaustedError(msg);
   return absl::InternalError(msg);
 }
@@ -36,7 +105,7 @@ struct Handle {
   void* workspace = nullptr;
 };
 
-absl::StatusOr<cublasHandle_t> ThreadHandle() {
+absl::StatusOr<cublasHandle_t> ThreadHandle(const CublasApi& api) {
   thread_local std::unordered_map<int, Handle> handles;
   int device = 0;
   absl::Status s = CudaStatus(cudaGetDevice(&device), "cudaGetDevice");
@@ -46,17 +115,20 @@ absl::StatusOr<cublasHandle_t> ThreadHandle() {
   Handle h;
   s = CudaStatus(cudaMalloc(&h.workspace, kWorkspaceBytes), "cudaMalloc (cuBLAS workspace)");
   if (!s.ok()) return s;
-  s = CublasStatus(cublasCreate(&h.handle), "cublasCreate");
+  s = CublasStatus(api, api.create(&h.handle), "cublasCreate");
   // cublasSetStream resets the workspace to cuBLAS's own pool, so the stream goes first.
-  if (s.ok()) s = CublasStatus(cublasSetStream(h.handle, cudaStreamPerThread), "cublasSetStream");
   if (s.ok()) {
-    s = CublasStatus(cublasSetWorkspace(h.handle, h.workspace, kWorkspaceBytes),
+    s = CublasStatus(api, api.set_stream(h.handle, cudaStreamPerThread), "cublasSetStream");
+  }
+  if (s.ok()) {
+    s = CublasStatus(api, api.set_workspace(h.handle, h.workspace, kWorkspaceBytes),
                      "cublasSetWorkspace");
   }
-  if (s.ok())
-    s = CublasStatus(cublasSetMathMode(h.handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  if (s.ok()) {
+    s = CublasStatus(api, api.set_math_mode(h.handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  }
   if (!s.ok()) {
-    if (h.handle != nullptr) (void)cublasDestroy(h.handle);
+    if (h.handle != nullptr) (void)api.destroy(h.handle);
     (void)cudaFree(h.workspace);
     return s;
   }
@@ -131,7 +203,9 @@ absl::Status Gemm(const char* op, cublasOperation_t op_a, int64_t m, int64_t n, 
                                                    " weights (GemmScratchBytes)"));
   }
   if (m <= 0 || n <= 0) return absl::OkStatus();
-  absl::StatusOr<cublasHandle_t> handle = ThreadHandle();
+  const absl::StatusOr<CublasApi>& api = Cublas();
+  if (!api.ok()) return api.status();
+  absl::StatusOr<cublasHandle_t> handle = ThreadHandle(*api);
   if (!handle.ok()) return handle.status();
   const void* b = x;
   int64_t ldb = ldx;
@@ -145,7 +219,7 @@ absl::Status Gemm(const char* op, cublasOperation_t op_a, int64_t m, int64_t n, 
     ldb = k;
   }
   const float alpha = 1.0f, beta = 0.0f;
-  return CublasStatus(cublasGemmEx(*handle, op_a, CUBLAS_OP_N, static_cast<int>(m),
+  return CublasStatus(*api, api->gemm_ex(*handle, op_a, CUBLAS_OP_N, static_cast<int>(m),
                                    static_cast<int>(n), static_cast<int>(k), &alpha, a.data, *type,
                                    static_cast<int>(lda), b, *type, static_cast<int>(ldb), &beta, c,
                                    CUDA_R_32F, static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
