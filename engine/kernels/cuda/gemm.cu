@@ -4,7 +4,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-
 #include <dlfcn.h>
 
 #include <climits>
@@ -39,9 +38,9 @@ struct CublasApi {
   // The exported C function; cublas_api.h adds a C++ overload taking a cudaDataType compute
   // type, so the signature is spelled out.
   cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
-                            const void*, const void*, cudaDataType, int, const void*,
-                            cudaDataType, int, const void*, void*, cudaDataType, int,
-                            cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+                            const void*, const void*, cudaDataType, int, const void*, cudaDataType,
+                            int, const void*, void*, cudaDataType, int, cublasComputeType_t,
+                            cublasGemmAlgo_t) = nullptr;
   decltype(&cublasGetStatusName) status_name = nullptr;
   decltype(&cublasGetStatusString) status_string = nullptr;
 };
@@ -219,7 +218,8 @@ absl::Status Gemm(const char* op, cublasOperation_t op_a, int64_t m, int64_t n, 
     ldb = k;
   }
   const float alpha = 1.0f, beta = 0.0f;
-  return CublasStatus(*api, api->gemm_ex(*handle, op_a, CUBLAS_OP_N, static_cast<int>(m),
+  return CublasStatus(*api,
+                      api->gemm_ex(*handle, op_a, CUBLAS_OP_N, static_cast<int>(m),
                                    static_cast<int>(n), static_cast<int>(k), &alpha, a.data, *type,
                                    static_cast<int>(lda), b, *type, static_cast<int>(ldb), &beta, c,
                                    CUDA_R_32F, static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
