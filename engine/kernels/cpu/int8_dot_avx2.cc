@@ -175,10 +175,10 @@ STOCHA_AVX2_KERNEL float DotRowQ6K(const Q8Row& x, const char* row, const char* 
 }  // namespace
 
 void Int8DotRowsAvx2(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                     float* y) {
+                     float* y, const void* after) {
   for (int r = 0; r < count; ++r) {
     const char* p = static_cast<const char*>(rows[r]);
-    const char* next = r + 1 < count ? static_cast<const char*>(rows[r + 1]) : nullptr;
+    const char* next = static_cast<const char*>(r + 1 < count ? rows[r + 1] : after);
     switch (dt) {
       case DType::kQ8_0:
         y[r] = DotRow<DType::kQ8_0>(x, p, next, n);

@@ -128,7 +128,8 @@ TEST(Q8ActivationsTest, HalvesPairBlocksIAndIPlusFour) {
   std::vector<float> x(2 * kN);
   // Block max 127 (element 31 = ±127, so d = 1): q = x exactly, |x| <= 127.
   for (int64_t t = 0; t < 2; ++t)
-    for (int64_t i = 0; i < kN; ++i) x[t * kN + i] = i % 32 == 31 ? 127.0f : (i * 7 + t) % 251 - 125;
+    for (int64_t i = 0; i < kN; ++i)
+      x[t * kN + i] = i % 32 == 31 ? 127.0f : (i * 7 + t) % 251 - 125;
   Q8Activations a;
   a.Quantize(x.data(), 2, kN, DType::kQ4_0);
   for (int64_t t = 0; t < 2; ++t) {

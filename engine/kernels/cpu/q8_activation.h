@@ -34,11 +34,11 @@ enum class ActivationFormat { kF32, kInt8 };
 // 16-31 of 8g+i+4 (a Q4_0 block's low nibbles are its elements 0-15, its high ones 16-31).
 // Blocks past the last full group are not in it.
 struct Q8Row {
-  const int8_t* q;       // [n]
-  const float* d;        // [n / block]
-  const int32_t* s;      // [n / 32] (block 32), else null
-  const int16_t* bsums;  // [n / 16] (block 256), else null
-  int block;             // 32 or 256
+  const int8_t* q;                 // [n]
+  const float* d;                  // [n / block]
+  const int32_t* s;                // [n / 32] (block 32), else null
+  const int16_t* bsums;            // [n / 16] (block 256), else null
+  int block;                       // 32 or 256
   const int8_t* halves = nullptr;  // [n / 256 * 256] (block 32), else null
 };
 
