@@ -28,7 +28,7 @@ STOCHA_INLINE void AxpyRowT(float h, const void* row, int64_t n, float* o) {
 // (nullptr: the last): prefetch ahead.
 STOCHA_INLINE void AxpyRow(float h, const void* row, DType dt, int64_t n, float* o, bool stream,
                            const void* next) {
-  if (IsQuantized(dt)) return QuantAxpyRow(h, row, dt, n, o);  // sequential: no prefetch plan
+  if (IsQuantized(dt)) return QuantAxpyRow(h, row, dt, n, o, stream ? next : nullptr);
   const int64_t esize = static_cast<int64_t>(DTypeSize(dt));
   if (IntrinsicRowKernels()) {
     if (!stream) return AxpyRowIntrinsic(h, row, dt, n, o, nullptr);
@@ -90,7 +90,7 @@ STOCHA_KERNEL_CLONES void UpDownRow(const float* x, const Q8Row* xq, float* a, c
     float dot = 0.0f;
     if (xq != nullptr) {
       const void* rows[1] = {up_row};
-      Int8DotRows(*xq, rows, 1, w_up.dtype, K, &dot);
+      Int8DotRows(*xq, rows, 1, w_up.dtype, K, &dot, /*after=*/down_row);
     } else {
       dot = IsQuantized(w_up.dtype) ? QuantDotRow(x, up_row, w_up.dtype, K)
                                     : DotRowAhead(x, up_row, down_row, w_up.dtype, K);

@@ -145,14 +145,16 @@ std::string_view Int8DotLevel() {
   }
 }
 
-void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                 float* y) {
+void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n, float* y,
+                 const void* after) {
   switch (ActiveLevel()) {
 #if defined(__x86_64__)
     case Level::kVnni:
-      return int8_x86::Int8DotRowsVnni(x, rows, count, dt, n, y);
+      return int8_x86::Int8DotRowsVnni(x, rows, count, dt, n, y, after);
     case Level::kAvx2:
-      return int8_x86::Int8DotRowsAvx2(x, rows, count, dt, n, y);
+      return int8_x86::Int8DotRowsAvx2(x, rows, count, dt, n, y, after);
+#else
+    (void)after;
 #endif
     default:
       Int8DotRowsReference(x, rows, count, dt, n, y);

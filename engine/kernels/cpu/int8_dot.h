@@ -61,8 +61,11 @@ constexpr bool Int8DotSupported(DType dt) { return IsQuantized(dt); }
 
 // y[r] = x · rows[r][0..n) for r < count (any count), dt Int8DotSupported, n a multiple of
 // DTypeBlockSize(dt), x quantized for dt (x.block == Q8ActivationBlock(dt)).
-// Each row's bits are the reference's whatever `count` and the other rows.
-void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n, float* y);
+// Each row's bits are the reference's whatever `count` and the other rows. `after`: the row
+// the caller reads after rows[count - 1] (the sparse path's W_downᵀ row after its up row), or
+// null; the AVX2 and VNNI kernels prefetch into it as they finish the last row.
+void Int8DotRows(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n, float* y,
+                 const void* after = nullptr);
 
 // The scalar reference, written out as the header's formula.
 void Int8DotRowsReference(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,

@@ -43,6 +43,32 @@ STOCHA_INT8_AVX2 __m256i Products(const char* p, const int8_t* q) {
   }
 }
 
+// Q4_0 blocks k and k + 4 (at p and p + 4 · 18 bytes) against their activations arranged as
+// Q8Row::halves (`h`: that pair's 64 bytes): one 256-bit vector holds both blocks' 16 nibble
+// bytes, so one mask and one shift unpack two blocks (LoadNibbles takes that per block), and the
+// pair sums come out as blocks k (lanes 0-3) and k + 4 (lanes 4-7), each an unsigned (w + 8)·q
+// sum as UnsignedProducts'. The two vpmaddubsw results are added as int16: each pair sum is at
+// most 2·15·127, the two at most 7620.
+STOCHA_INT8_AVX2 __m256i Q4PairProducts(const char* p, const int8_t* h) {
+  constexpr int64_t kBytes = static_cast<int64_t>(sizeof(BlockQ4_0));
+  const __m256i v = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 4 * kBytes + 2)), 1);
+  const __m256i nib = _mm256_set1_epi8(15);
+  const __m256i lo = _mm256_and_si256(v, nib);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+  const __m256i s16 = _mm256_add_epi16(UnsignedProducts16(lo, h), UnsignedProducts16(hi, h + 32));
+  return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+}
+
+// Lane b = the sum of block b's four lanes, for the pairs v[i] = (block i, block i + 4) of
+// Q4PairProducts: three vphaddd (SumLanes8 takes six and two lane permutes for eight blocks).
+STOCHA_INT8_AVX2 __m256i SumPairLanes(const __m256i* v) {
+  // Per 128-bit half (low: blocks 0-3, high: blocks 4-7): [i, i, i+1, i+1] after the first
+  // level, [0, 1, 2, 3] (or [4, 5, 6, 7]) after the second.
+  return _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+}
+
 // The last count < 8 blocks of one row from block b (lanes past count are 0).
 template <DType DT>
 STOCHA_INT8_AVX2 __m256 TailGroup(const Q8Row& x, const char* row, int64_t b, int count,
@@ -73,11 +99,18 @@ STOCHA_AVX2_KERNEL float DotRow(const Q8Row& x, const char* row, const char* nex
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < full; b += 8) {
     for (int64_t o = 0; o < 8 * kBytes; o += 64) PrefetchAt(pf, b * kBytes + o, 1);
-    __m256i v[8];
-    for (int k = 0; k < 8; ++k)
-      v[k] = Products<DT>(row + (b + k) * kBytes, x.q + (b + k) * kQuantBlock);
-    __m256i isum = SumLanes8(v);
-    if constexpr (DT == DType::kQ4_0) isum = RemoveOffset8(isum, x.s + b, 8);
+    __m256i isum;
+    if constexpr (DT == DType::kQ4_0) {
+      __m256i v[4];
+      for (int i = 0; i < 4; ++i)
+        v[i] = Q4PairProducts(row + (b + i) * kBytes, x.halves + b * kQuantBlock + 64 * i);
+      isum = RemoveOffset8(SumPairLanes(v), x.s + b, 8);
+    } else {
+      __m256i v[8];
+      for (int k = 0; k < 8; ++k)
+        v[k] = Products<DT>(row + (b + k) * kBytes, x.q + (b + k) * kQuantBlock);
+      isum = SumLanes8(v);
+    }
     acc = Accumulate(BlockScales(row + b * kBytes, kBytes, x.d + b, 8), isum, acc);
   }
   if (full < nb) acc = TailGroup<DT>(x, row, full, static_cast<int>(nb - full), acc);
@@ -142,10 +175,10 @@ STOCHA_AVX2_KERNEL float DotRowQ6K(const Q8Row& x, const char* row, const char* 
 }  // namespace
 
 void Int8DotRowsAvx2(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                     float* y) {
+                     float* y, const void* after) {
   for (int r = 0; r < count; ++r) {
     const char* p = static_cast<const char*>(rows[r]);
-    const char* next = r + 1 < count ? static_cast<const char*>(rows[r + 1]) : nullptr;
+    const char* next = static_cast<const char*>(r + 1 < count ? rows[r + 1] : after);
     switch (dt) {
       case DType::kQ8_0:
         y[r] = DotRow<DType::kQ8_0>(x, p, next, n);

@@ -120,6 +120,45 @@ TEST(Q8ActivationsTest, Q8KMatchesHandComputedBlocks) {
   EXPECT_EQ(r.bsums[32], -127 + 32 - 6 + 0 - 2 + 2 + 127);
 }
 
+// Q8Row::halves for two rows of 20 blocks (two full groups and a tail): element e of block b of
+// row t quantized to a distinct value, and each position of halves checked against the layout
+// q8_activation.h states, written out by hand for a few positions and then for all.
+TEST(Q8ActivationsTest, HalvesPairBlocksIAndIPlusFour) {
+  constexpr int64_t kBlocks = 20, kN = kBlocks * 32;
+  std::vector<float> x(2 * kN);
+  // Block max 127 (element 31 = ±127, so d = 1): q = x exactly, |x| <= 127.
+  for (int64_t t = 0; t < 2; ++t)
+    for (int64_t i = 0; i < kN; ++i)
+      x[t * kN + i] = i % 32 == 31 ? 127.0f : (i * 7 + t) % 251 - 125;
+  Q8Activations a;
+  a.Quantize(x.data(), 2, kN, DType::kQ4_0);
+  for (int64_t t = 0; t < 2; ++t) {
+    const Q8Row r = a.row(t);
+    ASSERT_NE(r.halves, nullptr);
+    for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(r.q[i], static_cast<int8_t>(x[t * kN + i]));
+    // Hand-picked: group 0 pair 0 starts with block 0's element 0, then block 4's element 0 at
+    // 16, block 0's element 16 at 32, block 4's element 16 at 48; pair 3 (at 192) is blocks 3
+    // and 7; group 1 (at 256) starts with block 8.
+    EXPECT_EQ(r.halves[0], r.q[0]);
+    EXPECT_EQ(r.halves[16], r.q[4 * 32]);
+    EXPECT_EQ(r.halves[32], r.q[16]);
+    EXPECT_EQ(r.halves[48 + 15], r.q[4 * 32 + 31]);
+    EXPECT_EQ(r.halves[192 + 16], r.q[7 * 32]);
+    EXPECT_EQ(r.halves[256], r.q[8 * 32]);
+    for (int64_t g = 0; g < 2; ++g)
+      for (int64_t pair = 0; pair < 4; ++pair)
+        for (int64_t j = 0; j < 64; ++j) {
+          const int64_t block = 8 * g + pair + (j / 16 % 2 == 1 ? 4 : 0);
+          const int64_t elem = j % 16 + (j >= 32 ? 16 : 0);
+          ASSERT_EQ(r.halves[256 * g + 64 * pair + j], r.q[block * 32 + elem])
+              << "row " << t << " group " << g << " pair " << pair << " byte " << j;
+        }
+  }
+  const std::vector<float> z(256, 1.0f);
+  a.Quantize(z.data(), 1, 256, DType::kQ4_K);  // block 256: no halves
+  EXPECT_EQ(a.row(0).halves, nullptr);
+}
+
 // Q8_K on random rows: every q is ggml's rule evaluated with the C library's rounding
 // (std::nearbyint, ties to even in the default mode), d is 1 / (-127 / m), and bsums are the
 // sums of 16; exact ties (k + 0.5 after scaling) included by construction.

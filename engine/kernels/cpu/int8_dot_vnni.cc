@@ -139,15 +139,33 @@ STOCHA_VNNI_KERNEL void DotRows(const Q8Row& x, const char* const* rows, const c
   }
 }
 
+// The row read after single row r of the tail: row r + 1, and after the last one the caller's
+// `after` (null: none), for the prefetch plan.
+class TailNext {
+ public:
+  TailNext(const char* const* rows, int count, const void* after)
+      : rows_(rows), count_(count), after_(static_cast<const char*>(after)) {}
+  const char* const* of(int r) const {
+    if (r + 1 < count_) return rows_ + r + 1;
+    return after_ != nullptr ? &after_ : nullptr;
+  }
+
+ private:
+  const char* const* rows_;
+  int count_;
+  const char* after_;
+};
+
 template <DType DT>
 STOCHA_VNNI_KERNEL void DotRowsAll(const Q8Row& x, const void* const* rows, int count, int64_t n,
-                                   float* y) {
+                                   float* y, const void* after) {
   const auto* p = reinterpret_cast<const char* const*>(rows);
   int r = 0;
   for (; r + 4 <= count; r += 4) {
     DotRows<DT, 4>(x, p + r, r + 8 <= count ? p + r + 4 : nullptr, n, y + r);
   }
-  for (; r < count; ++r) DotRows<DT, 1>(x, p + r, nullptr, n, y + r);
+  const TailNext next(p, count, after);
+  for (; r < count; ++r) DotRows<DT, 1>(x, p + r, next.of(r), n, y + r);
 }
 
 // Q4_K/Q5_K, R rows at once: each activation sub-block pair and its bsums loaded once for
@@ -200,13 +218,14 @@ STOCHA_VNNI_KERNEL void DotRowsK(const Q8Row& x, const char* const* rows, const 
 
 template <DType DT>
 STOCHA_VNNI_KERNEL void DotRowsAllK(const Q8Row& x, const void* const* rows, int count, int64_t n,
-                                    float* y) {
+                                    float* y, const void* after) {
   const auto* p = reinterpret_cast<const char* const*>(rows);
   int r = 0;
   for (; r + 4 <= count; r += 4) {
     DotRowsK<DT, 4>(x, p + r, r + 8 <= count ? p + r + 4 : nullptr, n, y + r);
   }
-  for (; r < count; ++r) DotRowsK<DT, 1>(x, p + r, nullptr, n, y + r);
+  const TailNext next(p, count, after);
+  for (; r < count; ++r) DotRowsK<DT, 1>(x, p + r, next.of(r), n, y + r);
 }
 
 // Q6_K, R rows at once: each 32 activations loaded once for the R rows; vpdpwssd as above.
@@ -247,30 +266,31 @@ STOCHA_VNNI_KERNEL void DotRowsQ6K(const Q8Row& x, const char* const* rows, cons
 }
 
 STOCHA_VNNI_KERNEL void DotRowsAllQ6K(const Q8Row& x, const void* const* rows, int count, int64_t n,
-                                      float* y) {
+                                      float* y, const void* after) {
   const auto* p = reinterpret_cast<const char* const*>(rows);
   int r = 0;
   for (; r + 4 <= count; r += 4) {
     DotRowsQ6K<4>(x, p + r, r + 8 <= count ? p + r + 4 : nullptr, n, y + r);
   }
-  for (; r < count; ++r) DotRowsQ6K<1>(x, p + r, nullptr, n, y + r);
+  const TailNext next(p, count, after);
+  for (; r < count; ++r) DotRowsQ6K<1>(x, p + r, next.of(r), n, y + r);
 }
 
 }  // namespace
 
 void Int8DotRowsVnni(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                     float* y) {
+                     float* y, const void* after) {
   switch (dt) {
     case DType::kQ8_0:
-      return DotRowsAll<DType::kQ8_0>(x, rows, count, n, y);
+      return DotRowsAll<DType::kQ8_0>(x, rows, count, n, y, after);
     case DType::kQ4_0:
-      return DotRowsAll<DType::kQ4_0>(x, rows, count, n, y);
+      return DotRowsAll<DType::kQ4_0>(x, rows, count, n, y, after);
     case DType::kQ4_K:
-      return DotRowsAllK<DType::kQ4_K>(x, rows, count, n, y);
+      return DotRowsAllK<DType::kQ4_K>(x, rows, count, n, y, after);
     case DType::kQ5_K:
-      return DotRowsAllK<DType::kQ5_K>(x, rows, count, n, y);
+      return DotRowsAllK<DType::kQ5_K>(x, rows, count, n, y, after);
     default:
-      return DotRowsAllQ6K(x, rows, count, n, y);
+      return DotRowsAllQ6K(x, rows, count, n, y, after);
   }
 }
 

@@ -250,9 +250,9 @@ STOCHA_INT8_AVX2 float Q6KBlockScale(const char* p, float dx) {
 
 // The per-level kernels (int8_dot_avx2.cc, int8_dot_vnni.cc): Int8DotRows for one level.
 void Int8DotRowsAvx2(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                     float* y);
+                     float* y, const void* after);
 void Int8DotRowsVnni(const Q8Row& x, const void* const* rows, int count, DType dt, int64_t n,
-                     float* y);
+                     float* y, const void* after);
 
 }  // namespace stocha::int8_x86
 

@@ -57,6 +57,13 @@ STOCHA_INLINE void PrefetchAt(const RowPrefetch& p, int64_t i, int64_t esize) {
                      /*rw=*/0, /*locality=*/3);
 }
 
+// PrefetchAt for each multiple of 64 in the byte range [from, to) of a row planned with esize 1:
+// a kernel reading blocks of any size (18 bytes for Q4_0, 34 for Q8_0) asks for each cache line
+// of the stream once, as it reads the block holding that line's offset.
+STOCHA_INLINE void PrefetchSpan(const RowPrefetch& p, int64_t from, int64_t to) {
+  for (int64_t o = (from + 63) & ~int64_t{63}; o < to; o += 64) PrefetchAt(p, o, 1);
+}
+
 }  // namespace stocha
 
 #endif  // STOCHA_ENGINE_KERNELS_CPU_PREFETCH_H_

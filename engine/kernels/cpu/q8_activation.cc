@@ -23,6 +23,19 @@ inline int RoundTiesToEven(float v) {
 
 }  // namespace
 
+void ArrangeQ8Halves(const int8_t* q, int64_t n, int8_t* out) {
+  for (int64_t g = 0; g < n / 256; ++g) {
+    const int8_t* b = q + 256 * g;
+    int8_t* o = out + 256 * g;
+    for (int i = 0; i < 4; ++i, o += 64) {
+      std::memcpy(o, b + 32 * i, 16);
+      std::memcpy(o + 16, b + 32 * (i + 4), 16);
+      std::memcpy(o + 32, b + 32 * i + 16, 16);
+      std::memcpy(o + 48, b + 32 * (i + 4) + 16, 16);
+    }
+  }
+}
+
 void Q8Activations::Quantize(const float* x, int64_t T, int64_t K, DType weights) {
   K_ = K;
   block_ = Q8ActivationBlock(weights);
@@ -32,8 +45,12 @@ void Q8Activations::Quantize(const float* x, int64_t T, int64_t K, DType weights
   if (block_ == kQuantBlock) {
     bsums_.clear();
     QuantizeQ8_0(x, blocks);
+    halves_.resize(static_cast<size_t>(T * HalvesPerRow()));
+    for (int64_t t = 0; t < T; ++t)
+      ArrangeQ8Halves(q_.data() + t * K, K, halves_.data() + t * HalvesPerRow());
   } else {
     s_.clear();
+    halves_.clear();
     QuantizeQ8_K(x, blocks);
   }
 }

@@ -27,13 +27,23 @@ enum class ActivationFormat { kF32, kInt8 };
 //     d[b] is its F32 scale (not rounded to F16; negative where the block's largest-magnitude
 //     element is positive), bsums[g] = Σ q over elements 16g..16g+15 (its bsums: the
 //     sub-block sums the K types' mins and offsets are taken off with). s is null.
+// halves (block 32 only, else null): q again, rearranged for kernels that unpack two Q4_0
+// blocks' nibbles with one 256-bit load (int8_dot_avx2.cc). In each full group of eight blocks
+// (blocks 8g..8g+7, 256 bytes at 256g), pair i < 4 is blocks 8g+i and 8g+i+4: its 64 bytes are
+// elements 0-15 of block 8g+i, elements 0-15 of block 8g+i+4, elements 16-31 of 8g+i, elements
+// 16-31 of 8g+i+4 (a Q4_0 block's low nibbles are its elements 0-15, its high ones 16-31).
+// Blocks past the last full group are not in it.
 struct Q8Row {
-  const int8_t* q;       // [n]
-  const float* d;        // [n / block]
-  const int32_t* s;      // [n / 32] (block 32), else null
-  const int16_t* bsums;  // [n / 16] (block 256), else null
-  int block;             // 32 or 256
+  const int8_t* q;                 // [n]
+  const float* d;                  // [n / block]
+  const int32_t* s;                // [n / 32] (block 32), else null
+  const int16_t* bsums;            // [n / 16] (block 256), else null
+  int block;                       // 32 or 256
+  const int8_t* halves = nullptr;  // [n / 256 * 256] (block 32), else null
 };
+
+// Writes Q8Row::halves for the n elements q (n a multiple of 32) to out[n / 256 * 256].
+void ArrangeQ8Halves(const int8_t* q, int64_t n, int8_t* out);
 
 // The activation block the integer kernels for weights of type dt read: 256 (Q8_K) for the K
 // types, 32 (Q8_0) for the others.
@@ -54,13 +64,18 @@ class Q8Activations {
   void Quantize(const float* x, int64_t T, int64_t K, DType weights);
   Q8Row row(int64_t t) const {
     const int64_t nb = K_ / block_;
-    return Q8Row{q_.data() + t * K_, d_.data() + t * nb, s_.empty() ? nullptr : s_.data() + t * nb,
-                 bsums_.empty() ? nullptr : bsums_.data() + t * (K_ / 16), block_};
+    return Q8Row{q_.data() + t * K_,
+                 d_.data() + t * nb,
+                 s_.empty() ? nullptr : s_.data() + t * nb,
+                 bsums_.empty() ? nullptr : bsums_.data() + t * (K_ / 16),
+                 block_,
+                 halves_.empty() ? nullptr : halves_.data() + t * HalvesPerRow()};
   }
 
  private:
   void QuantizeQ8_0(const float* x, int64_t blocks);
   void QuantizeQ8_K(const float* x, int64_t blocks);
+  int64_t HalvesPerRow() const { return K_ / 256 * 256; }
 
   int64_t K_ = 0;
   int block_ = 32;
@@ -68,6 +83,7 @@ class Q8Activations {
   std::vector<float> d_;
   std::vector<int32_t> s_;
   std::vector<int16_t> bsums_;
+  std::vector<int8_t> halves_;
 };
 
 }  // namespace stocha

@@ -12,6 +12,7 @@
 #include <cstddef>
 
 #include "engine/kernels/cpu/kblock_scales.h"
+#include "engine/kernels/cpu/prefetch.h"
 #include "engine/kernels/cpu/quant_block_bytes.h"
 #include "engine/kernels/cpu/quant_row_avx512.h"
 #include "engine/kernels/cpu/row_isa.h"
@@ -115,10 +116,12 @@ void DotRowsAvx2(const float* x, const void* const* rows, int count, int64_t n, 
 }
 
 template <DType DT>
-STOCHA_AVX2 void AxpyRowAvx2(float h, const void* row, int64_t n, float* o) {
-  constexpr size_t kBytes = DTypeBlockBytes(DT);
+STOCHA_AVX2 void AxpyRowAvx2(float h, const void* row, int64_t n, float* o, const void* next) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
   const __m256 hv = _mm256_set1_ps(h);
+  const RowPrefetch pf = PlanPrefetch(row, next, n / kQuantBlock * kBytes, 1);
   for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    PrefetchSpan(pf, b * kBytes, (b + 1) * kBytes);
     __m256 w[4];
     LoadBlock<DT>(static_cast<const char*>(row) + b * kBytes, w);
     float* ob = o + b * kQuantBlock;
@@ -232,10 +235,12 @@ void DotRowsKAvx2(const float* x, const void* const* rows, int count, int64_t n,
 }
 
 template <DType DT>
-STOCHA_AVX2 void AxpyRowKAvx2(float h, const void* row, int64_t n, float* o) {
-  constexpr size_t kBytes = DTypeBlockBytes(DT);
+STOCHA_AVX2 void AxpyRowKAvx2(float h, const void* row, int64_t n, float* o, const void* next) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
   const __m256 hv = _mm256_set1_ps(h);
+  const RowPrefetch pf = PlanPrefetch(row, next, n / kQK * kBytes, 1);
   for (int64_t b = 0; b < n / kQK; ++b) {
+    PrefetchSpan(pf, b * kBytes, (b + 1) * kBytes);
     const char* p = static_cast<const char*>(row) + b * kBytes;
     KScales s;
     LoadKScales<DT>(p, &s);
@@ -277,24 +282,26 @@ void QuantDotRows(const float* x, const void* const* rows, int count, DType dt, 
   DotRowsPortable(x, rows, count, dt, n, y);
 }
 
-void QuantAxpyRow(float h, const void* row, DType dt, int64_t n, float* o) {
+void QuantAxpyRow(float h, const void* row, DType dt, int64_t n, float* o, const void* next) {
 #if defined(__x86_64__)
   const RowIsa isa = ActiveRowIsa();
-  if (isa == RowIsa::kAvx512) return QuantAxpyRowAvx512(h, row, dt, n, o);
+  if (isa == RowIsa::kAvx512) return QuantAxpyRowAvx512(h, row, dt, n, o, next);
   if (isa == RowIsa::kAvx2) {
     switch (dt) {
       case DType::kQ8_0:
-        return AxpyRowAvx2<DType::kQ8_0>(h, row, n, o);
+        return AxpyRowAvx2<DType::kQ8_0>(h, row, n, o, next);
       case DType::kQ4_0:
-        return AxpyRowAvx2<DType::kQ4_0>(h, row, n, o);
+        return AxpyRowAvx2<DType::kQ4_0>(h, row, n, o, next);
       case DType::kQ4_K:
-        return AxpyRowKAvx2<DType::kQ4_K>(h, row, n, o);
+        return AxpyRowKAvx2<DType::kQ4_K>(h, row, n, o, next);
       case DType::kQ5_K:
-        return AxpyRowKAvx2<DType::kQ5_K>(h, row, n, o);
+        return AxpyRowKAvx2<DType::kQ5_K>(h, row, n, o, next);
       default:
-        return AxpyRowKAvx2<DType::kQ6_K>(h, row, n, o);
+        return AxpyRowKAvx2<DType::kQ6_K>(h, row, n, o, next);
     }
   }
+#else
+  (void)next;
 #endif
   AxpyRowPortable(h, row, dt, n, o);
 }

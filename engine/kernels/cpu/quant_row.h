@@ -28,8 +28,12 @@ inline float QuantDotRow(const float* x, const void* row, DType dt, int64_t n) {
 }
 
 // o[i] = fma(h, w[i], o[i]) for i < n (n a multiple of DTypeBlockSize(dt)), w the
-// dequantized row.
-void QuantAxpyRow(float h, const void* row, DType dt, int64_t n, float* o);
+// dequantized row. `next`: the row the caller reads after this one, or null; the AVX2 and
+// AVX-512 kernels prefetch kPrefetchDistance ahead in that stream (prefetch.h), as the dense
+// row kernels do (the sparse path's rows are scattered, so the hardware prefetchers cannot
+// follow it from one row to the next).
+void QuantAxpyRow(float h, const void* row, DType dt, int64_t n, float* o,
+                  const void* next = nullptr);
 
 }  // namespace stocha
 

@@ -13,6 +13,7 @@
 
 #include "engine/kernels/cpu/avx512_target.h"
 #include "engine/kernels/cpu/kblock_scales.h"
+#include "engine/kernels/cpu/prefetch.h"
 #include "engine/kernels/cpu/quant_block_bytes.h"
 #include "engine/model/quant_blocks.h"
 
@@ -73,10 +74,12 @@ STOCHA_AVX512 void DotRows(const float* x, const void* const* rows, int64_t n, f
 }
 
 template <DType DT>
-STOCHA_AVX512 void AxpyRow(float h, const void* row, int64_t n, float* o) {
-  constexpr size_t kBytes = DTypeBlockBytes(DT);
+STOCHA_AVX512 void AxpyRow(float h, const void* row, int64_t n, float* o, const void* next) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
   const __m512 hv = _mm512_set1_ps(h);
+  const RowPrefetch pf = PlanPrefetch(row, next, n / kQuantBlock * kBytes, 1);
   for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    PrefetchSpan(pf, b * kBytes, (b + 1) * kBytes);
     __m512 w[2];
     LoadBlock<DT>(static_cast<const char*>(row) + b * kBytes, w);
     float* ob = o + b * kQuantBlock;
@@ -165,10 +168,12 @@ STOCHA_AVX512 void DotRowsK(const float* x, const void* const* rows, int64_t n, 
 }
 
 template <DType DT>
-STOCHA_AVX512 void AxpyRowK(float h, const void* row, int64_t n, float* o) {
-  constexpr size_t kBytes = DTypeBlockBytes(DT);
+STOCHA_AVX512 void AxpyRowK(float h, const void* row, int64_t n, float* o, const void* next) {
+  constexpr int64_t kBytes = static_cast<int64_t>(DTypeBlockBytes(DT));
   const __m512 hv = _mm512_set1_ps(h);
+  const RowPrefetch pf = PlanPrefetch(row, next, n / kQK * kBytes, 1);
   for (int64_t b = 0; b < n / kQK; ++b) {
+    PrefetchSpan(pf, b * kBytes, (b + 1) * kBytes);
     const char* p = static_cast<const char*>(row) + b * kBytes;
     KScales s;
     LoadKScales<DT>(p, &s);
@@ -225,18 +230,18 @@ void QuantDotRowsAvx512(const float* x, const void* const* rows, int count, DTyp
   }
 }
 
-void QuantAxpyRowAvx512(float h, const void* row, DType dt, int64_t n, float* o) {
+void QuantAxpyRowAvx512(float h, const void* row, DType dt, int64_t n, float* o, const void* next) {
   switch (dt) {
     case DType::kQ8_0:
-      return AxpyRow<DType::kQ8_0>(h, row, n, o);
+      return AxpyRow<DType::kQ8_0>(h, row, n, o, next);
     case DType::kQ4_0:
-      return AxpyRow<DType::kQ4_0>(h, row, n, o);
+      return AxpyRow<DType::kQ4_0>(h, row, n, o, next);
     case DType::kQ4_K:
-      return AxpyRowK<DType::kQ4_K>(h, row, n, o);
+      return AxpyRowK<DType::kQ4_K>(h, row, n, o, next);
     case DType::kQ5_K:
-      return AxpyRowK<DType::kQ5_K>(h, row, n, o);
+      return AxpyRowK<DType::kQ5_K>(h, row, n, o, next);
     default:
-      return AxpyRowK<DType::kQ6_K>(h, row, n, o);
+      return AxpyRowK<DType::kQ6_K>(h, row, n, o, next);
   }
 }
 
@@ -245,7 +250,7 @@ void QuantAxpyRowAvx512(float h, const void* row, DType dt, int64_t n, float* o)
 void QuantDotRowsAvx512(const float*, const void* const*, int, DType, int64_t, float*) {
   std::abort();
 }
-void QuantAxpyRowAvx512(float, const void*, DType, int64_t, float*) { std::abort(); }
+void QuantAxpyRowAvx512(float, const void*, DType, int64_t, float*, const void*) { std::abort(); }
 
 #endif
 

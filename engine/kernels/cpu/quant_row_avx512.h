@@ -15,7 +15,7 @@ void QuantDotRowsAvx512(const float* x, const void* const* rows, int count, DTyp
                         float* y);
 
 // As QuantAxpyRow: o[i] = fma(h, w[i], o[i]) for i < n.
-void QuantAxpyRowAvx512(float h, const void* row, DType dt, int64_t n, float* o);
+void QuantAxpyRowAvx512(float h, const void* row, DType dt, int64_t n, float* o, const void* next);
 
 }  // namespace stocha
 
