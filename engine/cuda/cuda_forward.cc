@@ -345,26 +345,39 @@ absl::Status CudaForward::Attention(int l, int T) {
   return AddInPlace(x, out_.as<float>(), T * D);
 }
 
-// x += W_down · (act(W_gate xb) ⊙ W_up xb), or W_down · act(W_up xb).
+// x += W_down · (act(W_gate xb) ⊙ W_up xb), or W_down · act(W_up xb). Below kGemmMinRows
+// rows through the row-dot kernels (sparse: only the active neurons' rows); a larger step is
+// dense through cuBLAS, with the same activation (StochA's draws, the zero counts per row).
 absl::Status CudaForward::Ffn(int l, int T, bool sparse) {
-  if (T >= kGemmMinRows) return FfnGemm(l, T);
   const ModelConfig& c = model_->config();
   const DeviceLayer& w = weights_.layers()[l];
   const int64_t D = c.hidden_size, F = c.intermediate_size;
   float* x = x_.as<float>();
   float* xb = xb_.as<float>();
-  STOCHA_RETURN_IF_ERROR(RmsNormRows(x, w.ffn_norm, T, D, c.rms_norm_eps, xb));
   float* h = h_.as<float>();
+  STOCHA_RETURN_IF_ERROR(RmsNormRows(x, w.ffn_norm, T, D, c.rms_norm_eps, xb));
   const bool gated = w.w_gate.data != nullptr;
-  STOCHA_RETURN_IF_ERROR(
-      RowDots(xb, T, gated ? w.w_gate : w.w_up, nullptr, nullptr, 0, h, F, RowDotsMode::kStore));
+  STOCHA_RETURN_IF_ERROR(Project(xb, T, gated ? w.w_gate : w.w_up, h, F));
   if (bench_force_density_ > 0.0f) {
     STOCHA_RETURN_IF_ERROR(ForceDensityForBench(
         h, T, F, F, bench_force_density_, positions_.as<int32_t>(), static_cast<uint32_t>(l)));
   }
-  STOCHA_RETURN_IF_ERROR(
-      Activate(h, T, F, F, acts_.as<DeviceActivation>() + static_cast<int64_t>(l) * T,
-               zeros_.as<int32_t>() + static_cast<int64_t>(l) * T, active_.as<uint8_t>()));
+  // Activate takes kMaxDeviceBatch rows a call; the union flags (active_) matter only to a
+  // sparse step, which is never over kMaxDeviceBatch rows (sparse needs T < kGemmMinRows).
+  for (int t0 = 0; t0 < T; t0 += kMaxDeviceBatch) {
+    const int n = std::min(kMaxDeviceBatch, T - t0);
+    const int64_t row = static_cast<int64_t>(l) * T + t0;
+    STOCHA_RETURN_IF_ERROR(Activate(h + t0 * F, n, F, F, acts_.as<DeviceActivation>() + row,
+                                    zeros_.as<int32_t>() + row, active_.as<uint8_t>()));
+  }
+  if (T >= kGemmMinRows) {
+    if (gated) {
+      STOCHA_RETURN_IF_ERROR(GemmXWt(xb, T, w.w_up, u_.as<float>(), F, half_.data()));
+      STOCHA_RETURN_IF_ERROR(MulNonZero(h, u_.as<float>(), T * F));
+    }
+    STOCHA_RETURN_IF_ERROR(GemmXW(h, T, F, w.w_down_t, out_.as<float>(), half_.data()));
+    return AddInPlace(x, out_.as<float>(), T * D);
+  }
   const int32_t* idx = nullptr;
   const int32_t* count = nullptr;
   if (sparse) {
@@ -378,37 +391,6 @@ absl::Status CudaForward::Ffn(int l, int T, bool sparse) {
   }
   STOCHA_RETURN_IF_ERROR(
       DownAxpy(h, T, F, w.w_down_t, idx, count, partials_.as<float>(), out_.as<float>()));
-  return AddInPlace(x, out_.as<float>(), T * D);
-}
-
-// The dense FFN of a large step through cuBLAS: the same activation (StochA's draws, the
-// zero counts per row), every neuron multiplied.
-absl::Status CudaForward::FfnGemm(int l, int T) {
-  const ModelConfig& c = model_->config();
-  const DeviceLayer& w = weights_.layers()[l];
-  const int64_t D = c.hidden_size, F = c.intermediate_size;
-  float* x = x_.as<float>();
-  float* xb = xb_.as<float>();
-  float* h = h_.as<float>();
-  STOCHA_RETURN_IF_ERROR(RmsNormRows(x, w.ffn_norm, T, D, c.rms_norm_eps, xb));
-  const bool gated = w.w_gate.data != nullptr;
-  STOCHA_RETURN_IF_ERROR(GemmXWt(xb, T, gated ? w.w_gate : w.w_up, h, F, half_.data()));
-  if (bench_force_density_ > 0.0f) {
-    STOCHA_RETURN_IF_ERROR(ForceDensityForBench(
-        h, T, F, F, bench_force_density_, positions_.as<int32_t>(), static_cast<uint32_t>(l)));
-  }
-  // Activate takes kMaxDeviceBatch rows a call; its union flags (active_) are unused here.
-  for (int t0 = 0; t0 < T; t0 += kMaxDeviceBatch) {
-    const int n = std::min(kMaxDeviceBatch, T - t0);
-    const int64_t row = static_cast<int64_t>(l) * T + t0;
-    STOCHA_RETURN_IF_ERROR(Activate(h + t0 * F, n, F, F, acts_.as<DeviceActivation>() + row,
-                                    zeros_.as<int32_t>() + row, active_.as<uint8_t>()));
-  }
-  if (gated) {
-    STOCHA_RETURN_IF_ERROR(GemmXWt(xb, T, w.w_up, u_.as<float>(), F, half_.data()));
-    STOCHA_RETURN_IF_ERROR(MulNonZero(h, u_.as<float>(), T * F));
-  }
-  STOCHA_RETURN_IF_ERROR(GemmXW(h, T, F, w.w_down_t, out_.as<float>(), half_.data()));
   return AddInPlace(x, out_.as<float>(), T * D);
 }
 

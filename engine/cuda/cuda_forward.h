@@ -130,7 +130,6 @@ class CudaForward {
   void DropGraphs();
   absl::Status Attention(int l, int T);
   absl::Status Ffn(int l, int T, bool sparse);
-  absl::Status FfnGemm(int l, int T);
   // y [T][ldy] = x [T][w.cols] · Wᵀ: RowDots below kGemmMinRows rows, else cuBLAS.
   absl::Status Project(const float* x, int T, const DeviceMatrix& w, float* y, int64_t ldy);
 
