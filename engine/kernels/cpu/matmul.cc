@@ -9,6 +9,8 @@
 #include "engine/kernels/cpu/int8_dot.h"
 #include "engine/kernels/cpu/quant_row.h"
 #include "engine/kernels/cpu/row_dot.h"
+#include "engine/kernels/cpu/row_isa.h"
+#include "engine/kernels/cpu/row_kernels_avx2.h"
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/model/dtype.h"
 #include "engine/model/quant_blocks.h"
@@ -97,6 +99,18 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   if (IsQuantized(w.dtype)) return QuantMatMulRows(x, T, w, bias, y, n0, n1, scratch);
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
+  if (T == 1 && ActiveRowIsa() == RowIsa::kAvx2) {
+    // Decode: kMaxDotRows weight rows per pass, each its own FMA chains (DotWeightRowsAvx2).
+    const char* base = static_cast<const char*>(w.data);
+    for (int64_t n = n0; n < n1; n += kMaxDotRows) {
+      const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, n1 - n));
+      float out[kMaxDotRows];
+      DotWeightRowsAvx2(x, base + n * row_bytes, static_cast<int64_t>(row_bytes), r, w.dtype, K,
+                        out);
+      for (int q = 0; q < r; ++q) y[n + q] = out[q] + bias[n + q];
+    }
+    return;
+  }
   for (int64_t n = n0; n < n1; ++n) {
     const void* src = static_cast<const char*>(w.data) + n * row_bytes;
     // Rows are contiguous; the stream runs on into the next block (usually this thread's

@@ -147,6 +147,41 @@ INSTANTIATE_TEST_SUITE_P(IsasAndDTypes, RowKernelsTest,
                                   std::string(DTypeName(std::get<1>(info.param)));
                          });
 
+// Decode's GEMV kernel: up to four consecutive weight rows against one input, each row the
+// canonical dot (ScalarDot) bit for bit, at lengths around the 16-element step and the tail.
+TEST(DotWeightRowsAvx2Test, EachRowEqualsTheCanonicalDotBitwise) {
+  if (!Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (int64_t n : {1, 8, 15, 16, 17, 31, 32, 33, 100, 172, 2048, 2051}) {
+      SCOPED_TRACE(std::string(DTypeName(dt)) + " n=" + std::to_string(n));
+      // Five rows back to back (the kernel prefetches into the rows after its own).
+      std::vector<Row> rows;
+      Row all;
+      for (int r = 0; r < kMaxDotRows + 1; ++r) {
+        rows.push_back(RandomRow(dt, n, static_cast<uint32_t>(31 * n + r)));
+        all.f.insert(all.f.end(), rows.back().f.begin(), rows.back().f.end());
+        all.h.insert(all.h.end(), rows.back().h.begin(), rows.back().h.end());
+      }
+      std::mt19937 rng(static_cast<uint32_t>(n));
+      std::uniform_real_distribution<float> u(-1, 1);
+      std::vector<float> x(n);
+      for (float& v : x) v = u(rng);
+      const int64_t row_bytes = n * static_cast<int64_t>(DTypeSize(dt));
+      for (int count = 1; count <= kMaxDotRows; ++count) {
+        for (int first = 0; first + count <= kMaxDotRows + 1; ++first) {
+          float y[kMaxDotRows];
+          DotWeightRowsAvx2(x.data(), static_cast<const char*>(all.data()) + first * row_bytes,
+                            row_bytes, count, dt, n, y);
+          for (int q = 0; q < count; ++q) {
+            EXPECT_TRUE(SameBits(y[q], ScalarDot(x, rows[first + q], dt, n)))
+                << "count " << count << " row " << first + q;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(RowPrefetchTest, RunsAFixedDistanceAheadThroughTheNextRow) {
   // A 4 KB row of BF16 followed by a row elsewhere: element i asks for the byte
   // kPrefetchDistance further on in the stream row, next.
