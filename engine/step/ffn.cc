@@ -79,9 +79,9 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
   info.predicted = predicted;
   info.sparse = predicted || options_.policy == FfnPolicy::kSparse ||
                 (options_.policy == FfnPolicy::kAuto && SparseIsCheaper(T, zeros));
-  if (gated_ && info.sparse && T == 1 && options_.threads == 1 && !DownByDot(w, rows[0])) {
+  if (gated_ && info.sparse && T == 1 && options_.threads == 1 && !DownByDot(rows[0])) {
     // One pass over the active neurons: up row and W_downᵀ row back to back.
-    SparseUpDownRow(xb, a_.data(), w.w_up, down_t_[layer].tensor, union_.data(),
+    SparseUpDownRow(xb, a_.data(), w.w_up, DownT(layer), union_.data(),
                     static_cast<int64_t>(union_.size()), out, options_.activation_format);
     return info;
   }
@@ -96,16 +96,21 @@ FfnCallInfo Ffn::Forward(const LayerWeights& w, int layer, const float* xb, int6
     }
   }
   if (!info.sparse && !options_.deterministic && T >= kOneDnnMinRows) {
-    OneDnnMatMulKN(a_.data(), T, down_t_[layer].tensor, out, options_.threads);
+    // Long prefills through oneDNN: over the file's W_down when every row is a SiLU one (no
+    // W_downᵀ needed), else over W_downᵀ.
+    if (std::all_of(rows, rows + T, DownByDot)) {
+      MatMulAuto(a_.data(), T, w.w_down, nullptr, out, options_.threads, /*deterministic=*/false,
+                 options_.activation_format);
+    } else {
+      OneDnnMatMulKN(a_.data(), T, DownT(layer), out, options_.threads);
+    }
     return info;
   }
   Down(w, layer, T, rows, info.sparse ? union_ : all_, out);
   return info;
 }
 
-bool Ffn::DownByDot(const LayerWeights& w, const FfnRow& row) const {
-  return !row.activation.sparse() && IsQuantized(w.w_down.dtype);
-}
+bool Ffn::DownByDot(const FfnRow& row) { return !row.activation.sparse(); }
 
 // out = W_down · a_ row by row: DownByDot rows as one MatMul over the file's W_down (every
 // neuron, the activation format's kernels; its bits do not depend on T or the threads), the
@@ -116,9 +121,9 @@ void Ffn::Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
                const std::vector<int32_t>& active, float* out) {
   dot_rows_.clear();
   axpy_rows_.clear();
-  for (int64_t t = 0; t < T; ++t) (DownByDot(w, rows[t]) ? dot_rows_ : axpy_rows_).push_back(t);
+  for (int64_t t = 0; t < T; ++t) (DownByDot(rows[t]) ? dot_rows_ : axpy_rows_).push_back(t);
   const auto axpy = [&](const float* a, int64_t n, float* y) {
-    AxpyRows(a, n, down_t_[layer].tensor, active.data(), static_cast<int64_t>(active.size()), y,
+    AxpyRows(a, n, DownT(layer), active.data(), static_cast<int64_t>(active.size()), y,
              options_.threads);
   };
   const auto dot = [&](const float* a, int64_t n, float* y) {
@@ -196,25 +201,35 @@ void Ffn::DenseGate(const LayerWeights& w, const float* xb, int64_t T, const Ffn
 }
 
 absl::StatusOr<std::unique_ptr<Ffn>> Ffn::Create(const Model& model, const FfnOptions& options) {
-  std::vector<TransposedMatrix> down_t;
-  for (const LayerWeights& l : model.weights().layers) {
-    down_t.push_back(TransposedMatrix::Of(l.w_down, options.threads));
-    // Unquantized: both FFN paths read W_downᵀ only, so the file's W_down pages need not
-    // stay resident (docs/SPARSE.md; a converted W_down is not released). Block-typed:
-    // SiLU rows read the file's W_down (DownByDot), so it stays.
-    if (!IsQuantized(l.w_down.dtype)) model.ReleasePages(l.w_down);
+  auto ffn = std::unique_ptr<Ffn>(new Ffn(model, options));
+  if (ffn->release_w_down_) {
+    for (int l = 0; l < static_cast<int>(ffn->down_t_.size()); ++l) ffn->DownT(l);
   }
-  return std::unique_ptr<Ffn>(new Ffn(model.config(), options, std::move(down_t)));
+  return ffn;
 }
 
-Ffn::Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t)
-    : gated_(c.mlp_gated),
-      F_(c.intermediate_size),
-      D_(c.hidden_size),
+Ffn::Ffn(const Model& model, const FfnOptions& o)
+    : gated_(model.config().mlp_gated),
+      F_(model.config().intermediate_size),
+      D_(model.config().hidden_size),
       options_(o),
-      down_t_(std::move(down_t)),
+      model_(&model),
+      release_w_down_(model.config().DefaultActivation().sparse()),
+      down_t_(model.weights().layers.size()),
       all_(F_) {
   for (int i = 0; i < F_; ++i) all_[i] = i;
+}
+
+const Tensor& Ffn::DownT(int layer) {
+  std::unique_ptr<TransposedMatrix>& t = down_t_[layer];
+  if (t == nullptr) {
+    const Tensor& w_down = model_->weights().layers[layer].w_down;
+    t = std::make_unique<TransposedMatrix>(TransposedMatrix::Of(w_down, options_.threads));
+    // A ReLU-family model's SiLU rows are the exception: the file's W_down pages go (a
+    // converted W_down is not released) and a SiLU row faults them back in.
+    if (release_w_down_) model_->ReleasePages(w_down);
+  }
+  return t->tensor;
 }
 
 void Ffn::SetOptions(const FfnOptions& o) {

@@ -68,15 +68,23 @@ struct FfnOptions {
 // Each call takes the dense path (every row of every matrix) or the sparse one (a dense
 // gate, then only the active neurons' rows of W_up and W_downᵀ) per FfnOptions.policy.
 // The down projection of a row whose activation can be sparse runs over W_downᵀ (transposed
-// once at construction) in ascending-neuron "axpy" order skipping zeros, so the sparse and
-// the dense path give the same bits for every row. A SiLU row over a block-typed W_down
-// (DownByDot) never has zeros to skip: its down projection is MatMul over the file's W_down
-// in the activation format (Q4_0/Q4_K bytes are about half of W_downᵀ's Q8_0 re-blocking,
-// and there is no second rounding) whichever path the policy names, so dense = sparse holds
-// there too. A row never depends on the other rows of the batch.
+// once, see Create) in ascending-neuron "axpy" order skipping zeros, so the sparse and
+// the dense path give the same bits for every row. A SiLU row (DownByDot) never has zeros to
+// skip: its down projection is MatMul over the file's W_down in the activation format
+// whichever path the policy names, so dense = sparse holds there too. That is the GEMV the
+// rest of the model runs (four weight rows per pass on AVX2, at the memory system's speed);
+// the axpy over W_downᵀ read-modify-writes the output per neuron and ran 10% slower whole-model
+// on F16/BF16 (docs/PERFORMANCE.md), and for block types the file's bytes are about half of
+// W_downᵀ's Q8_0 re-blocking with no second rounding. A row never depends on the other rows
+// of the batch.
 // Thread-safety: not thread-safe (owns scratch); one per engine.
 class Ffn {
  public:
+  // `model` must outlive the Ffn. W_downᵀ, the axpy rows' copy, is built here when the
+  // model's own activation is ReLU-family (its rows are the norm; the file's W_down pages are
+  // then released: a SiLU row faults them back in), else on the first ReLU-family row that
+  // needs it, layer by layer: a SiLU model served SiLU rows keeps one copy of W_down, the
+  // file's (docs/ENGINE.md, "W_down").
   static absl::StatusOr<std::unique_ptr<Ffn>> Create(const Model& model, const FfnOptions& options);
   Ffn(const Ffn&) = delete;
   Ffn& operator=(const Ffn&) = delete;
@@ -90,7 +98,10 @@ class Ffn {
                       const FfnRow* rows, float* out, int64_t* zeros);
 
  private:
-  Ffn(const ModelConfig& c, const FfnOptions& o, std::vector<TransposedMatrix> down_t);
+  Ffn(const Model& model, const FfnOptions& o);
+
+  // Layer `layer`'s W_downᵀ, transposed on first use (see Create).
+  const Tensor& DownT(int layer);
 
   // The ascending union of nonzero neurons over the rows (every neuron if a row is SiLU).
   void BuildUnion(int64_t T, const FfnRow* rows);
@@ -103,7 +114,7 @@ class Ffn {
                  int64_t* zeros);
   void SparseUp(const LayerWeights& w, const float* xb, int64_t T, const FfnRow* rows);
   // Whether `row`'s down projection is MatMul over the file's W_down (see the class).
-  bool DownByDot(const LayerWeights& w, const FfnRow& row) const;
+  static bool DownByDot(const FfnRow& row);
   // out = W_down · a_ for the T rows; `active` lists the neurons the axpy rows visit.
   void Down(const LayerWeights& w, int layer, int64_t T, const FfnRow* rows,
             const std::vector<int32_t>& active, float* out);
@@ -111,9 +122,11 @@ class Ffn {
   bool gated_;
   int F_, D_;
   FfnOptions options_;
-  std::vector<TransposedMatrix> down_t_;  // [layer] W_downᵀ, [F][D]
-  std::vector<int32_t> all_;              // 0..F-1
-  std::vector<float> a_, up_;             // [T][F]
+  const Model* model_;
+  bool release_w_down_;  // the model's own activation is ReLU-family
+  std::vector<std::unique_ptr<TransposedMatrix>> down_t_;  // [layer] W_downᵀ [F][D], or null
+  std::vector<int32_t> all_;                               // 0..F-1
+  std::vector<float> a_, up_;                              // [T][F]
   std::vector<char> mask_;
   std::vector<int32_t> union_, row_idx_;
   std::vector<float> row_vals_, scratch_;

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "engine/generate.h"
+#include "engine/kernels/cpu/activation_kernel.h"
+#include "engine/kernels/cpu/matmul.h"
 #include "engine/step/ffn.h"
 #include "gtest/gtest.h"
 #include "tests/engine/random_model.h"
@@ -298,6 +300,66 @@ TEST(SparseFfnTest, SparseAndDensePathsAgreeBitwise) {
     for (size_t i = 0; i < results[0].size(); ++i) {
       EXPECT_TRUE(SameBits(results[0][i], results[1][i]))
           << "output " << i << " gated " << gated << " threads " << threads;
+    }
+  }
+}
+
+// Which weights each row's down projection reads (ffn.h): a SiLU row takes the canonical dot
+// over the file's W_down ([D][F]: MatMulReference's bits), a ReLU row the ascending-neuron
+// axpy skipping zeros (the W_downᵀ order), on both FFN paths and with a second thread. F = 136
+// is not a multiple of 16, so the dot's tail is in play. The axpy order written out here
+// differs from the dot in the last bits, so a row on the other path fails.
+TEST(SparseFfnTest, SiluRowsDotTheFileWDownReluRowsAxpyItsTranspose) {
+  const ModelConfig c = SmallConfig();
+  auto m = RandomModel(c, 7);
+  const LayerWeights& w = m->weights().layers[0];
+  const int64_t D = c.hidden_size, F = c.intermediate_size;
+  std::vector<float> x(2 * D);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.29f * static_cast<float>(i));
+  const std::vector<FfnRow> rows = {FfnRow{kSilu, RngKey{3, 0, 0, 0}},
+                                    FfnRow{kRelu, RngKey{3, 0, 0, 0}}};
+  std::vector<float> gate(2 * F), up(2 * F), want(2 * D);
+  MatMulReference(x.data(), 2, w.w_gate, nullptr, gate.data());
+  MatMulReference(x.data(), 2, w.w_up, nullptr, up.data());
+  const auto* wd = static_cast<const float*>(w.w_down.data);
+  for (int t = 0; t < 2; ++t) {
+    float* a = gate.data() + t * F;
+    ApplyActivation(rows[t].activation, rows[t].key, a, F);
+    for (int64_t f = 0; f < F; ++f) a[f] *= up[t * F + f];
+    if (t == 0) {
+      MatMulReference(a, 1, w.w_down, nullptr, want.data());
+      continue;
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      float o = 0.0f;
+      for (int64_t f = 0; f < F; ++f) {
+        if (a[f] != 0.0f) o = std::fma(a[f], wd[d * F + f], o);
+      }
+      want[D + d] = o;
+    }
+  }
+  const auto same = [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  bool differ = false;  // the two orders do part in the last bits on this input
+  {
+    for (int64_t d = 0; d < D; ++d) {
+      float o = 0.0f;
+      for (int64_t f = 0; f < F; ++f) o = std::fma(gate[f], wd[d * F + f], o);
+      differ |= !same(o, want[d]);
+    }
+  }
+  EXPECT_TRUE(differ);
+  for (const FfnPolicy policy : {FfnPolicy::kDense, FfnPolicy::kSparse}) {
+    FfnOptions o;
+    o.threads = 2;
+    o.deterministic = true;
+    o.policy = policy;
+    auto ffn = std::move(*Ffn::Create(*m, o));
+    std::vector<float> out(2 * D);
+    std::vector<int64_t> zeros(2);
+    ffn->Forward(w, 0, x.data(), 2, rows.data(), out.data(), zeros.data());
+    for (int64_t i = 0; i < 2 * D; ++i) {
+      EXPECT_TRUE(same(out[i], want[i]))
+          << "row " << i / D << " element " << i % D << " policy " << static_cast<int>(policy);
     }
   }
 }
