@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <vector>
 
 #include "engine/kernels/cpu/activation_kernel.h"
 #include "engine/kernels/cpu/ffn_kernels.h"
+#include "engine/kernels/cpu/kth_largest.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/onednn_matmul.h"
 #include "engine/kernels/cpu/transposed_weights.h"
@@ -18,14 +18,11 @@ namespace stocha {
 
 int64_t Ffn::KeepLargest(float* a, float density) {
   const int keep = std::clamp(static_cast<int>(std::lround(density * F_)), 0, F_);
-  scratch_.assign(a, a + F_);
   if (keep == 0) {
     std::fill_n(a, F_, 0.0f);
     return F_;
   }
-  std::nth_element(scratch_.begin(), scratch_.begin() + (keep - 1), scratch_.end(),
-                   std::greater<float>());
-  const float cut = scratch_[keep - 1];
+  const float cut = KthLargest(a, F_, keep, &keys_);
   int64_t zeros = 0;
   for (int f = 0; f < F_; ++f) {
     if (a[f] < cut) a[f] = 0.0f;

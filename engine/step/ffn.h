@@ -130,6 +130,7 @@ class Ffn {
   std::vector<char> mask_;
   std::vector<int32_t> union_, row_idx_;
   std::vector<float> row_vals_, scratch_;
+  std::vector<uint32_t> keys_;                 // KeepLargest's
   std::vector<int64_t> dot_rows_, axpy_rows_;  // Down's split of the batch
   std::vector<float> gather_a_, gather_out_;   // Down's mixed-batch rows, [n][F] and [n][D]
 };
