@@ -127,8 +127,9 @@ inline constexpr int kKQsAt = DT == DType::kQ5_K ? offsetof(BlockQ5_K, qs)
 // once (bytes 0-3 hold scales 0-3 and the top bits of scales 4-7, bytes 4-7 mins 0-3 and the
 // top bits of mins 4-7, bytes 8-11 the low nibbles of scales 4-7 and mins 4-7).
 STOCHA_INT8_AVX2 void KScaleMins(const char* p, uint64_t* sc, uint64_t* m) {
+  // Three separate loads: a 12-byte copy into an array went through the stack.
   uint32_t w[3];
-  __builtin_memcpy(w, p + kKScalesAt, sizeof w);
+  for (int i = 0; i < 3; ++i) __builtin_memcpy(&w[i], p + kKScalesAt + 4 * i, sizeof w[i]);
   constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kTop2 = 0x03030303;
   const uint32_t sc_hi = (w[2] & kLow4) | (((w[0] >> 6) & kTop2) << 4);
   const uint32_t m_hi = ((w[2] >> 4) & kLow4) | (((w[1] >> 6) & kTop2) << 4);
