@@ -217,6 +217,11 @@ Ffn::Ffn(const Model& model, const FfnOptions& o)
   for (int i = 0; i < F_; ++i) all_[i] = i;
 }
 
+int Ffn::transposed_layers() const {
+  return static_cast<int>(
+      std::count_if(down_t_.begin(), down_t_.end(), [](const auto& t) { return t != nullptr; }));
+}
+
 const Tensor& Ffn::DownT(int layer) {
   std::unique_ptr<TransposedMatrix>& t = down_t_[layer];
   if (t == nullptr) {

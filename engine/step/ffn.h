@@ -89,6 +89,8 @@ class Ffn {
   Ffn(const Ffn&) = delete;
   Ffn& operator=(const Ffn&) = delete;
 
+  // How many layers' W_downᵀ exist so far (see Create).
+  int transposed_layers() const;
   // For benchmarks and tests (not while Forward runs); `threads`, `deterministic` and
   // `activation_format` are kept.
   void SetOptions(const FfnOptions& options);

@@ -364,6 +364,29 @@ TEST(SparseFfnTest, SiluRowsDotTheFileWDownReluRowsAxpyItsTranspose) {
   }
 }
 
+// W_downᵀ exists when something reads it: a ReLU-family model builds every layer's at
+// creation; a SiLU model none until a ReLU-family row reaches that layer (SiLU rows read the
+// file's W_down).
+TEST(SparseFfnTest, TransposedWDownIsBuiltWhenAReluRowNeedsIt) {
+  const int64_t D = SmallConfig().hidden_size;
+  std::vector<float> x(D, 0.25f), out(D);
+  int64_t zeros = 0;
+  for (const ActivationKind act : {ActivationKind::kRelu, ActivationKind::kSilu}) {
+    ModelConfig c = SmallConfig();
+    c.hidden_act = act;
+    auto m = RandomModel(c, 3);
+    SCOPED_TRACE(act == ActivationKind::kRelu ? "ReLU model" : "SiLU model");
+    auto ffn = std::move(*Ffn::Create(*m, FfnOptions{}));
+    const int at_creation = act == ActivationKind::kRelu ? c.num_layers : 0;
+    EXPECT_EQ(ffn->transposed_layers(), at_creation);
+    const FfnRow silu{kSilu, RngKey{1, 0, 0, 0}}, relu{kRelu, RngKey{1, 0, 0, 0}};
+    ffn->Forward(m->weights().layers[1], 1, x.data(), 1, &silu, out.data(), &zeros);
+    EXPECT_EQ(ffn->transposed_layers(), at_creation);
+    ffn->Forward(m->weights().layers[1], 1, x.data(), 1, &relu, out.data(), &zeros);
+    EXPECT_EQ(ffn->transposed_layers(), act == ActivationKind::kRelu ? c.num_layers : 1);
+  }
+}
+
 // kAuto follows the rows' mean activation density: sparse up to 0.7 for one row, up to
 // 0.33 for batches (whose dense path shares each weight row between inputs). The union
 // density does not decide: 8 rows a fifth active each cover most neurons and still take
