@@ -104,9 +104,14 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
     const char* base = static_cast<const char*>(w.data);
     for (int64_t n = n0; n < n1; n += kMaxDotRows) {
       const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, n1 - n));
+      const void* rows[kMaxDotRows];
+      const void* next[kMaxDotRows];
+      for (int q = 0; q < r; ++q) {
+        rows[q] = base + (n + q) * row_bytes;
+        next[q] = base + (n + q + kMaxDotRows) * row_bytes;  // a prefetch never faults
+      }
       float out[kMaxDotRows];
-      DotWeightRowsAvx2(x, base + n * row_bytes, static_cast<int64_t>(row_bytes), r, w.dtype, K,
-                        out);
+      DotWeightRowsAvx2(x, rows, next, r, w.dtype, K, out);
       for (int q = 0; q < r; ++q) y[n + q] = out[q] + bias[n + q];
     }
     return;
@@ -192,6 +197,22 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
       const void* rows[kMaxQuantDotRows];
       for (int q = 0; q < r; ++q) rows[q] = base + idx[j + q] * row_bytes;
       QuantDotRows(x, rows, r, w.dtype, K, y + j);
+    }
+    return;
+  }
+  if (ActiveRowIsa() == RowIsa::kAvx2) {
+    // Four gathered rows per pass (MatMulRows' decode kernel); each slot prefetches the row
+    // it reads next.
+    for (int64_t j = 0; j < count; j += kMaxDotRows) {
+      const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, count - j));
+      const void* rows[kMaxDotRows];
+      const void* next[kMaxDotRows];
+      for (int q = 0; q < r; ++q) {
+        rows[q] = base + idx[j + q] * row_bytes;
+        const int64_t after = j + q + kMaxDotRows;
+        next[q] = after < count ? base + idx[after] * row_bytes : nullptr;
+      }
+      DotWeightRowsAvx2(x, rows, next, r, w.dtype, K, y + j);
     }
     return;
   }

@@ -145,19 +145,17 @@ void DotMultiPf(const float* x, int64_t ldx, int rows, const void* row, int64_t 
   }
 }
 
-// R consecutive weight rows (row_bytes apart) against one input: Dot's two accumulators per
-// row, so 2R independent FMA chains. Dot alone is bound by the FMA latency (each accumulator
-// takes one FMA per 16 elements, 4 cycles apart on Zen 3: 24 GB/s of F16 on one core in the L2,
-// row_kernel_bench); R rows at once are not. Each row's stream is planned on its own: row r
-// prefetches ahead into row r + R, the row it reads next. Same bits as Dot per row.
+// R weight rows against one input: Dot's two accumulators per row, so 2R independent FMA
+// chains. Dot alone is bound by the FMA latency (each accumulator takes one FMA per 16
+// elements, 4 cycles apart on Zen 3: 24 GB/s of F16 on one core in the L2, row_kernel_bench);
+// R rows at once are not. Each row's stream is planned on its own: row r prefetches ahead
+// into next[r], the row read after it in that slot (null: none). Same bits as Dot per row.
 template <DType DT, int R>
-STOCHA_AVX2 void DotWeightRows(const float* x, const char* row, int64_t row_bytes, int64_t n,
-                               float* y) {
+STOCHA_AVX2 void DotWeightRows(const float* x, const void* const* rows, const void* const* next,
+                               int64_t n, float* y) {
   constexpr int64_t esize = kWeightSize<DT>;
   RowPrefetch pf[R];
-  for (int r = 0; r < R; ++r) {
-    pf[r] = PlanPrefetch(row + r * row_bytes, row + (r + R) * row_bytes, row_bytes, esize);
-  }
+  for (int r = 0; r < R; ++r) pf[r] = PlanPrefetch(rows[r], next[r], n * esize, esize);
   __m256 lo[R], hi[R];
   for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
   int64_t i = 0;
@@ -167,26 +165,25 @@ STOCHA_AVX2 void DotWeightRows(const float* x, const char* row, int64_t row_byte
     }
     const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
     for (int r = 0; r < R; ++r) {
-      const char* w = row + r * row_bytes;
-      lo[r] = _mm256_fmadd_ps(x0, Load8<DT>(w, i), lo[r]);
-      hi[r] = _mm256_fmadd_ps(x1, Load8<DT>(w, i + 8), hi[r]);
+      lo[r] = _mm256_fmadd_ps(x0, Load8<DT>(rows[r], i), lo[r]);
+      hi[r] = _mm256_fmadd_ps(x1, Load8<DT>(rows[r], i + 8), hi[r]);
     }
   }
-  for (int r = 0; r < R; ++r) y[r] = Finish<DT>(lo[r], hi[r], x, row + r * row_bytes, i, n);
+  for (int r = 0; r < R; ++r) y[r] = Finish<DT>(lo[r], hi[r], x, rows[r], i, n);
 }
 
 template <DType DT>
-void DotWeightRowsR(const float* x, const char* row, int64_t row_bytes, int rows, int64_t n,
-                    float* y) {
-  switch (rows) {
+void DotWeightRowsR(const float* x, const void* const* rows, const void* const* next, int count,
+                    int64_t n, float* y) {
+  switch (count) {
     case 1:
-      return DotWeightRows<DT, 1>(x, row, row_bytes, n, y);
+      return DotWeightRows<DT, 1>(x, rows, next, n, y);
     case 2:
-      return DotWeightRows<DT, 2>(x, row, row_bytes, n, y);
+      return DotWeightRows<DT, 2>(x, rows, next, n, y);
     case 3:
-      return DotWeightRows<DT, 3>(x, row, row_bytes, n, y);
+      return DotWeightRows<DT, 3>(x, rows, next, n, y);
     default:
-      return DotWeightRows<DT, 4>(x, row, row_bytes, n, y);
+      return DotWeightRows<DT, 4>(x, rows, next, n, y);
   }
 }
 
@@ -230,16 +227,15 @@ void DotRowMultiAvx2(const float* x, int64_t ldx, int rows, const void* row, DTy
   }
 }
 
-void DotWeightRowsAvx2(const float* x, const void* row, int64_t row_bytes, int rows, DType dt,
-                       int64_t n, float* y) {
-  const char* p = static_cast<const char*>(row);
+void DotWeightRowsAvx2(const float* x, const void* const* rows, const void* const* next,
+                       int count, DType dt, int64_t n, float* y) {
   switch (dt) {
     case DType::kBF16:
-      return DotWeightRowsR<DType::kBF16>(x, p, row_bytes, rows, n, y);
+      return DotWeightRowsR<DType::kBF16>(x, rows, next, count, n, y);
     case DType::kF16:
-      return DotWeightRowsR<DType::kF16>(x, p, row_bytes, rows, n, y);
+      return DotWeightRowsR<DType::kF16>(x, rows, next, count, n, y);
     default:
-      return DotWeightRowsR<DType::kF32>(x, p, row_bytes, rows, n, y);
+      return DotWeightRowsR<DType::kF32>(x, rows, next, count, n, y);
   }
 }
 
@@ -264,7 +260,8 @@ void DotRowMultiAvx2(const float*, int64_t, int, const void*, DType, int64_t, co
   std::abort();
 }
 void AxpyRowAvx2(float, const void*, DType, int64_t, float*, const RowPrefetch*) { std::abort(); }
-void DotWeightRowsAvx2(const float*, const void*, int64_t, int, DType, int64_t, float*) {
+void DotWeightRowsAvx2(const float*, const void* const*, const void* const*, int, DType, int64_t,
+                       float*) {
   std::abort();
 }
 

@@ -32,11 +32,11 @@ inline float DotRowAvx2(const float* x, const void* row, DType dt, int64_t n,
   return y;
 }
 
-// Decode's GEMV: up to kMaxDotRows consecutive weight rows (row_bytes apart, from `row`)
-// against one input, y[r] = x · row_r[0..n), each the canonical dot (the bits of
-// DotRowAvx2); each row's stream prefetches ahead into the row `rows` further on.
-void DotWeightRowsAvx2(const float* x, const void* row, int64_t row_bytes, int rows, DType dt,
-                       int64_t n, float* y);
+// Decode's GEMV: count <= kMaxDotRows weight rows against one input, y[r] = x · rows[r][0..n),
+// each the canonical dot (the bits of DotRowAvx2). Each row's stream prefetches ahead into
+// next[r] (the row read after rows[r] in its slot; null: none).
+void DotWeightRowsAvx2(const float* x, const void* const* rows, const void* const* next, int count,
+                       DType dt, int64_t n, float* y);
 
 // o[i] = fma(h, row[i], o[i]) for i < n, prefetching as above.
 void AxpyRowAvx2(float h, const void* row, DType dt, int64_t n, float* o, const RowPrefetch* pf);

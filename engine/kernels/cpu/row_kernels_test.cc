@@ -147,8 +147,9 @@ INSTANTIATE_TEST_SUITE_P(IsasAndDTypes, RowKernelsTest,
                                   std::string(DTypeName(std::get<1>(info.param)));
                          });
 
-// Decode's GEMV kernel: up to four consecutive weight rows against one input, each row the
-// canonical dot (ScalarDot) bit for bit, at lengths around the 16-element step and the tail.
+// Decode's GEMV kernel: up to four weight rows (consecutive or gathered out of order) against
+// one input, each row the canonical dot (ScalarDot) bit for bit, at lengths around the
+// 16-element step and the tail.
 TEST(DotWeightRowsAvx2Test, EachRowEqualsTheCanonicalDotBitwise) {
   if (!Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
   for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
@@ -170,11 +171,20 @@ TEST(DotWeightRowsAvx2Test, EachRowEqualsTheCanonicalDotBitwise) {
       for (int count = 1; count <= kMaxDotRows; ++count) {
         for (int first = 0; first + count <= kMaxDotRows + 1; ++first) {
           float y[kMaxDotRows];
-          DotWeightRowsAvx2(x.data(), static_cast<const char*>(all.data()) + first * row_bytes,
-                            row_bytes, count, dt, n, y);
+          const void* ptrs[kMaxDotRows];
+          const void* next[kMaxDotRows];
           for (int q = 0; q < count; ++q) {
-            EXPECT_TRUE(SameBits(y[q], ScalarDot(x, rows[first + q], dt, n)))
-                << "count " << count << " row " << first + q;
+            // Rows out of order (the sparse path gathers them): slot q reads row first + q,
+            // reversed every other count.
+            const int row = count % 2 == 0 ? first + count - 1 - q : first + q;
+            ptrs[q] = static_cast<const char*>(all.data()) + row * row_bytes;
+            next[q] = q == 0 ? nullptr : ptrs[q - 1];
+          }
+          DotWeightRowsAvx2(x.data(), ptrs, next, count, dt, n, y);
+          for (int q = 0; q < count; ++q) {
+            const int row = count % 2 == 0 ? first + count - 1 - q : first + q;
+            EXPECT_TRUE(SameBits(y[q], ScalarDot(x, rows[row], dt, n)))
+                << "count " << count << " row " << row;
           }
         }
       }
