@@ -227,8 +227,8 @@ void DotRowMultiAvx2(const float* x, int64_t ldx, int rows, const void* row, DTy
   }
 }
 
-void DotWeightRowsAvx2(const float* x, const void* const* rows, const void* const* next,
-                       int count, DType dt, int64_t n, float* y) {
+void DotWeightRowsAvx2(const float* x, const void* const* rows, const void* const* next, int count,
+                       DType dt, int64_t n, float* y) {
   switch (dt) {
     case DType::kBF16:
       return DotWeightRowsR<DType::kBF16>(x, rows, next, count, n, y);
