@@ -125,16 +125,7 @@ STOCHA_AVX2_KERNEL float DotRowK(const Q8Row& x, const char* row, const char* ne
   const RowPrefetch pf = PlanPrefetch(row, next, n / kQK * kBytes, 1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / kQK; ++b) {
-    // One choice of segment per super-block, three lines 48 bytes apart (kBytes = 144 or 176:
-    // every line of the stream is asked for).
-    {
-      const int64_t at = b * kBytes;
-      const uintptr_t base = (at < pf.split ? pf.a : pf.b) + static_cast<uintptr_t>(at);
-      for (int64_t o = 0; o < kBytes; o += kBytes / 3) {
-        // NOLINTNEXTLINE(performance-no-int-to-ptr)
-        __builtin_prefetch(reinterpret_cast<const void*>(base + o), 0, 3);
-      }
-    }
+    PrefetchBlock(pf, b * kBytes, kBytes);
     const char* p = row + b * kBytes;
     const int8_t* q = x.q + b * kQK;
     uint64_t sc = 0, m = 0;

@@ -55,6 +55,23 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
   return b;
 }
 
+// y[j] = x · row_of(j) for j < count (F32/F16/BF16 rows of n weights), kMaxDotRows rows per
+// DotWeightRowsAvx2 pass; slot q prefetches the row it reads next, row_of(j + kMaxDotRows).
+template <typename RowOf>
+void FourRowsAvx2(const float* x, int64_t count, DType dt, int64_t n, const RowOf& row_of,
+                  float* y) {
+  for (int64_t j = 0; j < count; j += kMaxDotRows) {
+    const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, count - j));
+    const void* rows[kMaxDotRows];
+    const void* next[kMaxDotRows];
+    for (int q = 0; q < r; ++q) {
+      rows[q] = row_of(j + q);
+      next[q] = j + q + kMaxDotRows < count ? row_of(j + q + kMaxDotRows) : nullptr;
+    }
+    DotWeightRowsAvx2(x, rows, next, r, dt, n, y + j);
+  }
+}
+
 // MatMulRows for Q8_0/Q4_0 weights: decode (T == 1) reads four weight rows per pass with the
 // quantized kernels; larger T dequantizes each row once into `scratch` (exact) and runs the
 // F32 kernels on it. Both give the canonical dot of the dequantized row: the same bits.
@@ -101,19 +118,10 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   if (T == 1 && ActiveRowIsa() == RowIsa::kAvx2) {
     // Decode: kMaxDotRows weight rows per pass, each its own FMA chains (DotWeightRowsAvx2).
-    const char* base = static_cast<const char*>(w.data);
-    for (int64_t n = n0; n < n1; n += kMaxDotRows) {
-      const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, n1 - n));
-      const void* rows[kMaxDotRows];
-      const void* next[kMaxDotRows];
-      for (int q = 0; q < r; ++q) {
-        rows[q] = base + (n + q) * row_bytes;
-        next[q] = base + (n + q + kMaxDotRows) * row_bytes;  // a prefetch never faults
-      }
-      float out[kMaxDotRows];
-      DotWeightRowsAvx2(x, rows, next, r, w.dtype, K, out);
-      for (int q = 0; q < r; ++q) y[n + q] = out[q] + bias[n + q];
-    }
+    const char* first = static_cast<const char*>(w.data) + n0 * row_bytes;
+    FourRowsAvx2(
+        x, n1 - n0, w.dtype, K, [&](int64_t j) { return first + j * row_bytes; }, y + n0);
+    for (int64_t n = n0; n < n1; ++n) y[n] += bias[n];
     return;
   }
   for (int64_t n = n0; n < n1; ++n) {
@@ -200,20 +208,9 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
     }
     return;
   }
-  if (ActiveRowIsa() == RowIsa::kAvx2) {
-    // Four gathered rows per pass (MatMulRows' decode kernel); each slot prefetches the row
-    // it reads next.
-    for (int64_t j = 0; j < count; j += kMaxDotRows) {
-      const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, count - j));
-      const void* rows[kMaxDotRows];
-      const void* next[kMaxDotRows];
-      for (int q = 0; q < r; ++q) {
-        rows[q] = base + idx[j + q] * row_bytes;
-        const int64_t after = j + q + kMaxDotRows;
-        next[q] = after < count ? base + idx[after] * row_bytes : nullptr;
-      }
-      DotWeightRowsAvx2(x, rows, next, r, w.dtype, K, y + j);
-    }
+  if (ActiveRowIsa() == RowIsa::kAvx2) {  // MatMulRows' decode kernel, on gathered rows
+    FourRowsAvx2(
+        x, count, w.dtype, K, [&](int64_t j) { return base + idx[j] * row_bytes; }, y);
     return;
   }
   for (int64_t j = 0; j < count; ++j) {

@@ -64,6 +64,18 @@ STOCHA_INLINE void PrefetchSpan(const RowPrefetch& p, int64_t from, int64_t to) 
   for (int64_t o = (from + 63) & ~int64_t{63}; o < to; o += 64) PrefetchAt(p, o, 1);
 }
 
+// One block of `bytes` (at byte `at` of a row planned with esize 1) asked for with one choice
+// of segment and three prefetches bytes / 3 apart: every line of the stream is asked for when
+// bytes / 3 <= 64 (the K super-blocks: 144 and 176 bytes), where PrefetchAt per line would
+// choose the segment each time.
+STOCHA_INLINE void PrefetchBlock(const RowPrefetch& p, int64_t at, int64_t bytes) {
+  const uintptr_t base = (at < p.split ? p.a : p.b) + static_cast<uintptr_t>(at);
+  for (int64_t o = 0; o < bytes; o += bytes / 3) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): as in PrefetchAt.
+    __builtin_prefetch(reinterpret_cast<const void*>(base + static_cast<uintptr_t>(o)), 0, 3);
+  }
+}
+
 }  // namespace stocha
 
 #endif  // STOCHA_ENGINE_KERNELS_CPU_PREFETCH_H_
