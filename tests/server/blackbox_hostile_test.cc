@@ -353,8 +353,11 @@ TEST(BlackboxHostileTest, HugePromptsDoNotStallHealthChecks) {
         MedianHealthSecondsUnder(*server, StoryText(raised ? 400000 : 3900000), 4, &samples);
     std::printf("health check median: idle %.4f s, under 4 huge prompts %.4f s (%d samples%s)\n",
                 idle, busy, samples, raised ? ", tokenized" : ", refused by size");
-    EXPECT_LT(busy, 5 * idle + 0.02) << "raised limit " << raised << ": idle " << idle
-                                     << " s, under huge prompts " << busy << " s";
+    // The slack is absolute: on 2 vCPUs beside another test (ctest -j2) moving 4 x 3.9 MB
+    // through gRPC took medians of 3-17 ms (0.2 ms quiet), while a health check stalled
+    // behind the tokenizer would wait for it, about a second (above).
+    EXPECT_LT(busy, 5 * idle + 0.1) << "raised limit " << raised << ": idle " << idle
+                                    << " s, under huge prompts " << busy << " s";
     if (raised) {
       EXPECT_GE(samples, 5) << "the prompts were tokenized too fast to measure";
     }

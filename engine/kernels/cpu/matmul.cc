@@ -55,18 +55,18 @@ std::vector<float> BiasF32(const Tensor* bias, int64_t n) {
   return b;
 }
 
-// y[j] = x · row_of(j) for j < count (F32/F16/BF16 rows of n weights), kMaxDotRows rows per
-// DotWeightRowsAvx2 pass; slot q prefetches the row it reads next, row_of(j + kMaxDotRows).
+// y[j] = x · row_of(j) for j < count (F32/F16/BF16 rows of n weights), kMaxWeightRows rows per
+// DotWeightRowsAvx2 pass; slot q prefetches the row it reads next, row_of(j + kMaxWeightRows).
 template <typename RowOf>
-void FourRowsAvx2(const float* x, int64_t count, DType dt, int64_t n, const RowOf& row_of,
-                  float* y) {
-  for (int64_t j = 0; j < count; j += kMaxDotRows) {
-    const int r = static_cast<int>(std::min<int64_t>(kMaxDotRows, count - j));
-    const void* rows[kMaxDotRows];
-    const void* next[kMaxDotRows];
+void WeightRowsAvx2(const float* x, int64_t count, DType dt, int64_t n, const RowOf& row_of,
+                    float* y) {
+  for (int64_t j = 0; j < count; j += kMaxWeightRows) {
+    const int r = static_cast<int>(std::min<int64_t>(kMaxWeightRows, count - j));
+    const void* rows[kMaxWeightRows];
+    const void* next[kMaxWeightRows];
     for (int q = 0; q < r; ++q) {
       rows[q] = row_of(j + q);
-      next[q] = j + q + kMaxDotRows < count ? row_of(j + q + kMaxDotRows) : nullptr;
+      next[q] = j + q + kMaxWeightRows < count ? row_of(j + q + kMaxWeightRows) : nullptr;
     }
     DotWeightRowsAvx2(x, rows, next, r, dt, n, y + j);
   }
@@ -117,9 +117,9 @@ STOCHA_KERNEL_CLONES void MatMulRows(const float* x, int64_t T, const Tensor& w,
   const int64_t N = w.rows(), K = w.cols();
   const size_t row_bytes = static_cast<size_t>(K) * DTypeSize(w.dtype);
   if (T == 1 && ActiveRowIsa() == RowIsa::kAvx2) {
-    // Decode: kMaxDotRows weight rows per pass, each its own FMA chains (DotWeightRowsAvx2).
+    // Decode: kMaxWeightRows weight rows per pass, each its own FMA chains (DotWeightRowsAvx2).
     const char* first = static_cast<const char*>(w.data) + n0 * row_bytes;
-    FourRowsAvx2(
+    WeightRowsAvx2(
         x, n1 - n0, w.dtype, K, [&](int64_t j) { return first + j * row_bytes; }, y + n0);
     for (int64_t n = n0; n < n1; ++n) y[n] += bias[n];
     return;
@@ -209,7 +209,7 @@ STOCHA_KERNEL_CLONES void DotWeightRows(const float* x, const Tensor& w, const i
     return;
   }
   if (ActiveRowIsa() == RowIsa::kAvx2) {  // MatMulRows' decode kernel, on gathered rows
-    FourRowsAvx2(
+    WeightRowsAvx2(
         x, count, w.dtype, K, [&](int64_t j) { return base + idx[j] * row_bytes; }, y);
     return;
   }

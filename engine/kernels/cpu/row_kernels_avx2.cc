@@ -182,8 +182,12 @@ void DotWeightRowsR(const float* x, const void* const* rows, const void* const* 
       return DotWeightRows<DT, 2>(x, rows, next, n, y);
     case 3:
       return DotWeightRows<DT, 3>(x, rows, next, n, y);
-    default:
+    case 4:
       return DotWeightRows<DT, 4>(x, rows, next, n, y);
+    case 5:
+      return DotWeightRows<DT, 5>(x, rows, next, n, y);
+    default:
+      return DotWeightRows<DT, kMaxWeightRows>(x, rows, next, n, y);
   }
 }
 

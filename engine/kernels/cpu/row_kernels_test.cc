@@ -155,10 +155,11 @@ TEST(DotWeightRowsAvx2Test, EachRowEqualsTheCanonicalDotBitwise) {
   for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (int64_t n : {1, 8, 15, 16, 17, 31, 32, 33, 100, 172, 2048, 2051}) {
       SCOPED_TRACE(std::string(DTypeName(dt)) + " n=" + std::to_string(n));
-      // Five rows back to back (the kernel prefetches into the rows after its own).
+      // kMaxWeightRows + 1 rows back to back (the kernel prefetches into the rows after its
+      // own).
       std::vector<Row> rows;
       Row all;
-      for (int r = 0; r < kMaxDotRows + 1; ++r) {
+      for (int r = 0; r < kMaxWeightRows + 1; ++r) {
         rows.push_back(RandomRow(dt, n, static_cast<uint32_t>(31 * n + r)));
         all.f.insert(all.f.end(), rows.back().f.begin(), rows.back().f.end());
         all.h.insert(all.h.end(), rows.back().h.begin(), rows.back().h.end());
@@ -168,11 +169,11 @@ TEST(DotWeightRowsAvx2Test, EachRowEqualsTheCanonicalDotBitwise) {
       std::vector<float> x(n);
       for (float& v : x) v = u(rng);
       const int64_t row_bytes = n * static_cast<int64_t>(DTypeSize(dt));
-      for (int count = 1; count <= kMaxDotRows; ++count) {
-        for (int first = 0; first + count <= kMaxDotRows + 1; ++first) {
-          float y[kMaxDotRows];
-          const void* ptrs[kMaxDotRows];
-          const void* next[kMaxDotRows];
+      for (int count = 1; count <= kMaxWeightRows; ++count) {
+        for (int first = 0; first + count <= kMaxWeightRows + 1; ++first) {
+          float y[kMaxWeightRows];
+          const void* ptrs[kMaxWeightRows];
+          const void* next[kMaxWeightRows];
           for (int q = 0; q < count; ++q) {
             // Rows out of order (the sparse path gathers them): slot q reads row first + q,
             // reversed every other count.
