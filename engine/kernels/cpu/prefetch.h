@@ -25,6 +25,16 @@ STOCHA_INLINE void PrefetchBytes(const void* p, int64_t bytes) {
 // hardware prefetchers do not cross 4 KB pages and a burst of 64 requests stalls).
 inline constexpr int64_t kPrefetchDistance = 1536;
 
+// The distance for each of `streams` rows read side by side (the decode GEMV's weight rows):
+// the pass asks for kPrefetchDistance bytes ahead in all, a 64-byte multiple per stream.
+// Each row kPrefetchDistance ahead was too much: F16 decode with six rows per pass at 256
+// bytes per row against 1536, one thread 7.44 -> 8.28 tok/s, two 11.97 -> 12.73
+// (docs/PERFORMANCE.md, "The prefetch lead of a multi-row pass").
+constexpr int64_t PassPrefetchDistance(int streams) {
+  const int64_t d = kPrefetchDistance / (streams > 0 ? streams : 1) / 64 * 64;
+  return d > 64 ? d : 64;
+}
+
 // Where to prefetch for each element of one row: element i asks for address
 // (i < split ? a : b) + i * element_size. Addresses are integers because b usually lies
 // outside any object; a prefetch never faults.
@@ -35,10 +45,11 @@ struct RowPrefetch {
 };
 
 // The prefetch plan for reading `row` (row_bytes long, elements of esize bytes) when
-// `next` is the row read after it (nullptr: none; the last row of a stream).
+// `next` is the row read after it (nullptr: none; the last row of a stream), `distance`
+// bytes ahead.
 STOCHA_INLINE RowPrefetch PlanPrefetch(const void* row, const void* next, int64_t row_bytes,
-                                       int64_t esize) {
-  const int64_t dist = row_bytes < kPrefetchDistance ? row_bytes : kPrefetchDistance;
+                                       int64_t esize, int64_t distance = kPrefetchDistance) {
+  const int64_t dist = row_bytes < distance ? row_bytes : distance;
   RowPrefetch p;
   p.a = reinterpret_cast<uintptr_t>(row) + static_cast<uintptr_t>(dist);
   p.split = (row_bytes - dist) / esize;

@@ -149,13 +149,16 @@ void DotMultiPf(const float* x, int64_t ldx, int rows, const void* row, int64_t 
 // chains. Dot alone is bound by the FMA latency (each accumulator takes one FMA per 16
 // elements, 4 cycles apart on Zen 3: 24 GB/s of F16 on one core in the L2, row_kernel_bench);
 // R rows at once are not. Each row's stream is planned on its own: row r prefetches ahead
-// into next[r], the row read after it in that slot (null: none). Same bits as Dot per row.
+// into next[r], the row read after it in that slot (null: none), PassPrefetchDistance(R)
+// ahead so that the pass as a whole runs kPrefetchDistance ahead. Same bits as Dot per row.
 template <DType DT, int R>
 STOCHA_AVX2 void DotWeightRows(const float* x, const void* const* rows, const void* const* next,
                                int64_t n, float* y) {
   constexpr int64_t esize = kWeightSize<DT>;
   RowPrefetch pf[R];
-  for (int r = 0; r < R; ++r) pf[r] = PlanPrefetch(rows[r], next[r], n * esize, esize);
+  for (int r = 0; r < R; ++r) {
+    pf[r] = PlanPrefetch(rows[r], next[r], n * esize, esize, PassPrefetchDistance(R));
+  }
   __m256 lo[R], hi[R];
   for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
   int64_t i = 0;

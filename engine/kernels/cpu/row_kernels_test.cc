@@ -215,6 +215,26 @@ TEST(RowPrefetchTest, RunsAFixedDistanceAheadThroughTheNextRow) {
   EXPECT_EQ(last.b + 2 * 2047, addr(row.data()) + 2 * 2047 + kPrefetchDistance - 4096);
 }
 
+TEST(RowPrefetchTest, APassOfRowsSharesOneLead) {
+  // One row keeps the whole distance; R rows split it in 64-byte multiples, never to zero.
+  EXPECT_EQ(PassPrefetchDistance(1), kPrefetchDistance);
+  for (int r = 1; r <= kMaxWeightRows; ++r) {
+    const int64_t d = PassPrefetchDistance(r);
+    EXPECT_EQ(d % 64, 0) << r;
+    EXPECT_GE(d, 64) << r;
+    EXPECT_LE(d * r, kPrefetchDistance) << r;
+    EXPECT_GT((d + 64) * r, kPrefetchDistance) << r;  // the largest such multiple
+  }
+  EXPECT_EQ(PassPrefetchDistance(6), 256);
+  EXPECT_EQ(PassPrefetchDistance(100), 64);
+  // A plan with a shorter distance asks for the bytes that much further on.
+  std::vector<uint16_t> row(2048), next(2048);
+  const RowPrefetch p = PlanPrefetch(row.data(), next.data(), 4096, 2, 256);
+  EXPECT_EQ(p.a, reinterpret_cast<uintptr_t>(row.data()) + 256);
+  EXPECT_EQ(p.split, (4096 - 256) / 2);
+  EXPECT_EQ(p.b + 2 * p.split, reinterpret_cast<uintptr_t>(next.data()));
+}
+
 TEST(RowIsaTest, CannotBeRaisedAboveTheCpu) {
   const RowIsa best = BestRowIsa();
   EXPECT_EQ(best == RowIsa::kAvx512, Avx512RowKernelsSupported());
