@@ -157,10 +157,17 @@ int Run() {
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<int> generated = {Argmax(out->logits[0])};
   std::vector<double> margins = {TopTwoMargin(out->logits[0])};
-  // As llama.cpp's "eval" counter: the K-1 single-token steps after the prompt.
+  // As llama.cpp's "eval" counter: the K-1 single-token steps after the prompt. The engine's
+  // own per-layer clocks split each step into attention blocks, FFN blocks and the rest
+  // (embedding, final norm, LM head, the step's bookkeeping, this loop's argmax).
+  double attention_s = 0, ffn_s = 0;
   while (static_cast<int>(generated.size()) < k) {
     out = (*engine)->Step({StepInput{*seq, {generated.back()}, false, true}});
     if (!out.ok()) Fail(std::string(out.status().message()));
+    for (const LayerStats& l : out->stats.layers) {
+      attention_s += l.attention_seconds;
+      ffn_s += l.ffn_seconds;
+    }
     generated.push_back(Argmax(out->logits[0]));
     margins.push_back(TopTwoMargin(out->logits[0]));
   }
@@ -173,6 +180,8 @@ int Run() {
       {"margins", margins},
       {"decode_s", decode_s},
       {"decode_steps", steps},
+      {"decode_attention_s", attention_s},
+      {"decode_ffn_s", ffn_s},
       {"tok_s", steps > 0 ? steps / decode_s : 0.0},
       {"prefill_s", prefill_s},
       {"weight_bytes_per_token", WeightBytesPerToken(path)},
