@@ -72,7 +72,7 @@ struct FfnOptions {
 // the dense path give the same bits for every row. A SiLU row (DownByDot) never has zeros to
 // skip: its down projection is MatMul over the file's W_down in the activation format
 // whichever path the policy names, so dense = sparse holds there too. That is the GEMV the
-// rest of the model runs (four weight rows per pass on AVX2, at the memory system's speed);
+// rest of the model runs (six weight rows per pass on AVX2, at the memory system's speed);
 // the axpy over W_downᵀ read-modify-writes the output per neuron and ran 10% slower whole-model
 // on F16/BF16 (docs/PERFORMANCE.md), and for block types the file's bytes are about half of
 // W_downᵀ's Q8_0 re-blocking with no second rounding. A row never depends on the other rows

@@ -147,8 +147,8 @@ INSTANTIATE_TEST_SUITE_P(IsasAndDTypes, RowKernelsTest,
                                   std::string(DTypeName(std::get<1>(info.param)));
                          });
 
-// Decode's GEMV kernel: up to four weight rows (consecutive or gathered out of order) against
-// one input, each row the canonical dot (ScalarDot) bit for bit, at lengths around the
+// Decode's GEMV kernel: up to kMaxWeightRows weight rows (consecutive or gathered out of order)
+// against one input, each row the canonical dot (ScalarDot) bit for bit, at lengths around the
 // 16-element step and the tail.
 TEST(DotWeightRowsAvx2Test, EachRowEqualsTheCanonicalDotBitwise) {
   if (!Avx2RowKernelsSupported()) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
