@@ -29,7 +29,7 @@ inline constexpr int64_t kPrefetchDistance = 1536;
 // the pass asks for kPrefetchDistance bytes ahead in all, a 64-byte multiple per stream.
 // Each row kPrefetchDistance ahead was too much: F16 decode with six rows per pass at 256
 // bytes per row against 1536, one thread 7.44 -> 8.28 tok/s, two 11.97 -> 12.73
-// (docs/PERFORMANCE.md, "The prefetch lead of a multi-row pass").
+// (docs/PERFORMANCE.md, "Six weight rows per pass, one prefetch lead").
 constexpr int64_t PassPrefetchDistance(int streams) {
   const int64_t d = kPrefetchDistance / (streams > 0 ? streams : 1) / 64 * 64;
   return d > 64 ? d : 64;

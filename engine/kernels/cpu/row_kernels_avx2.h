@@ -36,7 +36,7 @@ inline float DotRowAvx2(const float* x, const void* row, DType dt, int64_t n,
 // plus the two input registers and one converted weight register) fill AVX2's sixteen, and
 // the input's loads are shared by six rows instead of four: decode on one thread +5% (F16)
 // and +3% (BF16). Eight rows spill accumulators to the stack and were slower
-// (docs/PERFORMANCE.md, "Six weight rows per pass").
+// (docs/PERFORMANCE.md, "Six weight rows per pass, one prefetch lead").
 inline constexpr int kMaxWeightRows = 6;
 
 // Decode's GEMV: count <= kMaxWeightRows weight rows against one input, y[r] = x · rows[r][0..n),
